@@ -1,0 +1,218 @@
+"""Run directories and checkpoints: config.json + model.safetensors + tokenizer.json + state.
+
+A checkpoint is a folder `checkpoints/step-NNNNNNNN/` written under a temporary name, fsynced
+and renamed; `checkpoints/latest` and `checkpoints/best` name folders. Trainer state (optimizer,
+scheduler, RNG, step) is read back with `torch.load(weights_only=True)`: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from textgan import config as config_mod
+from textgan.config import Config
+from textgan.data.tokenizer import TextTokenizer
+from textgan.errors import CheckpointError
+from textgan.io import atomic_dir, atomic_write_text
+from textgan.models import Generator, load_generator, load_state_strict, read_safetensors
+
+CHECKPOINTS = "checkpoints"
+STATE_FILE = "trainer_state.pt"
+RUN_CONFIG = "textgan.yaml"
+
+
+def capture_rng() -> dict[str, Any]:
+    """Python, numpy and torch RNG states as tensors and plain values (weights_only-safe)."""
+    py_version, py_state, py_gauss = random.getstate()
+    np_state = np.random.get_state()
+    state = {
+        "python": [py_version, list(py_state), py_gauss],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Inverse of `capture_rng`."""
+    version, values, gauss = state["python"]
+    random.setstate((version, tuple(values), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint folder holds, loaded."""
+
+    path: Path
+    config: Config
+    generator: Generator
+    tokenizer: TextTokenizer
+    state: dict[str, Any]
+
+
+def save_checkpoint(
+    path: Path,
+    cfg: Config,
+    generator: Generator,
+    tokenizer: TextTokenizer,
+    state: dict[str, Any],
+    modules: dict[str, torch.nn.Module] | None = None,
+) -> None:
+    """Write a complete checkpoint folder atomically (the old one stays intact on failure)."""
+    with atomic_dir(path) as tmp:
+        generator.save_pretrained(tmp)
+        tokenizer.save(tmp / "tokenizer.json")
+        (tmp / RUN_CONFIG).write_text(
+            yaml.safe_dump(config_mod.to_dict(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
+        for name, module in (modules or {}).items():
+            tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+            save_file(tensors, str(tmp / f"{name}.safetensors"))
+        torch.save(state, tmp / STATE_FILE)
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """Trainer state of a checkpoint, loaded without unpickling arbitrary objects."""
+    file = path / STATE_FILE
+    if not file.is_file():
+        return {}
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{file} holds objects other than tensors and plain values and was refused "
+            "(it may be hostile); use a checkpoint written by textgan"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"{file} is truncated or corrupt ({str(exc).splitlines()[0]}); use an earlier checkpoint") from None
+
+
+def load_module_weights(path: Path, name: str, module: torch.nn.Module) -> None:
+    """Load `<name>.safetensors` of a checkpoint into a module, strictly."""
+    file = path / f"{name}.safetensors"
+    load_state_strict(module, read_safetensors(file), file)
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Load a checkpoint folder: config, generator, tokenizer, trainer state."""
+    path = Path(path)
+    config_file = path / RUN_CONFIG
+    if not config_file.is_file():
+        raise CheckpointError(f"{path} is not a textgan checkpoint ({RUN_CONFIG} missing); pass a checkpoint folder or run directory")
+    cfg = config_mod.from_dict(config_mod.load_yaml(config_file))
+    tokenizer = TextTokenizer.load(path / "tokenizer.json")
+    generator = load_generator(path)
+    if generator.vocab_size != tokenizer.vocab_size:
+        raise CheckpointError(
+            f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model expects "
+            f"{generator.vocab_size}; the tokenizer.json belongs to another run, restore the matching one"
+        )
+    return Checkpoint(path, cfg, generator, tokenizer, read_state(path))
+
+
+class RunDirectory:
+    """A run's folder: config.yaml, metrics.jsonl, samples/, checkpoints/."""
+
+    def __init__(self, path: Path, write: bool = True) -> None:
+        self.path = Path(path)
+        self.write = write  # only the main process writes
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    def save_config(self, cfg: Config) -> None:
+        if self.write:
+            config_mod.save_yaml(cfg, self.path / "config.yaml")
+
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        """Append one JSON object to metrics.jsonl."""
+        if not self.write:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics_file, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop metric records after `step` (a resumed run rewrites them identically)."""
+        if not self.write or not self.metrics_file.is_file():
+            return
+        kept = [line for line in self.metrics_file.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        atomic_write_text(self.metrics_file, "".join(line + "\n" for line in kept))
+
+    def write_samples(self, name: str, lines: list[str]) -> Path:
+        path = self.path / "samples" / name
+        if self.write:
+            atomic_write_text(path, "".join(line.replace("\n", " ") + "\n" for line in lines))
+        return path
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints / f"step-{step:08d}"
+
+    def mark(self, pointer: str, checkpoint: Path) -> None:
+        """Point `checkpoints/<pointer>` (latest, best) at a checkpoint folder."""
+        if self.write:
+            atomic_write_text(self.checkpoints / pointer, checkpoint.name + "\n")
+
+    def pointed(self, pointer: str) -> Path | None:
+        file = self.checkpoints / pointer
+        if not file.is_file():
+            return None
+        target = self.checkpoints / file.read_text(encoding="utf-8").strip()
+        return target if target.is_dir() else None
+
+    def prune(self, keep: int) -> None:
+        """Keep the newest `keep` checkpoints and the best one."""
+        if not self.write or not self.checkpoints.is_dir():
+            return
+        protected = {p.name for p in (self.pointed("best"), self.pointed("latest")) if p}
+        folders = sorted(p for p in self.checkpoints.iterdir() if p.is_dir() and p.name.startswith("step-"))
+        for old in folders[:-keep]:
+            if old.name not in protected:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def find_checkpoint(path: Path, prefer: str = "best") -> Path:
+    """A checkpoint folder from a run directory (best, else latest) or the folder itself."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} not found; pass a run directory written by textgan train or a checkpoint folder")
+    if (path / RUN_CONFIG).is_file():
+        return path
+    run = RunDirectory(path, write=False)
+    for pointer in (prefer, "latest", "best"):
+        found = run.pointed(pointer)
+        if found is not None:
+            return found
+    raise CheckpointError(f"{path} holds no checkpoint; train first (textgan train --out {path}) or pass a checkpoint folder")

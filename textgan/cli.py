@@ -1,0 +1,168 @@
+"""The `textgan` command: demo, train, sample (evaluate and compare live in their own modules).
+
+Errors a user can cause print one line `textgan: error: ...` and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable
+
+from textgan.errors import TextGanError
+
+log = logging.getLogger("textgan")
+
+# Subcommands register here: name -> (add_arguments, run)
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {}
+
+
+class UsageError(TextGanError):
+    """A malformed command line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see textgan {self.prog.split()[-1]} --help)")
+
+
+def register_command(name: str, add_arguments: Callable[[argparse.ArgumentParser], None],
+                     run: Callable[[argparse.Namespace], int], help_text: str) -> None:
+    """Add a subcommand: a function adding its arguments and one running it."""
+    COMMANDS[name] = (add_arguments, run, help_text)
+
+
+def config_from_args(args: argparse.Namespace, base: Path | None = None):
+    """Defaults (or a saved run's config) < --config FILE < named flags < --set key=value."""
+    from textgan import config as config_mod
+
+    flags = []
+    named = {
+        "corpus": "data.corpus", "text_field": "data.text_field", "tokenizer": "tokenizer.kind",
+        "model": "model.kind", "epochs": "train.epochs", "device": "train.device",
+        "seed": "train.seed", "precision": "train.precision", "trainer": "train.trainer",
+        "batch_size": "train.batch_size", "max_length": "tokenizer.max_length",
+    }
+    for attr, key in named.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            flags.append((key, value))
+    cfg = config_mod.new_config()
+    if base is not None:
+        config_mod.update(cfg, config_mod.load_yaml(base), where=str(base))
+    if getattr(args, "config", None):
+        config_mod.update(cfg, config_mod.load_yaml(args.config), where=str(args.config))
+    for key, value in flags:
+        config_mod._set_key(cfg, key, value)
+    config_mod.apply_overrides(cfg, getattr(args, "set", None) or [])
+    config_mod.validate(cfg)
+    return cfg
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", help="bundled corpus (poems, dialogues), a .txt/.jsonl/.csv file, a saved dataset folder, or 'oracle'")
+    p.add_argument("--text-field", help="field holding the text in .jsonl/.csv/dataset corpora")
+    p.add_argument("--tokenizer", help="char | word | bpe")
+    p.add_argument("--model", help="lstm | transformer")
+    p.add_argument("--trainer", help="mle or an adversarial trainer")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-length", type=int, help="tokens per example, end token included")
+    p.add_argument("--out", required=True, help="run directory to create (or continue with --resume)")
+    p.add_argument("--config", help="YAML preset (see examples/)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.learning_rate=0.005")
+    p.add_argument("--device", help="auto | cpu | cuda | mps")
+    p.add_argument("--precision", help="fp32 | bf16 | fp16")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from textgan.api import train
+
+    saved = Path(args.out) / "config.yaml"
+    if args.resume and not saved.is_file():
+        raise TextGanError(f"--resume {args.out}: no config.yaml there; pass the run directory of an earlier textgan train")
+    cfg = config_from_args(args, saved if args.resume else None)
+    result = train(cfg, args.out, resume=args.resume)
+    if result.samples:
+        print(f"run directory: {result.run_dir}")
+        print("metrics:", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in result.metrics.items()))
+        print("samples:")
+        for line in result.samples:
+            print(f"  {line}")
+    return 0
+
+
+def add_sample_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory (best checkpoint, else latest) or checkpoint folder")
+    p.add_argument("-n", type=int, default=10, help="number of samples")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--prompt", help="reply to this prompt (dialogue models) or continue it")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="write samples to this file instead of printing them")
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from textgan.api import sample
+    from textgan.io import atomic_write_text
+
+    lines = sample(args.run, n=args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   prompt=args.prompt, seed=args.seed, device=args.device)
+    if args.out:
+        atomic_write_text(Path(args.out), "".join(line + "\n" for line in lines))
+    else:
+        for line in lines:
+            print(line)
+    return 0
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="textgan", description="Text GANs and their MLE baselines, compared honestly.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, required=True)
+    for name, (add_arguments, _run, help_text) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+register_command("train", add_train_arguments, run_train, "train a generator on a corpus")
+register_command("sample", add_sample_arguments, run_sample, "sample text from a trained run")
+
+
+def _register_optional_commands() -> None:
+    """Commands defined in other modules add themselves to COMMANDS on import."""
+    import importlib
+
+    for module in ("textgan.demo", "textgan.evaluate"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `textgan` console script."""
+    _register_optional_commands()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+        _add_arguments, run, _help = COMMANDS[args.command]
+        return run(args)
+    except TextGanError as exc:
+        print(f"textgan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("textgan: error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,322 @@
+"""Dataclass configs with YAML round-trip, `--set a.b=c` overrides and validation.
+
+One `Config` holds every section; it is saved resolved in each run directory and inside each
+checkpoint, so sampling and resume rebuild exactly what was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from textgan.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Where the examples come from and how they are split."""
+
+    corpus: str = "poems"  # a bundled corpus name (poems, dialogues), a path, or "oracle"
+    text_field: str = "text"  # column of a .jsonl/.csv/HF dataset holding the text
+    prompt_field: str = ""  # set (with reply_field) for prompt -> reply corpora
+    reply_field: str = ""
+    validation_file: str = ""  # optional explicit splits; otherwise split from the corpus
+    test_file: str = ""
+    validation_fraction: float = 0.05
+    test_fraction: float = 0.05
+    max_examples: int = 0  # 0 = all; otherwise a seeded subset (quick runs)
+    # Synthetic oracle (corpus: oracle): a canonical .npz or a random LSTM built from the seed.
+    oracle_path: str = ""
+    oracle_samples: int = 10000
+    oracle_seq_len: int = 20
+    oracle_vocab_size: int = 5000
+    oracle_hidden_dim: int = 32
+    oracle_embedding_dim: int = 32
+
+
+@dataclass
+class TokenizerConfig:
+    """How text becomes token ids."""
+
+    kind: str = "char"  # char | word | bpe
+    word_split: str = "whitespace"  # word tokenizer: whitespace | nltk
+    vocab_size: int = 8000  # bpe target size (char/word keep every symbol seen >= min_frequency)
+    min_frequency: int = 1
+    lowercase: bool = False
+    max_length: int = 32  # tokens per example, end token included
+    overflow: str = "drop"  # drop | truncate examples longer than max_length
+
+
+@dataclass
+class ModelConfig:
+    """Generator architecture."""
+
+    kind: str = "lstm"  # lstm | transformer
+    embedding_dim: int = 64
+    hidden_dim: int = 64
+    num_layers: int = 1
+    num_heads: int = 4  # transformer only
+    dropout: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, evaluation and checkpoint schedule shared by every trainer."""
+
+    trainer: str = "mle"
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    patience: int = 3  # epochs without validation improvement before early stopping (0 = off)
+    lr_schedule: str = "constant"  # constant | cosine
+    eval_batches: int = 0  # 0 = the whole validation split
+    checkpoint_every_steps: int = 0  # 0 = only at the end of each epoch
+    checkpoint_every_minutes: float = 0.0
+    keep_checkpoints: int = 3
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    seed: int = 0
+    num_workers: int = 0
+
+
+@dataclass
+class SampleConfig:
+    """Defaults for sampling after training and in `textgan sample`."""
+
+    num_samples: int = 10
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+@dataclass
+class Config:
+    """Every section of a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "tokenizer.kind": ("char", "word", "bpe"),
+    "tokenizer.word_split": ("whitespace", "nltk"),
+    "tokenizer.overflow": ("drop", "truncate"),
+    "model.kind": ("lstm", "transformer"),
+    "train.device": ("auto", "cpu", "cuda", "mps"),
+    "train.precision": ("fp32", "bf16", "fp16"),
+    "train.lr_schedule": ("constant", "cosine"),
+}
+
+# (minimum, maximum, minimum is exclusive)
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "data.validation_fraction": (0.0, 0.5, False),
+    "data.test_fraction": (0.0, 0.5, False),
+    "data.max_examples": (0, None, False),
+    "data.oracle_samples": (1, None, False),
+    "data.oracle_seq_len": (2, None, False),
+    "data.oracle_vocab_size": (2, None, False),
+    "tokenizer.vocab_size": (16, None, False),
+    "tokenizer.min_frequency": (1, None, False),
+    "tokenizer.max_length": (2, None, False),
+    "model.embedding_dim": (1, None, False),
+    "model.hidden_dim": (1, None, False),
+    "model.num_layers": (1, None, False),
+    "model.num_heads": (1, None, False),
+    "model.dropout": (0.0, 1.0, False),
+    "train.epochs": (1, None, False),
+    "train.batch_size": (1, None, False),
+    "train.learning_rate": (0.0, None, True),
+    "train.weight_decay": (0.0, None, False),
+    "train.grad_clip": (0.0, None, False),
+    "train.patience": (0, None, False),
+    "train.keep_checkpoints": (1, None, False),
+    "train.checkpoint_every_steps": (0, None, False),
+    "train.checkpoint_every_minutes": (0.0, None, False),
+    "sample.num_samples": (1, None, False),
+    "sample.temperature": (0.0, None, True),
+    "sample.top_k": (0, None, False),
+    "sample.top_p": (0.0, 1.0, True),
+}
+
+
+def _section_types() -> dict[str, type]:
+    return typing.get_type_hints(Config)
+
+
+def new_config() -> Config:
+    """A Config with defaults for every section."""
+    return Config()
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain nested dict of every section (YAML/JSON ready)."""
+    return {name: dataclasses.asdict(getattr(cfg, name)) for name in _section_types()}
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check `value` against a field's annotation; int -> float is the only conversion."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(annotation):
+            if option is type(None) and value is None:
+                return None
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _coerce(value, options[0], key)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {key} expects a list, got {value!r}; write e.g. {key}=[1,2,3]")
+        return [_coerce(v, item_type, key) for v in value]
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {key} expects a number, got {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key {key} expects a whole number, got {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key {key} expects true or false, got {value!r}")
+        return value
+    if annotation is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"config key {key} expects text, got {value!r}")
+        return str(value)
+    return value
+
+
+def _set_key(cfg: Config, key: str, value: Any) -> None:
+    parts = key.split(".")
+    sections = _section_types()
+    if len(parts) != 2 or parts[0] not in sections:
+        raise ConfigError(
+            f"unknown config key {key!r}; keys look like section.name with section one of "
+            f"{', '.join(sections)}"
+        )
+    section = getattr(cfg, parts[0])
+    hints = typing.get_type_hints(type(section))
+    if parts[1] not in hints:
+        raise ConfigError(
+            f"unknown config key {key!r}; known keys in {parts[0]}: {', '.join(hints)}"
+        )
+    setattr(section, parts[1], _coerce(value, hints[parts[1]], key))
+
+
+def update(cfg: Config, values: dict[str, Any], where: str = "config") -> Config:
+    """Apply a nested dict ({section: {key: value}}) to cfg in place, checking keys and types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} must be a mapping of sections, got {type(values).__name__}")
+    for section, entries in values.items():
+        if not isinstance(entries, dict):
+            raise ConfigError(f"{where}: section {section!r} must be a mapping of key: value")
+        for key, value in entries.items():
+            _set_key(cfg, f"{section}.{key}", value)
+    return cfg
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split `a.b=value`; the value is read as YAML so numbers, booleans and lists work."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value (e.g. train.epochs=5), got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply `--set key=value` strings in order."""
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_key(cfg, key, value)
+    return cfg
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file safely; syntax errors name the line and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config file {path} has a YAML syntax error{where}: {problem}") from None
+    return data or {}
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then the YAML file, then `--set` overrides; validated."""
+    cfg = new_config()
+    if path:
+        update(cfg, load_yaml(path), where=str(path))
+    apply_overrides(cfg, overrides or [])
+    validate(cfg)
+    return cfg
+
+
+def from_dict(values: dict[str, Any]) -> Config:
+    """Rebuild a Config saved with `to_dict` (unknown keys are errors)."""
+    cfg = update(new_config(), values, where="saved config")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Check choices and ranges of every known key; raise ConfigError naming the key and fix."""
+    for key, allowed in CHOICES.items():
+        section, name = key.split(".")
+        if not hasattr(cfg, section):
+            continue
+        value = getattr(getattr(cfg, section), name)
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    for key, (low, high, exclusive) in RANGES.items():
+        section, name = key.split(".")
+        if not hasattr(cfg, section):
+            continue
+        value = getattr(getattr(cfg, section), name)
+        too_low = low is not None and (value <= low if exclusive else value < low)
+        too_high = high is not None and value > high
+        if too_low or too_high:
+            bound = (
+                f"in ({low}, {high}]" if exclusive and high is not None
+                else f"> {low}" if exclusive
+                else f"in [{low}, {high}]" if high is not None
+                else f">= {low}"
+            )
+            raise ConfigError(f"{key} must be {bound}, got {value!r}")
+    if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
+        raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
+    if cfg.model.kind == "transformer" and cfg.model.embedding_dim % cfg.model.num_heads:
+        raise ConfigError(
+            f"model.embedding_dim ({cfg.model.embedding_dim}) must be divisible by "
+            f"model.num_heads ({cfg.model.num_heads})"
+        )
+
+
+def save_yaml(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    from textgan.io import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))

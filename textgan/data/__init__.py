@@ -1,0 +1,40 @@
+"""Corpus -> tokenizer -> token tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textgan.config import Config
+from textgan.data.corpus import Example, Splits, load_splits, read_examples
+from textgan.data.encoding import EncodedSplit, encode_examples, prompt_prefix
+from textgan.data.tokenizer import TextTokenizer, build_tokenizer
+
+__all__ = ["Example", "EncodedSplit", "PreparedData", "Splits", "TextTokenizer", "build_tokenizer",
+           "encode_examples", "load_splits", "prepare_data", "prompt_prefix", "read_examples"]
+
+
+@dataclass
+class PreparedData:
+    """A tokenizer and the encoded train/validation/test splits (plus the raw test texts)."""
+
+    tokenizer: TextTokenizer
+    train: EncodedSplit
+    validation: EncodedSplit
+    test: EncodedSplit
+    splits: Splits | None = None
+
+
+def prepare_data(cfg: Config, tokenizer: TextTokenizer | None = None) -> PreparedData:
+    """Read and split the corpus, train the tokenizer on the training split (unless given), encode."""
+    splits = load_splits(cfg.data, cfg.train.seed)
+    if tokenizer is None:
+        texts = [e.text for e in splits.train] + [e.prompt for e in splits.train if e.prompt]
+        tokenizer = build_tokenizer(texts, cfg.tokenizer)
+    tok = cfg.tokenizer
+    return PreparedData(
+        tokenizer=tokenizer,
+        train=encode_examples(splits.train, tokenizer, tok.max_length, tok.overflow, "train"),
+        validation=encode_examples(splits.validation, tokenizer, tok.max_length, tok.overflow, "validation"),
+        test=encode_examples(splits.test, tokenizer, tok.max_length, tok.overflow, "test"),
+        splits=splits,
+    )

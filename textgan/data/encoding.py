@@ -1,0 +1,85 @@
+"""Examples -> fixed-length token tensors, with the max-length policy counted and logged.
+
+A row is the target sequence: [prompt tokens, <sep>,] text tokens, <eos>, then <pad> up to
+`max_length`. The generator's input is <bos> followed by the row shifted right.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from textgan.data.corpus import Example
+from textgan.data.tokenizer import TextTokenizer
+from textgan.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EncodedSplit:
+    """Token rows of one split, and how many leading positions of each row are prompt."""
+
+    tokens: torch.Tensor  # (N, T) long
+    prompt_lengths: torch.Tensor  # (N,) long; 0 for plain texts
+    dropped: int = 0
+    truncated: int = 0
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+
+def prompt_prefix(tokenizer: TextTokenizer, prompt: str) -> list[int]:
+    """Ids that start a reply to `prompt`: the prompt's tokens and the separator."""
+    ids = tokenizer.encode(prompt)
+    return ids + [tokenizer.sep_id] if tokenizer.sep_id is not None else ids
+
+
+def encode_examples(
+    examples: list[Example], tokenizer: TextTokenizer, max_length: int, overflow: str, name: str = "train"
+) -> EncodedSplit:
+    """Encode examples to padded rows; longer ones are dropped or truncated per `overflow`."""
+    pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+    texts = tokenizer.encode_batch([e.text for e in examples])
+    prompts = tokenizer.encode_batch([e.prompt or "" for e in examples])
+    rows: list[list[int]] = []
+    prompt_lengths: list[int] = []
+    dropped = truncated = 0
+    for example, text_ids, prompt_ids in zip(examples, texts, prompts):
+        prefix = prompt_ids + [tokenizer.sep_id] if example.prompt is not None else []
+        row = prefix + text_ids + ([tokenizer.eos_id] if tokenizer.eos_id is not None else [])
+        if len(row) > max_length:
+            if overflow == "drop" or len(prefix) >= max_length:
+                dropped += 1
+                continue
+            row = row[:max_length]
+            truncated += 1
+        rows.append(row + [pad] * (max_length - len(row)))
+        prompt_lengths.append(len(prefix))
+    if dropped or truncated:
+        log.info("%s split: %d of %d examples longer than max_length=%d were %s",
+                 name, dropped or truncated, len(examples), max_length,
+                 "dropped" if dropped else "truncated")
+    if not rows and examples:
+        raise DataError(
+            f"every {name} example is longer than tokenizer.max_length={max_length}; raise it "
+            "(--set tokenizer.max_length=N) or use tokenizer.overflow=truncate"
+        )
+    tokens = torch.tensor(rows, dtype=torch.long) if rows else torch.empty(0, max_length, dtype=torch.long)
+    return EncodedSplit(tokens, torch.tensor(prompt_lengths, dtype=torch.long), dropped, truncated)
+
+
+def shift_right(tokens: torch.Tensor, bos_id: int) -> torch.Tensor:
+    """Generator inputs for target rows: <bos> then each row without its last token."""
+    start = torch.full_like(tokens[:, :1], bos_id)
+    return torch.cat([start, tokens[:, :-1]], dim=1)
+
+
+def target_mask(tokens: torch.Tensor, eos_id: int | None) -> torch.Tensor:
+    """Positions that count in the loss: every token up to and including the first <eos>."""
+    if eos_id is None:
+        return torch.ones_like(tokens, dtype=torch.bool)
+    is_eos = (tokens == eos_id).long()
+    return (is_eos.cumsum(dim=1) - is_eos) == 0

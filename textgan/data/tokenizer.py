@@ -1,0 +1,182 @@
+"""Char, word and BPE tokenizers built with the `tokenizers` library, saved as tokenizer.json.
+
+The saved file loads with `tokenizers.Tokenizer.from_file` and with
+`transformers.PreTrainedTokenizerFast(tokenizer_file=...)`. Special tokens have fixed ids so a
+checkpoint can check that a tokenizer matches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from textgan.config import TokenizerConfig
+from textgan.errors import CheckpointError, DataError
+
+log = logging.getLogger(__name__)
+
+PAD, BOS, EOS, UNK, SEP = "<pad>", "<bos>", "<eos>", "<unk>", "<sep>"
+SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, SEP]
+
+
+def _nltk_words(text: str) -> str:
+    from nltk.tokenize import NLTKWordTokenizer
+
+    return " ".join(NLTKWordTokenizer().tokenize(text))
+
+
+class TextTokenizer:
+    """A `tokenizers.Tokenizer` plus the textgan conventions (special ids, word-split mode)."""
+
+    def __init__(self, tokenizer: Tokenizer, kind: str, word_split: str = "whitespace") -> None:
+        self.tokenizer = tokenizer
+        self.kind = kind
+        self.word_split = word_split
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def token_id(self, token: str) -> int | None:
+        return self.tokenizer.token_to_id(token)
+
+    @property
+    def pad_id(self) -> int | None:
+        return self.token_id(PAD)
+
+    @property
+    def bos_id(self) -> int:
+        bos = self.token_id(BOS)
+        return 0 if bos is None else bos  # vocabularies without <bos> (the oracle) start from id 0
+
+    @property
+    def eos_id(self) -> int | None:
+        return self.token_id(EOS)
+
+    @property
+    def sep_id(self) -> int | None:
+        return self.token_id(SEP)
+
+    @property
+    def unk_id(self) -> int | None:
+        return self.token_id(UNK)
+
+    def _prepare(self, text: str) -> str:
+        return _nltk_words(text) if self.kind == "word" and self.word_split == "nltk" else text
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a text, without special tokens."""
+        return self.tokenizer.encode(self._prepare(text), add_special_tokens=False).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of many texts (the Rust tokenizer uses every core)."""
+        prepared = [self._prepare(t) for t in texts]
+        return [e.ids for e in self.tokenizer.encode_batch(prepared, add_special_tokens=False)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ids, stopping at the end token and skipping padding and other specials."""
+        kept: list[int] = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            kept.append(i)
+        return self.tokenizer.decode(kept, skip_special_tokens=True)
+
+    def tokens(self, ids: Iterable[int]) -> list[str]:
+        """Token strings up to the end token (for BLEU on token level)."""
+        out = []
+        specials = {self.pad_id, self.bos_id if self.token_id(BOS) is not None else None, self.sep_id}
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if i in specials:
+                continue
+            out.append(self.tokenizer.id_to_token(i))
+        return out
+
+    def unknown_characters(self, text: str) -> list[str]:
+        """Pieces of `text` that map to the unknown token (for clear prompt errors)."""
+        encoding = self.tokenizer.encode(self._prepare(text), add_special_tokens=False)
+        return [text[a:b] for (a, b), i in zip(encoding.offsets, encoding.ids) if i == self.unk_id]
+
+    def fingerprint(self) -> str:
+        """Hash of the vocabulary, to check that a tokenizer matches a checkpoint."""
+        vocab = sorted(self.tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda kv: kv[1])
+        return hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    def save(self, path: str | Path) -> None:
+        """Write tokenizer.json (textgan's settings ride along in the file's own fields)."""
+        from textgan.io import atomic_write_text
+
+        data = json.loads(self.tokenizer.to_str())
+        data.setdefault("model", {})
+        atomic_write_text(Path(path), json.dumps(data, ensure_ascii=False))
+        atomic_write_text(Path(path).with_name("tokenizer_config.json"), json.dumps(
+            {"textgan_kind": self.kind, "textgan_word_split": self.word_split,
+             "tokenizer_class": "PreTrainedTokenizerFast", "pad_token": PAD, "bos_token": BOS,
+             "eos_token": EOS, "unk_token": UNK, "sep_token": SEP}
+        ))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TextTokenizer":
+        """Read a tokenizer.json written by `save` (with its tokenizer_config.json beside it)."""
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"tokenizer file {path} not found; the checkpoint is incomplete")
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception:
+            raise CheckpointError(f"tokenizer file {path} is corrupt; retrain or restore it") from None
+        kind, word_split = "word", "whitespace"
+        settings = path.with_name("tokenizer_config.json")
+        if settings.is_file():
+            data = json.loads(settings.read_text(encoding="utf-8"))
+            kind = data.get("textgan_kind", kind)
+            word_split = data.get("textgan_word_split", word_split)
+        return cls(tokenizer, kind, word_split)
+
+
+def build_tokenizer(texts: list[str], cfg: TokenizerConfig) -> TextTokenizer:
+    """Train a char, word or BPE tokenizer on the given texts."""
+    if cfg.kind == "bpe":
+        tokenizer = Tokenizer(models.BPE(unk_token=UNK))
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        trainer = trainers.BpeTrainer(
+            vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency,
+            special_tokens=SPECIAL_TOKENS, show_progress=False,
+        )
+    else:
+        tokenizer = Tokenizer(models.WordLevel(unk_token=UNK))
+        if cfg.kind == "char":
+            tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("(?m)."), behavior="isolated")
+            tokenizer.decoder = decoders.Fuse()
+        else:
+            tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        trainer = trainers.WordLevelTrainer(
+            min_frequency=cfg.min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=False
+        )
+    if cfg.lowercase:
+        tokenizer.normalizer = normalizers.Lowercase()
+    wrapper = TextTokenizer(tokenizer, cfg.kind, cfg.word_split)
+    prepared = (wrapper._prepare(t) for t in texts)
+    tokenizer.train_from_iterator(prepared, trainer=trainer, length=len(texts))
+    if wrapper.vocab_size <= len(SPECIAL_TOKENS):
+        raise DataError("the corpus yields no tokens; check that it holds text")
+    log.info("%s tokenizer: %d tokens", cfg.kind, wrapper.vocab_size)
+    return wrapper
+
+
+def vocabulary_tokenizer(vocab_size: int) -> TextTokenizer:
+    """A word-level tokenizer whose tokens are the ids themselves ("0".."V-1"), for synthetic data."""
+    vocab = {str(i): i for i in range(vocab_size)}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="0"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return TextTokenizer(tokenizer, "word", "whitespace")

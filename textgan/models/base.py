@@ -1,0 +1,103 @@
+"""The generator interface every trainer uses; LSTM and Transformer implement it identically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from textgan.models.sampling import sample_tokens
+
+
+class Generator(nn.Module):
+    """Autoregressive token generator.
+
+    `logits(tokens, state)` serves teacher forcing and incremental decoding; `sample` and
+    `log_prob` are built on it, so a new architecture only implements `logits`,
+    `select_state` and (de)serialisation.
+    """
+
+    def __init__(self, vocab_size: int, max_length: int, bos_id: int, eos_id: int | None,
+                 pad_id: int | None) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.max_length = max_length
+        self.bos_id = bos_id
+        self.eos_id = eos_id
+        self.pad_id = pad_id
+
+    # -- to implement -------------------------------------------------------------------
+    def logits(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """(B, T) input ids and an optional state -> ((B, T, V) logits, state after them)."""
+        raise NotImplementedError
+
+    def select_state(self, state: Any, index: torch.Tensor) -> Any:
+        """The state of rows `index` (repeats allowed), for expanding and pruning batches."""
+        raise NotImplementedError
+
+    def save_pretrained(self, directory: Path) -> None:
+        """Write config.json and model.safetensors into `directory`."""
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits of (B, T) inputs."""
+        return self.logits(tokens)[0]
+
+    def inputs_for(self, targets: torch.Tensor) -> torch.Tensor:
+        """<bos> then the targets shifted right."""
+        start = torch.full_like(targets[:, :1], self.bos_id)
+        return torch.cat([start, targets[:, :-1]], dim=1)
+
+    def log_prob(self, targets: torch.Tensor) -> torch.Tensor:
+        """(B, T) log-probability of each target token given the tokens before it."""
+        logits = self(self.inputs_for(targets)).float()
+        return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        max_len: int | None = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        prefix: list[int] | torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """(n, max_len) sampled rows; a prefix fills the first positions of every row.
+
+        After <eos> a row is filled with padding, so rows look like training targets.
+        """
+        max_len = max_len or self.max_length
+        device = self.device
+        prefix_ids = torch.as_tensor(prefix if prefix is not None else [], dtype=torch.long, device=device)
+        if prefix_ids.dim() == 1:
+            prefix_ids = prefix_ids.unsqueeze(0).expand(n, -1)
+        start = torch.full((n, 1), self.bos_id, dtype=torch.long, device=device)
+        step_logits, state = self.logits(torch.cat([start, prefix_ids], dim=1))
+        next_logits = step_logits[:, -1]
+        out = torch.empty(n, max_len, dtype=torch.long, device=device)
+        p = prefix_ids.shape[1]
+        out[:, :p] = prefix_ids
+        fill = self.pad_id if self.pad_id is not None else (self.eos_id or 0)
+        finished = torch.zeros(n, dtype=torch.bool, device=device)
+        for t in range(p, max_len):
+            token = sample_tokens(next_logits, temperature, top_k, top_p, generator)
+            token = token.masked_fill(finished, fill)
+            out[:, t] = token
+            if self.eos_id is not None:
+                finished |= token == self.eos_id
+                if bool(finished.all()):
+                    out[:, t + 1 :] = fill
+                    break
+            if t + 1 < max_len:
+                step_logits, state = self.logits(token.unsqueeze(1), state)
+                next_logits = step_logits[:, -1]
+        return out

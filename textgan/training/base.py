@@ -1,0 +1,249 @@
+"""Machinery every trainer shares: seeded data order, checkpoint schedule, exact resume,
+metrics, early stopping, Ctrl-C and non-finite-loss handling, several processes.
+
+A trainer subclasses `Trainer`, implements `run_training` with its own loop (top to bottom, no
+hidden callbacks) and lists what it saves in `checkpoint_modules`, `optimizers` and
+`extra_state`; everything else, including resume, comes from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from textgan.checkpoint import (
+    RunDirectory,
+    capture_rng,
+    load_module_weights,
+    read_state,
+    restore_rng,
+    save_checkpoint,
+)
+from textgan.config import Config
+from textgan.data import EncodedSplit, PreparedData
+from textgan.data.encoding import target_mask
+from textgan.errors import TextGanError
+from textgan.models import Generator
+from textgan.training.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(TextGanError):
+    """Training produced NaN or infinity."""
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The permutation of examples for an epoch: a pure function of seed and epoch (for resume)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def global_batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Split an epoch's order into global batches (the last may be smaller)."""
+    return list(torch.split(order, batch_size))
+
+
+def local_rows(batch: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """This process's share of a global batch (rows rank, rank+world, ...)."""
+    return batch[runtime.rank :: runtime.world_size]
+
+
+def masked_nll_sum(generator: nn.Module, targets: torch.Tensor, mask: torch.Tensor,
+                   bos_id: int) -> torch.Tensor:
+    """Sum of token negative log-likelihoods over `mask` (teacher forcing)."""
+    start = torch.full_like(targets[:, :1], bos_id)
+    logits = generator(torch.cat([start, targets[:, :-1]], dim=1)).float()
+    nll = nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    return (nll * mask).sum()
+
+
+def loss_mask(split: EncodedSplit, rows: torch.Tensor, eos_id: int | None, include_prompt: bool) -> torch.Tensor:
+    """Tokens that count for rows of a split: up to <eos>, optionally without the prompt."""
+    targets = split.tokens[rows]
+    mask = target_mask(targets, eos_id)
+    if not include_prompt:
+        positions = torch.arange(targets.shape[1]).unsqueeze(0)
+        mask &= positions >= split.prompt_lengths[rows].unsqueeze(1)
+    return mask
+
+
+@torch.no_grad()
+def evaluate_nll(generator: Generator, split: EncodedSplit, runtime: Runtime, batch_size: int,
+                 max_batches: int = 0, include_prompt: bool = True) -> float:
+    """Mean per-token NLL (nats) of a split; shards rows across processes and sums."""
+    was_training = generator.training
+    generator.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=runtime.device)
+    rows = torch.arange(len(split))
+    for i, batch in enumerate(torch.split(rows, batch_size)):
+        if max_batches and i >= max_batches:
+            break
+        batch = local_rows(batch, runtime)
+        if len(batch) == 0:
+            continue
+        mask = loss_mask(split, batch, generator.eos_id, include_prompt).to(runtime.device)
+        with runtime.autocast():
+            nll = masked_nll_sum(generator, split.tokens[batch].to(runtime.device), mask, generator.bos_id)
+        total += torch.stack([nll.double(), mask.sum().double()])
+    runtime.all_reduce_sum(total)
+    generator.train(was_training)
+    return float(total[0] / total[1].clamp(min=1))
+
+
+class Trainer:
+    """Base of every trainer: owns the run directory, counters, checkpoints and resume."""
+
+    name = "base"
+
+    def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
+                 generator: Generator) -> None:
+        self.cfg = cfg
+        self.run = run
+        self.runtime = runtime
+        self.data = data
+        self.tokenizer = data.tokenizer
+        self.generator = generator.to(runtime.device)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_metric = math.inf
+        self.bad_evaluations = 0
+        self.finished = False
+        self._last_checkpoint_time = time.monotonic()
+
+    # -- for subclasses -----------------------------------------------------------------
+    def run_training(self) -> None:
+        """The trainer's loop; calls `after_step` after each optimisation step."""
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, Any]:
+        """Optimizers, schedulers and scalers to checkpoint, by name."""
+        return {}
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        """Modules besides the generator to checkpoint (discriminator, rollout network...)."""
+        return {}
+
+    def extra_state(self) -> dict[str, Any]:
+        """Trainer-specific counters to checkpoint (plain values and tensors)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Inverse of `extra_state`."""
+
+    # -- shared -------------------------------------------------------------------------
+    def train(self) -> None:
+        """Run training to the end, saving a checkpoint on Ctrl-C."""
+        self.run.save_config(self.cfg)
+        try:
+            self.run_training()
+        except KeyboardInterrupt:
+            path = self.save("latest")
+            raise TextGanError(
+                f"interrupted at step {self.step}; checkpoint saved to {path}; continue with "
+                f"textgan train --resume {self.run.path}"
+            ) from None
+        self.finished = True
+        self.save("latest")
+
+    def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
+        """Write one metrics.jsonl record (main process only) and return it."""
+        record = {"step": self.step, "epoch": self.epoch, "phase": phase, **metrics}
+        self.run.log_metrics(record)
+        log.info("%s", record)
+        return record
+
+    def check_finite(self, loss: torch.Tensor, what: str = "loss") -> None:
+        """Stop with a clear message on NaN/inf, pointing at the last good checkpoint."""
+        if not torch.isfinite(loss).all():
+            good = self.run.pointed("latest")
+            where = f"the last good checkpoint is {good}" if good else "no checkpoint was written yet"
+            raise NonFiniteLossError(
+                f"{what} became non-finite at step {self.step}; {where}; lower train.learning_rate "
+                "or train.grad_clip and resume"
+            )
+
+    def after_step(self) -> None:
+        """Count a step and checkpoint when the step or minute schedule says so."""
+        self.step += 1
+        every_steps = self.cfg.train.checkpoint_every_steps
+        every_minutes = self.cfg.train.checkpoint_every_minutes
+        due = every_steps and self.step % every_steps == 0
+        due = due or (every_minutes and time.monotonic() - self._last_checkpoint_time >= every_minutes * 60)
+        if due:
+            self.save("latest")
+
+    def improved(self, metric: float) -> bool:
+        """Track the best validation metric; True when `metric` is a new best."""
+        if metric < self.best_metric:
+            self.best_metric = metric
+            self.bad_evaluations = 0
+            return True
+        self.bad_evaluations += 1
+        return False
+
+    def should_stop_early(self) -> bool:
+        patience = self.cfg.train.patience
+        return bool(patience) and self.bad_evaluations >= patience
+
+    def state(self) -> dict[str, Any]:
+        state = {
+            "trainer": self.name,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_metric": self.best_metric,
+            "bad_evaluations": self.bad_evaluations,
+            "finished": self.finished,
+            "rng": capture_rng(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
+            "extra": self.extra_state(),
+        }
+        return state
+
+    def save(self, pointer: str = "latest", also_best: bool = False) -> Any:
+        """Write a checkpoint for the current step and point `latest` (and `best`) at it."""
+        path = self.run.checkpoint_path(self.step)
+        if self.runtime.is_main:
+            save_checkpoint(path, self.cfg, self.generator, self.tokenizer, self.state(),
+                            self.checkpoint_modules())
+            self.run.mark(pointer, path)
+            if also_best:
+                self.run.mark("best", path)
+            self.run.prune(self.cfg.train.keep_checkpoints)
+        self.runtime.barrier()
+        self._last_checkpoint_time = time.monotonic()
+        return path
+
+    def resume_from(self, path: Any) -> None:
+        """Restore everything a checkpoint holds; the run continues bit-identically."""
+        state = read_state(path)
+        if state.get("trainer") != self.name:
+            raise TextGanError(
+                f"{path} was written by the {state.get('trainer')!r} trainer, not {self.name!r}; "
+                "resume it with its own config"
+            )
+        for name, module in self.checkpoint_modules().items():
+            load_module_weights(path, name, module)
+        for name, opt in self.optimizers().items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.step = state["step"]
+        self.epoch = state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self.best_metric = state["best_metric"]
+        self.bad_evaluations = state["bad_evaluations"]
+        self.finished = state["finished"]
+        self.load_extra_state(state["extra"])
+        restore_rng(state["rng"])
+        self.run.truncate_metrics(self.step)
+
+    def batches(self, split: EncodedSplit, batch_size: int) -> Iterator[torch.Tensor]:
+        """This process's rows of each remaining global batch of the current epoch."""
+        order = epoch_order(len(split), self.cfg.train.seed, self.epoch)
+        for batch in global_batches(order, batch_size)[self.batch_in_epoch :]:
+            yield local_rows(batch, self.runtime)

@@ -1,0 +1,112 @@
+"""Maximum-likelihood training of a generator, with validation NLL and early stopping."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from textgan.config import Config
+from textgan.data import EncodedSplit, PreparedData
+from textgan.models import Generator
+from textgan.training.base import Trainer, evaluate_nll, loss_mask, masked_nll_sum
+from textgan.training.runtime import Runtime
+from textgan.checkpoint import RunDirectory
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, kind: str, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """Constant or cosine learning-rate schedule over `total_steps`."""
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+        )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+class MLEStepper:
+    """One maximum-likelihood update on a batch, exact under several processes.
+
+    The loss is the token-summed NLL divided by the *global* token count, times the world size
+    (DDP averages gradients), so N processes give the same update as one with the same batch.
+    """
+
+    def __init__(self, generator: Generator, runtime: Runtime, learning_rate: float,
+                 weight_decay: float, grad_clip: float) -> None:
+        self.generator = generator
+        self.runtime = runtime
+        self.model = runtime.wrap(generator)
+        self.optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        self.scaler = runtime.grad_scaler()
+        self.grad_clip = grad_clip
+
+    def step(self, split: EncodedSplit, rows: torch.Tensor, include_prompt: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Update on `rows` of `split`; returns (NLL sum, token count) over all processes."""
+        device = self.runtime.device
+        mask = loss_mask(split, rows, self.generator.eos_id, include_prompt).to(device)
+        tokens = self.runtime.all_reduce_sum(mask.sum().double().reshape(1)).clamp(min=1)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.runtime.autocast():
+            nll_sum = masked_nll_sum(self.model, split.tokens[rows].to(device), mask, self.generator.bos_id)
+        loss = nll_sum / tokens.float() * self.runtime.world_size
+        self.scaler.scale(loss).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        total = self.runtime.all_reduce_sum(torch.stack([nll_sum.detach().double(), mask.sum().double()]))
+        return total[0], total[1]
+
+
+class MLETrainer(Trainer):
+    """Teacher-forced maximum likelihood, evaluated on the validation split each epoch."""
+
+    name = "mle"
+
+    def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
+                 generator: Generator) -> None:
+        super().__init__(cfg, run, runtime, data, generator)
+        t = cfg.train
+        self.stepper = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
+        steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
+        self.scheduler = make_scheduler(self.stepper.optimizer, t.lr_schedule, steps_per_epoch * t.epochs)
+
+    def optimizers(self) -> dict[str, Any]:
+        return {"optimizer": self.stepper.optimizer, "scheduler": self.scheduler, "scaler": self.stepper.scaler}
+
+    def run_training(self) -> None:
+        t = self.cfg.train
+        steps_per_epoch = math.ceil(len(self.data.train) / t.batch_size)
+        self.generator.train()
+        while self.epoch < t.epochs and not self.should_stop_early():
+            progress = tqdm(self.batches(self.data.train, t.batch_size), total=steps_per_epoch,
+                            initial=self.batch_in_epoch, desc=f"MLE epoch {self.epoch + 1}/{t.epochs}",
+                            disable=not self.runtime.is_main, leave=False)
+            nll_total = tokens_total = 0.0
+            for rows in progress:
+                nll, tokens = self.stepper.step(self.data.train, rows)
+                self.check_finite(nll, "training loss")
+                self.scheduler.step()
+                nll_total += float(nll)
+                tokens_total += float(tokens)
+                self.batch_in_epoch += 1
+                progress.set_postfix(nll=f"{nll_total / max(tokens_total, 1):.3f}")
+                self.after_step()
+            self.batch_in_epoch = 0
+            self.epoch += 1
+            self.end_of_epoch(nll_total / max(tokens_total, 1) if tokens_total else float("nan"))
+
+    def end_of_epoch(self, train_nll: float) -> None:
+        """Validate, log, keep the best checkpoint."""
+        t = self.cfg.train
+        metrics: dict[str, Any] = {"train_nll": train_nll}
+        if len(self.data.validation):
+            val_nll = evaluate_nll(self.generator, self.data.validation, self.runtime, t.batch_size, t.eval_batches)
+            metrics.update(val_nll=val_nll, val_ppl=math.exp(min(val_nll, 50.0)))
+            best = self.improved(val_nll)
+        else:
+            best = self.improved(train_nll)
+        self.log("mle", **metrics)
+        self.save("latest", also_best=best)
