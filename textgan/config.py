@@ -98,6 +98,20 @@ class SampleConfig:
 
 
 @dataclass
+class DiscriminatorConfig:
+    """TextCNN discriminator (Kim 2014 with highway and dropout); defaults are SeqGAN's."""
+
+    embedding_dim: int = 64
+    filter_sizes: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20])
+    num_filters: list[int] = field(
+        default_factory=lambda: [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160]
+    )
+    dropout: float = 0.25  # SeqGAN's dropout_keep_prob 0.75
+    l2: float = 0.2  # SeqGAN's l2_reg_lambda, on the output layer
+    learning_rate: float = 1e-4
+
+
+@dataclass
 class Config:
     """Every section of a run."""
 
@@ -106,6 +120,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -147,6 +162,10 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "sample.temperature": (0.0, None, True),
     "sample.top_k": (0, None, False),
     "sample.top_p": (0.0, 1.0, True),
+    "discriminator.embedding_dim": (1, None, False),
+    "discriminator.dropout": (0.0, 1.0, False),
+    "discriminator.l2": (0.0, None, False),
+    "discriminator.learning_rate": (0.0, None, True),
 }
 
 
@@ -308,6 +327,14 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} must be {bound}, got {value!r}")
     if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
         raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
+    disc = cfg.discriminator
+    if not disc.filter_sizes or len(disc.filter_sizes) != len(disc.num_filters):
+        raise ConfigError(
+            f"discriminator.filter_sizes ({len(disc.filter_sizes)} sizes) and discriminator.num_filters "
+            f"({len(disc.num_filters)} counts) must be non-empty lists of the same length"
+        )
+    if min(disc.filter_sizes) < 1 or min(disc.num_filters) < 1:
+        raise ConfigError("discriminator.filter_sizes and discriminator.num_filters must all be >= 1")
     if cfg.model.kind == "transformer" and cfg.model.embedding_dim % cfg.model.num_heads:
         raise ConfigError(
             f"model.embedding_dim ({cfg.model.embedding_dim}) must be divisible by "
