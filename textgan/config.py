@@ -301,6 +301,17 @@ def from_dict(values: dict[str, Any]) -> Config:
     return cfg
 
 
+def check_filter_lists(filter_sizes: list[int], num_filters: list[int]) -> None:
+    """Discriminator filter sizes and counts: non-empty, positive, one count per size."""
+    if not filter_sizes or len(filter_sizes) != len(num_filters):
+        raise ConfigError(
+            f"discriminator.filter_sizes ({len(filter_sizes)} sizes) and discriminator.num_filters "
+            f"({len(num_filters)} counts) must be non-empty lists of the same length"
+        )
+    if min(filter_sizes) < 1 or min(num_filters) < 1:
+        raise ConfigError("discriminator.filter_sizes and discriminator.num_filters must all be >= 1")
+
+
 def validate(cfg: Config) -> None:
     """Check choices and ranges of every known key; raise ConfigError naming the key and fix."""
     for key, allowed in CHOICES.items():
@@ -327,14 +338,7 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{key} must be {bound}, got {value!r}")
     if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
         raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
-    disc = cfg.discriminator
-    if not disc.filter_sizes or len(disc.filter_sizes) != len(disc.num_filters):
-        raise ConfigError(
-            f"discriminator.filter_sizes ({len(disc.filter_sizes)} sizes) and discriminator.num_filters "
-            f"({len(disc.num_filters)} counts) must be non-empty lists of the same length"
-        )
-    if min(disc.filter_sizes) < 1 or min(disc.num_filters) < 1:
-        raise ConfigError("discriminator.filter_sizes and discriminator.num_filters must all be >= 1")
+    check_filter_lists(cfg.discriminator.filter_sizes, cfg.discriminator.num_filters)
     if cfg.model.kind == "transformer" and cfg.model.embedding_dim % cfg.model.num_heads:
         raise ConfigError(
             f"model.embedding_dim ({cfg.model.embedding_dim}) must be divisible by "

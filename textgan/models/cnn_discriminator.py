@@ -1,0 +1,156 @@
+"""TextCNN discriminator (Kim 2014) with a highway layer and dropout, as in SeqGAN.
+
+Input is token ids (B, T), a soft one-hot (B, T, V) or embeddings (B, T, E), so the same
+network scores SeqGAN's sampled ids and the continuous GANs' relaxed outputs. The output is
+one logit per sequence (real = 1); SeqGAN's two-class softmax is the same model, since
+softmax over (l0, l1) gives sigmoid(l1 - l0).
+
+Speed: every filter size is a linear map of a flattened window of k embeddings. The windows
+are a strided view of the embeddings (no copy until the matmul), each size is one large
+matmul, and max-over-time is taken before the bias and ReLU (both are monotone, so the
+result is the same and the elementwise work shrinks T-fold).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from textgan.config import DiscriminatorConfig, check_filter_lists
+from textgan.errors import ConfigError
+
+MODEL_TYPE = "textgan-textcnn"
+
+
+def check_filter_sizes(filter_sizes: Sequence[int], num_filters: Sequence[int], max_length: int) -> None:
+    """Raise ConfigError if the filter lists do not match or a filter is longer than the sequences."""
+    check_filter_lists(list(filter_sizes), list(num_filters))
+    too_long = max(filter_sizes)
+    if too_long > max_length:
+        raise ConfigError(
+            f"discriminator.filter_sizes has {too_long} but sequences are {max_length} tokens; "
+            f"drop sizes above {max_length}"
+        )
+
+
+def _truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
+    """TensorFlow's truncated_normal initialiser (SeqGAN's choice for filters and output)."""
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
+class TextCNN(nn.Module):
+    """Embedding, one filter bank per window size with max-over-time, highway, dropout, logit."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        max_length: int,
+        embedding_dim: int = 64,
+        filter_sizes: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),
+        num_filters: Sequence[int] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160),
+        dropout: float = 0.25,
+    ) -> None:
+        super().__init__()
+        check_filter_sizes(filter_sizes, num_filters, max_length)
+        self.vocab_size, self.max_length, self.embedding_dim = vocab_size, max_length, embedding_dim
+        self.filter_sizes, self.num_filters = list(filter_sizes), list(num_filters)
+        self.dropout_rate = dropout
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        # filter bank i maps a flattened window of filter_sizes[i] embeddings to num_filters[i] features
+        self.filters = nn.ModuleList(nn.Linear(k * embedding_dim, n) for k, n in zip(filter_sizes, num_filters))
+        features = sum(num_filters)
+        self.highway = nn.Linear(features, 2 * features)  # transform gate and candidate in one matmul
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(features, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """SeqGAN's initialisation: uniform(-1, 1) embeddings, N(0, 0.1) filters, bias 0.1, gate bias -2."""
+        nn.init.uniform_(self.embedding.weight, -1.0, 1.0)
+        for bank in self.filters:
+            _truncated_normal_(bank.weight, 0.1)
+            nn.init.constant_(bank.bias, 0.1)
+        features = self.output.in_features
+        bound = math.sqrt(6.0 / (2 * features))  # Glorot uniform, TF's default for the highway
+        nn.init.uniform_(self.highway.weight, -bound, bound)
+        nn.init.zeros_(self.highway.bias)
+        nn.init.constant_(self.highway.bias[:features], -2.0)  # gates start closed: carry the input
+        _truncated_normal_(self.output.weight, 0.1)
+        nn.init.constant_(self.output.bias, 0.1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids, (B, T, V) soft one-hot or (B, T, E) embeddings -> (B, T, E) embeddings."""
+        if not torch.is_floating_point(x):
+            return self.embedding(x)
+        if x.dim() != 3:
+            raise ValueError(f"TextCNN expects (B, T) ids or a (B, T, V|E) float tensor, got shape {tuple(x.shape)}")
+        if x.shape[-1] == self.vocab_size:  # checked first: a soft one-hot when V == E
+            return x @ self.embedding.weight.to(x.dtype)
+        if x.shape[-1] == self.embedding_dim:
+            return x
+        raise ValueError(
+            f"TextCNN float input has last dimension {x.shape[-1]}; expected the vocabulary size "
+            f"{self.vocab_size} or the embedding size {self.embedding_dim}"
+        )
+
+    def features(self, embedded: torch.Tensor) -> torch.Tensor:
+        """(B, T, E) embeddings -> (B, sum(num_filters)) max-over-time filter features."""
+        batch, length, width = embedded.shape
+        if length < max(self.filter_sizes):
+            raise ValueError(
+                f"sequences of {length} tokens are shorter than the largest filter "
+                f"({max(self.filter_sizes)}); pad them to {self.max_length}"
+            )
+        device_type = embedded.device.type
+        if torch.is_autocast_enabled(device_type):
+            # cast once here, not once per filter bank inside each autocast matmul
+            embedded = embedded.to(torch.get_autocast_dtype(device_type))
+        embedded = embedded.contiguous()
+        pooled = []
+        for size, bank in zip(self.filter_sizes, self.filters):
+            windows = length - size + 1
+            # window t is the contiguous slice embedded[b, t:t+size] flattened: a strided view
+            unfolded = embedded.as_strided((batch, windows, size * width), (length * width, width, 1))
+            weight = bank.weight.to(embedded.dtype)
+            response = unfolded.reshape(batch * windows, size * width) @ weight.t()
+            pooled.append(response.view(batch, windows, -1).amax(dim=1).float() + bank.bias)
+        return torch.relu(torch.cat(pooled, dim=1))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Highway, dropout and the output layer: features -> (B,) logits."""
+        gate_input, candidate = self.highway(features).chunk(2, dim=1)
+        gate = torch.sigmoid(gate_input)
+        mixed = gate * torch.relu(candidate) + (1.0 - gate) * features
+        return self.output(self.dropout(mixed)).squeeze(1).float()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) logits, real = 1, for ids (B, T), a soft one-hot (B, T, V) or embeddings (B, T, E)."""
+        return self.head(self.features(self.embed(x)))
+
+    def l2_penalty(self) -> torch.Tensor:
+        """SeqGAN's l2_loss of the output layer: (|W|^2 + |b|^2) / 2; multiply by discriminator.l2."""
+        return 0.5 * (self.output.weight.square().sum() + self.output.bias.square().sum())
+
+    def config_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild this module."""
+        return {
+            "model_type": MODEL_TYPE, "vocab_size": self.vocab_size, "max_length": self.max_length,
+            "embedding_dim": self.embedding_dim, "filter_sizes": list(self.filter_sizes),
+            "num_filters": list(self.num_filters), "dropout": self.dropout_rate,
+        }
+
+    @classmethod
+    def from_config_dict(cls, config: dict[str, Any]) -> "TextCNN":
+        """Rebuild from `config_dict()` output."""
+        return cls(**{k: v for k, v in config.items() if k != "model_type"})
+
+
+def build_discriminator(disc_cfg: DiscriminatorConfig, vocab_size: int, max_length: int) -> TextCNN:
+    """A fresh TextCNN from the `discriminator` config section (initialised from the global RNG)."""
+    return TextCNN(
+        vocab_size, max_length, embedding_dim=disc_cfg.embedding_dim, filter_sizes=disc_cfg.filter_sizes,
+        num_filters=disc_cfg.num_filters, dropout=disc_cfg.dropout,
+    )
