@@ -1,0 +1,306 @@
+"""Monte-Carlo rollout rewards for policy-gradient text GANs (SeqGAN and kin), batched.
+
+Q(prefix y_1..y_t) is the mean over `rollout_count` completions, sampled by the rollout
+network from the prefix, of sigmoid(D(completion)); the full sequence is scored by D directly.
+
+The peers loop over rollouts and prefix lengths, rerunning the generator over each prefix:
+O(N * T^2) generator steps in thousands of small calls. Here every prefix and every rollout
+advance together. At step s the batch holds the B sample rows (teacher-forced, one token per
+step, which yields the generator state after every prefix) and every rollout row still
+running; the rows of prefix length s are copied out of the sample rows' state when s is
+reached. All rows of the batch have then consumed the same number of tokens, so one
+`select_state` per step expands, merges and prunes the batch, for an LSTM state and a
+Transformer KV cache alike: T - 1 generator steps in total. The completions are scored by D in
+a few large chunks and averaged per (sequence, prefix).
+
+Rewards are 0 where the token was not the generator's choice: inside a prompt
+(`prompt_lengths`) and on the padding after <eos>; the <eos> position gets sigmoid(D(sample)).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Callable, ContextManager
+
+import torch
+from torch import nn
+
+from textgan.errors import ConfigError
+from textgan.models.base import Generator
+from textgan.models.sampling import sample_tokens
+
+AutocastFactory = Callable[[], ContextManager[object]]
+
+# rows per sample_tokens call: keeps softmax/cumsum temporaries small and in cache
+SAMPLING_BLOCK_ROWS = 2048
+
+
+class RolloutNetwork(nn.Module):
+    """A delayed copy of the generator that samples the rollouts (SeqGAN's ROLLOUT).
+
+    `update(generator, rate)` sets every weight to rate * own + (1 - rate) * generator's, except
+    the embedding tables (`nn.Embedding` weights), which are copied outright as in SeqGAN's
+    rollout.py. Weights the generator ties (GPT-2's output layer and token embedding) are
+    untied here, so the output layer is delayed like SeqGAN's output unit and the state dict
+    holds no shared tensors (safetensors refuses them).
+    """
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        self.network = copy.deepcopy(generator)
+        _untie_parameters(self.network)
+        self.network.eval()
+        self.network.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, generator: Generator, rate: float) -> None:
+        """rollout = rate * rollout + (1 - rate) * generator; embeddings copied (rate 0.8 canonical)."""
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigError(f"rollout update rate must be in [0, 1] (0.8 in SeqGAN), got {rate}")
+        source = dict(generator.named_parameters(remove_duplicate=False))
+        embedding_names = _embedding_weight_names(self.network)
+        for name, own in self.network.named_parameters():
+            if name in embedding_names:
+                own.copy_(source[name])
+            else:
+                own.lerp_(source[name].to(own.dtype), 1.0 - rate)
+        for own, theirs in zip(self.network.buffers(), generator.buffers()):
+            own.copy_(theirs)
+
+    def train(self, mode: bool = True) -> "RolloutNetwork":
+        """The rollout network only samples: it stays in eval mode (no dropout)."""
+        return super().train(False)
+
+
+def _untie_parameters(module: nn.Module) -> None:
+    """Give every parameter its own storage (a second name of a tied weight gets a clone)."""
+    seen: set[int] = set()
+    for name, param in list(module.named_parameters(remove_duplicate=False)):
+        if id(param) in seen:
+            owner_name, _, attribute = name.rpartition(".")
+            owner = module.get_submodule(owner_name) if owner_name else module
+            setattr(owner, attribute, nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad))
+        seen.add(id(param))
+
+
+def _embedding_weight_names(module: nn.Module) -> set[str]:
+    """Parameter names of the embedding tables inside `module`."""
+    return {f"{name}.weight" if name else "weight" for name, sub in module.named_modules()
+            if isinstance(sub, nn.Embedding)}
+
+
+@contextlib.contextmanager
+def _eval_mode(*modules: nn.Module):
+    """Run with dropout off, restoring each module's training flag afterwards."""
+    flags = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        yield
+    finally:
+        for m, flag in zip(modules, flags):
+            m.train(flag)
+
+
+def _check_rollout_count(rollout_count: int) -> None:
+    if rollout_count < 1:
+        raise ConfigError(f"rollout count must be >= 1 (SeqGAN uses 16), got {rollout_count}")
+
+
+def _fill_id(model: Generator) -> int:
+    """The token written after <eos>, as `Generator.sample` does."""
+    return model.pad_id if model.pad_id is not None else (model.eos_id or 0)
+
+
+def eos_positions(samples: torch.Tensor, eos_id: int | None) -> torch.Tensor:
+    """(B,) index of the first <eos> of each row, or T where there is none."""
+    length = samples.shape[1]
+    if eos_id is None:
+        return torch.full((samples.shape[0],), length, dtype=torch.long, device=samples.device)
+    is_eos = samples == eos_id
+    first = is_eos.float().argmax(dim=1)
+    return torch.where(is_eos.any(dim=1), first, torch.full_like(first, length))
+
+
+def pad_after_eos(tokens: torch.Tensor, eos_id: int | None, fill: int) -> torch.Tensor:
+    """Rows with everything after the first <eos> replaced by `fill`."""
+    if eos_id is None:
+        return tokens
+    positions = torch.arange(tokens.shape[1], device=tokens.device)
+    return tokens.masked_fill(positions > eos_positions(tokens, eos_id).unsqueeze(1), fill)
+
+
+def _reward_mask(samples: torch.Tensor, prompt_lengths: torch.Tensor, eos_id: int | None) -> torch.Tensor:
+    """(B, T) positions holding a generated token: after the prompt, up to the first <eos>."""
+    positions = torch.arange(samples.shape[1], device=samples.device).unsqueeze(0)
+    return (positions >= prompt_lengths.unsqueeze(1)) & (positions <= eos_positions(samples, eos_id).unsqueeze(1))
+
+
+def _prompt_lengths(prompt_lengths: torch.Tensor | None, samples: torch.Tensor) -> torch.Tensor:
+    if prompt_lengths is None:
+        return torch.zeros(samples.shape[0], dtype=torch.long, device=samples.device)
+    return torch.as_tensor(prompt_lengths, dtype=torch.long, device=samples.device)
+
+
+@torch.no_grad()
+def score_sequences(discriminator: nn.Module, sequences: torch.Tensor, chunk_size: int,
+                    autocast: AutocastFactory = contextlib.nullcontext) -> torch.Tensor:
+    """(R,) sigmoid(D(sequence)) in float32, D called on chunks of `chunk_size` rows."""
+    with autocast():
+        scores = [torch.sigmoid(discriminator(chunk).float()) for chunk in torch.split(sequences, chunk_size)]
+    return torch.cat(scores) if scores else sequences.new_zeros(0, dtype=torch.float32)
+
+
+def _sample_rows(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row of (R, V) logits, in blocks of rows (same draws as a single call order)."""
+    if logits.shape[0] == 0:
+        return torch.empty(0, dtype=torch.long, device=logits.device)
+    return torch.cat([sample_tokens(block, temperature, generator=generator)
+                      for block in torch.split(logits, SAMPLING_BLOCK_ROWS)])
+
+
+@torch.no_grad()
+def rollout_rewards(
+    rollout_generator: Generator | RolloutNetwork,
+    discriminator: nn.Module,
+    samples: torch.Tensor,
+    rollout_count: int,
+    *,
+    prompt_lengths: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    chunk_size: int = 4096,
+    generator: torch.Generator | None = None,
+    autocast: AutocastFactory = contextlib.nullcontext,
+) -> torch.Tensor:
+    """(B, T) SeqGAN Q-values of `samples` (B, T): all prefixes and rollouts stepped together.
+
+    Q[:, t-1] for t < T is the mean over `rollout_count` completions of the prefix
+    samples[:, :t] of sigmoid(D(completion)); Q[:, T-1] is sigmoid(D(samples)). Positions inside
+    the prompt and after <eos> get 0; rollouts of prompted rows start from the prompt.
+    """
+    _check_rollout_count(rollout_count)
+    model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
+    batch, length = samples.shape
+    device = samples.device
+    prompts = _prompt_lengths(prompt_lengths, samples)
+    fill = _fill_id(model)
+    mask = _reward_mask(samples, prompts, model.eos_id)
+    # Q of prefix length t (reward column t-1) needs rollouts when that column is a generated,
+    # non-final token before <eos>: columns 0..T-2 of the mask, without the <eos> column.
+    eos_at = eos_positions(samples, model.eos_id)
+    prefix_lengths = torch.arange(1, length, device=device).unsqueeze(0)  # (1, T-1)
+    needs_rollout = mask[:, : length - 1] & (prefix_lengths <= eos_at.unsqueeze(1))  # (B, T-1)
+
+    with _eval_mode(model, discriminator):
+        rollout_pairs = int(needs_rollout.sum())
+        completions = torch.full((rollout_pairs * rollout_count, length), fill, dtype=torch.long, device=device)
+        pair_positions = torch.empty(rollout_pairs, dtype=torch.long, device=device)  # flat b * T + t - 1
+        if rollout_pairs:
+            _run_rollouts(model, samples, needs_rollout, rollout_count, completions, pair_positions,
+                          temperature, generator, autocast)
+        scores = score_sequences(discriminator, torch.cat([completions, samples]), chunk_size, autocast)
+
+    full_scores = scores[completions.shape[0]:]
+    rewards = full_scores.unsqueeze(1).expand(batch, length).clone()
+    if rollout_pairs:
+        # float64 mean: N equal scores average to exactly that score, whatever the order
+        means = scores[: completions.shape[0]].double().view(rollout_pairs, rollout_count).mean(dim=1)
+        rewards.view(-1)[pair_positions] = means.float()
+    return rewards * mask
+
+
+def _run_rollouts(
+    model: Generator,
+    samples: torch.Tensor,
+    needs_rollout: torch.Tensor,
+    rollout_count: int,
+    completions: torch.Tensor,
+    pair_positions: torch.Tensor,
+    temperature: float,
+    generator: torch.Generator | None,
+    autocast: AutocastFactory,
+) -> None:
+    """Fill `completions` (rows grouped per (sequence, prefix), N each) and their pair positions.
+
+    The state's rows are [the B sample rows, then the running rollout rows]; every row has
+    consumed <bos> and s tokens when position s is sampled.
+    """
+    batch, length = samples.shape
+    device = samples.device
+    eos_id = model.eos_id
+    active_steps = needs_rollout.any(dim=0).nonzero().squeeze(1) + 1  # prefix lengths with rollouts
+    first_step, last_step = int(active_steps[0]), int(active_steps[-1])
+    sample_rows = torch.arange(batch, device=device)
+    start = torch.full((batch, 1), model.bos_id, dtype=torch.long, device=device)
+    with autocast():
+        step_logits, state = model.logits(torch.cat([start, samples[:, :first_step]], dim=1))
+    next_logits = step_logits[:, -1]
+    running_rows = torch.empty(0, dtype=torch.long, device=device)  # completion row of each rollout row
+    next_row = next_pair = 0
+    for step in range(first_step, length):
+        # rollout rows already running sample position `step`
+        running_tokens = _sample_rows(next_logits[batch:], temperature, generator)
+        completions[running_rows, step] = running_tokens
+        # sequences whose prefix of length `step` needs rollouts start rollout_count rows each
+        starting = needs_rollout[:, step - 1].nonzero().squeeze(1) if step <= last_step else sample_rows[:0]
+        source = starting.repeat_interleave(rollout_count)
+        new_tokens = _sample_rows(next_logits[source], temperature, generator)
+        new_rows = torch.arange(next_row, next_row + source.numel(), device=device)
+        completions[new_rows, :step] = samples[source, :step]
+        completions[new_rows, step] = new_tokens
+        pair_positions[next_pair : next_pair + starting.numel()] = starting * length + step - 1
+        next_row += source.numel()
+        next_pair += starting.numel()
+        if step == length - 1:
+            break
+        # keep the rows still running (no <eos> yet) and the sample rows while prefixes remain
+        keep_running = running_tokens != eos_id if eos_id is not None else torch.ones_like(running_tokens, dtype=torch.bool)
+        keep_new = new_tokens != eos_id if eos_id is not None else torch.ones_like(new_tokens, dtype=torch.bool)
+        keep_samples = sample_rows if step < last_step else sample_rows[:0]
+        index = torch.cat([keep_samples, batch + keep_running.nonzero().squeeze(1), source[keep_new]])
+        tokens = torch.cat([samples[keep_samples, step], running_tokens[keep_running], new_tokens[keep_new]])
+        running_rows = torch.cat([running_rows[keep_running], new_rows[keep_new]])
+        if index.numel() == 0:
+            break
+        state = model.select_state(state, index)
+        batch = keep_samples.numel()
+        with autocast():
+            step_logits, state = model.logits(tokens.unsqueeze(1), state)
+        next_logits = step_logits[:, -1]
+
+
+@torch.no_grad()
+def reference_rollout_rewards(
+    rollout_generator: Generator | RolloutNetwork,
+    discriminator: nn.Module,
+    samples: torch.Tensor,
+    rollout_count: int,
+    *,
+    prompt_lengths: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The peers' loop, for tests and benchmarks: per rollout, per prefix, resample and call D.
+
+    Same definition as `rollout_rewards` (masking, float64 mean), computed the slow way.
+    """
+    _check_rollout_count(rollout_count)
+    model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
+    batch, length = samples.shape
+    prompts = _prompt_lengths(prompt_lengths, samples)
+    fill = _fill_id(model)
+    with _eval_mode(model, discriminator):
+        totals = torch.zeros(batch, length - 1, dtype=torch.float64, device=samples.device)
+        for _ in range(rollout_count):
+            for prefix_length in range(1, length):
+                completed = model.sample(batch, length, temperature, prefix=samples[:, :prefix_length],
+                                         generator=generator)
+                # a prefix that already holds <eos> is complete: nothing after it is sampled
+                completed = pad_after_eos(completed, model.eos_id, fill)
+                totals[:, prefix_length - 1] += torch.sigmoid(discriminator(completed).float()).double()
+        final = torch.sigmoid(discriminator(samples).float())
+    rewards = torch.cat([(totals / rollout_count).float(), final.unsqueeze(1)], dim=1)
+    eos_at = eos_positions(samples, model.eos_id).unsqueeze(1)
+    rewards = torch.where(torch.arange(length, device=samples.device) >= eos_at, final.unsqueeze(1), rewards)
+    return rewards * _reward_mask(samples, prompts, model.eos_id)
