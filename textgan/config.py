@@ -112,6 +112,50 @@ class DiscriminatorConfig:
 
 
 @dataclass
+class GanConfig:
+    """Image-style GAN (generator on soft one-hot / embeddings), its objective and GAN-practice knobs.
+
+    The generator learns at train.learning_rate (clipped to train.grad_clip), D at
+    discriminator.learning_rate; train.epochs counts passes of real batches through D.
+    """
+
+    objective: str = "wgan_gp"  # minimax | non_saturating | lsgan | wgan | wgan_gp | hinge | rsgan | began
+    architecture: str = "conv"  # conv (residual 1-D convolutions, Gulrajani et al. 2017) | mlp
+    output: str = "softmax"  # softmax: (T, V) distributions | embedding: (T, E) vectors in a fixed
+    # random token table, E = discriminator.embedding_dim
+    decode: str = "argmax"  # argmax | sample (per position, with temperature/top-k/top-p)
+    noise_dim: int = 128
+    hidden_dim: int = 128
+    num_blocks: int = 2  # residual blocks (conv) or hidden layers (mlp)
+    d_steps: int = 5  # discriminator updates per generator update
+    optimizer: str = "auto"  # auto (RMSProp for wgan, Adam otherwise) | adam | rmsprop
+    beta1: float = 0.5  # Adam betas (WGAN-GP's 0.5, 0.9)
+    beta2: float = 0.9
+    clip: float = 0.01  # wgan: critic weights clipped to [-clip, clip]
+    gp_weight: float = 10.0  # wgan_gp: gradient-penalty weight lambda
+    label_smoothing: float = 0.0  # one-sided: real target 1 - this (minimax, non_saturating, lsgan, rsgan)
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs at the start
+    instance_noise_steps: int = 0  # generator steps over which that std falls linearly to 0 (0 = constant)
+    began_gamma: float = 0.5  # BEGAN diversity ratio E[L(G(z))] / E[L(x)]
+    began_lambda_k: float = 0.001  # BEGAN learning rate of k_t
+    began_hidden_dim: int = 64  # BEGAN autoencoder width and code size
+    eval_every: int = 100  # generator steps between health checks (unique samples, distinct-2, BLEU-2)
+    eval_samples: int = 256  # size of the fixed-noise sample used by the health checks
+
+
+@dataclass
+class VaeConfig:
+    """Sentence VAE (Bowman et al. 2016); encoder and decoder sizes come from the model section."""
+
+    latent_dim: int = 32
+    kl_schedule: str = "linear"  # linear | cyclical (Fu et al. 2019) | constant (weight 1 throughout)
+    kl_anneal_steps: int = 2000  # linear: steps for the KL weight to reach 1; cyclical: one cycle's length
+    kl_cycle_ratio: float = 0.5  # cyclical: share of each cycle over which the weight rises from 0 to 1
+    word_dropout: float = 0.25  # share of decoder inputs replaced by a blank (zero) embedding
+    active_unit_threshold: float = 0.01  # a latent unit is active when Cov_x(E_q[z_u]) exceeds this
+
+
+@dataclass
 class Config:
     """Every section of a run."""
 
@@ -121,6 +165,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
+    vae: VaeConfig = field(default_factory=VaeConfig)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -131,6 +177,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.device": ("auto", "cpu", "cuda", "mps"),
     "train.precision": ("fp32", "bf16", "fp16"),
     "train.lr_schedule": ("constant", "cosine"),
+    "gan.objective": ("minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "hinge", "rsgan", "began"),
+    "gan.architecture": ("conv", "mlp"),
+    "gan.output": ("softmax", "embedding"),
+    "gan.decode": ("argmax", "sample"),
+    "gan.optimizer": ("auto", "adam", "rmsprop"),
+    "vae.kl_schedule": ("linear", "cyclical", "constant"),
 }
 
 # (minimum, maximum, minimum is exclusive)
@@ -166,6 +218,27 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "discriminator.dropout": (0.0, 1.0, False),
     "discriminator.l2": (0.0, None, False),
     "discriminator.learning_rate": (0.0, None, True),
+    "gan.noise_dim": (1, None, False),
+    "gan.hidden_dim": (1, None, False),
+    "gan.num_blocks": (1, None, False),
+    "gan.d_steps": (1, None, False),
+    "gan.beta1": (0.0, 1.0, False),
+    "gan.beta2": (0.0, 1.0, False),
+    "gan.clip": (0.0, None, True),
+    "gan.gp_weight": (0.0, None, False),
+    "gan.label_smoothing": (0.0, 0.5, False),
+    "gan.instance_noise": (0.0, None, False),
+    "gan.instance_noise_steps": (0, None, False),
+    "gan.began_gamma": (0.0, 1.0, True),
+    "gan.began_lambda_k": (0.0, None, False),
+    "gan.began_hidden_dim": (1, None, False),
+    "gan.eval_every": (1, None, False),
+    "gan.eval_samples": (2, None, False),
+    "vae.latent_dim": (1, None, False),
+    "vae.kl_anneal_steps": (1, None, False),
+    "vae.kl_cycle_ratio": (0.0, 1.0, True),
+    "vae.word_dropout": (0.0, 1.0, False),
+    "vae.active_unit_threshold": (0.0, None, False),
 }
 
 
@@ -339,6 +412,11 @@ def validate(cfg: Config) -> None:
     if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
         raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
     check_filter_lists(cfg.discriminator.filter_sizes, cfg.discriminator.num_filters)
+    if cfg.gan.label_smoothing and cfg.gan.objective not in ("minimax", "non_saturating", "lsgan", "rsgan"):
+        raise ConfigError(
+            f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
+            f"real label), not {cfg.gan.objective}; set it to 0"
+        )
     if cfg.model.kind == "transformer" and cfg.model.embedding_dim % cfg.model.num_heads:
         raise ConfigError(
             f"model.embedding_dim ({cfg.model.embedding_dim}) must be divisible by "
