@@ -87,7 +87,7 @@ def rsgan_g_loss(fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.
 
 def wasserstein_estimate(real: torch.Tensor, fake: torch.Tensor) -> float:
     """E[f(x)] - E[f(G(z))]: the critic's estimate of the Wasserstein-1 distance (up to scale)."""
-    return float(real.mean() - fake.mean())
+    return float(real.detach().mean() - fake.detach().mean())
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
@@ -123,14 +123,14 @@ def began_g_loss(fake_energy: torch.Tensor) -> torch.Tensor:
 def began_update_k(k: float, real_energy: torch.Tensor, fake_energy: torch.Tensor, gamma: float,
                    lambda_k: float) -> float:
     """Proportional control of k_t toward the equilibrium E[L(G(z))] = gamma E[L(x)], kept in [0, 1]."""
-    balance = gamma * float(real_energy.mean()) - float(fake_energy.mean())
+    balance = gamma * float(real_energy.detach().mean()) - float(fake_energy.detach().mean())
     return min(max(k + lambda_k * balance, 0.0), 1.0)
 
 
 def began_convergence(real_energy: torch.Tensor, fake_energy: torch.Tensor, gamma: float) -> float:
     """BEGAN's global convergence measure M = L(x) + |gamma L(x) - L(G(z))| (lower is better)."""
-    real_mean = float(real_energy.mean())
-    return real_mean + abs(gamma * real_mean - float(fake_energy.mean()))
+    real_mean = float(real_energy.detach().mean())
+    return real_mean + abs(gamma * real_mean - float(fake_energy.detach().mean()))
 
 
 # -- training knobs and diagnostics --------------------------------------------------------------

@@ -27,10 +27,18 @@ def _model_type_class(model_type: object) -> type[Generator] | None:
         return LSTMGenerator
     if model_type == "gpt2":
         return _transformer_class()
+    if model_type == "textgan-continuous":
+        from textgan.models.continuous import ContinuousGenerator
+
+        return ContinuousGenerator
+    if model_type == "textgan-vae":
+        from textgan.models.vae import SentenceVAE
+
+        return SentenceVAE
     return None
 
 
-MODEL_TYPES = ("textgan-lstm", "gpt2")
+MODEL_TYPES = ("textgan-lstm", "gpt2", "textgan-continuous", "textgan-vae")
 
 
 def build_generator(cfg: ModelConfig, vocab_size: int, max_length: int, bos_id: int,

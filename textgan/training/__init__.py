@@ -4,5 +4,9 @@ from __future__ import annotations
 
 from textgan.training.base import Trainer
 from textgan.training.mle import MLETrainer
+from textgan.training.continuous_gan import ContinuousGANTrainer
+from textgan.training.vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {"mle": MLETrainer}
+TRAINERS["vae"] = VAETrainer
+TRAINERS["gan"] = ContinuousGANTrainer

@@ -1,0 +1,198 @@
+"""Sentence VAE (Bowman et al. 2016): an LSTM encoder to a Gaussian posterior, an LSTM decoder from z.
+
+The encoder reads a sentence up to its <eos> and gives the mean and log-variance of q(z|x); the
+decoder starts from a state computed from z and is an ordinary autoregressive language model
+after that, so it serves the `Generator` interface: `sample` draws z from the prior N(0, I).
+
+Likelihood: `logits`/`log_prob` without a state decode from one z drawn from the prior (global
+torch RNG). log p(x|z) with z ~ p(z) estimates log p(x) from below in expectation (Jensen), so
+the NLL it gives is a loose upper bound on the model's NLL; the VAE trainer reports the tighter
+ELBO bound (reconstruction NLL + KL) instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from textgan.data.encoding import target_mask
+from textgan.errors import TextGanError
+from textgan.models.base import Generator
+from textgan.models.sampling import sample_tokens
+
+MODEL_TYPE = "textgan-vae"
+
+
+def gaussian_kl(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+    """(B,) KL(N(mean, exp(log_variance)) || N(0, I)), summed over latent units."""
+    return 0.5 * (log_variance.exp() + mean**2 - 1.0 - log_variance).sum(dim=-1)
+
+
+def active_units(posterior_means: torch.Tensor, threshold: float = 0.01) -> int:
+    """Latent units whose posterior mean varies across sentences: Cov_x(E_q[z_u]) > threshold (Burda et al.)."""
+    if posterior_means.shape[0] < 2:
+        return 0
+    return int((posterior_means.float().var(dim=0) > threshold).sum())
+
+
+class SentenceVAE(Generator):
+    """Embedding shared by an LSTM encoder (to mean, log-variance) and an LSTM decoder started from z."""
+
+    def __init__(self, vocab_size: int, max_length: int, bos_id: int = 0, eos_id: int | None = None,
+                 pad_id: int | None = None, embedding_dim: int = 64, hidden_dim: int = 128,
+                 num_layers: int = 1, latent_dim: int = 32) -> None:
+        super().__init__(vocab_size, max_length, bos_id, eos_id, pad_id)
+        self.embedding_dim, self.hidden_dim = embedding_dim, hidden_dim
+        self.num_layers, self.latent_dim = num_layers, latent_dim
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.encoder = nn.LSTM(embedding_dim, hidden_dim, num_layers, batch_first=True)
+        self.to_mean = nn.Linear(hidden_dim, latent_dim)
+        self.to_log_variance = nn.Linear(hidden_dim, latent_dim)
+        self.latent_to_state = nn.Linear(latent_dim, 2 * num_layers * hidden_dim)
+        self.decoder = nn.LSTM(embedding_dim, hidden_dim, num_layers, batch_first=True)
+        self.output = nn.Linear(hidden_dim, vocab_size)
+
+    # -- the VAE side ----------------------------------------------------------------------------
+    def encode(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) target rows -> mean and log-variance of q(z|x), each (B, latent_dim)."""
+        lengths = target_mask(targets, self.eos_id).sum(dim=1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(targets), lengths, batch_first=True,
+                                                   enforce_sorted=False)
+        _, (h, _) = self.encoder(packed)
+        return self.to_mean(h[-1]), self.to_log_variance(h[-1])
+
+    def reparameterize(self, mean: torch.Tensor, log_variance: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mean + std * eps with eps ~ N(0, I) from `generator`."""
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + (0.5 * log_variance).exp() * eps
+
+    def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, latent_dim) draws from the prior N(0, I)."""
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
+    def initial_state(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's (h, c) before <bos>, computed from z."""
+        state = torch.tanh(self.latent_to_state(z)).view(z.shape[0], 2, self.num_layers, self.hidden_dim)
+        return state[:, 0].transpose(0, 1).contiguous(), state[:, 1].transpose(0, 1).contiguous()
+
+    def decode_logits(self, inputs: torch.Tensor, z: torch.Tensor, word_dropout: float = 0.0,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Teacher-forced (B, T, V) logits given z; word dropout blanks decoder inputs after <bos>."""
+        embedded = self.embedding(inputs)
+        if word_dropout > 0:
+            keep = torch.rand(inputs.shape, generator=generator, device=inputs.device) >= word_dropout
+            keep[:, 0] = True
+            embedded = embedded * keep.unsqueeze(-1).to(embedded.dtype)
+        hidden, _ = self.decoder(embedded, self.initial_state(z))
+        return self.output(hidden)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, max_len: int | None = None, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, prefix: list[int] | torch.Tensor | None = None,
+               generator: torch.Generator | None = None, greedy: bool = False) -> torch.Tensor:
+        """(n, max_len) rows decoded from latent codes z (greedy or sampled), padded after <eos>."""
+        n = z.shape[0]
+        max_len = max_len or self.max_length
+        device = self.device
+        prefix_ids = torch.as_tensor(prefix if prefix is not None else [], dtype=torch.long, device=device)
+        if prefix_ids.dim() == 1:
+            prefix_ids = prefix_ids.unsqueeze(0).expand(n, -1)
+        start = torch.full((n, 1), self.bos_id, dtype=torch.long, device=device)
+        step_logits, state = self.logits(torch.cat([start, prefix_ids], dim=1), self.initial_state(z))
+        out = torch.empty(n, max_len, dtype=torch.long, device=device)
+        p = prefix_ids.shape[1]
+        out[:, :p] = prefix_ids
+        fill = self.pad_id if self.pad_id is not None else (self.eos_id or 0)
+        finished = torch.zeros(n, dtype=torch.bool, device=device)
+        for t in range(p, max_len):
+            last = step_logits[:, -1]
+            token = last.argmax(dim=-1) if greedy else sample_tokens(last, temperature, top_k, top_p, generator)
+            out[:, t] = token.masked_fill(finished, fill)
+            if self.eos_id is not None:
+                finished |= token == self.eos_id
+                if bool(finished.all()):
+                    out[:, t + 1 :] = fill
+                    break
+            if t + 1 < max_len:
+                step_logits, state = self.logits(token.unsqueeze(1), state)
+        return out
+
+    # -- the Generator interface -----------------------------------------------------------------
+    def logits(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """Decoder logits; without a state, z is drawn from the prior (see the module docstring)."""
+        if state is None:
+            state = self.initial_state(self.prior(tokens.shape[0]))
+        hidden, state = self.decoder(self.embedding(tokens), state)
+        return self.output(hidden), state
+
+    def select_state(self, state: Any, index: torch.Tensor) -> Any:
+        h, c = state
+        return h[:, index], c[:, index]
+
+    @torch.no_grad()
+    def sample(self, n: int, max_len: int | None = None, temperature: float = 1.0, top_k: int = 0,
+               top_p: float = 1.0, prefix: list[int] | torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, max_len) rows decoded from z ~ N(0, I) drawn with `generator`."""
+        return self.decode(self.prior(n, generator), max_len, temperature, top_k, top_p, prefix, generator)
+
+    def config_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild this module (saved as config.json)."""
+        return {
+            "model_type": MODEL_TYPE, "vocab_size": self.vocab_size, "max_length": self.max_length,
+            "bos_id": self.bos_id, "eos_id": self.eos_id, "pad_id": self.pad_id,
+            "embedding_dim": self.embedding_dim, "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers, "latent_dim": self.latent_dim,
+        }
+
+    @classmethod
+    def from_config_dict(cls, config: dict[str, Any]) -> "SentenceVAE":
+        return cls(**{k: v for k, v in config.items() if k != "model_type"})
+
+    def save_pretrained(self, directory: Path) -> None:
+        directory = Path(directory)
+        (directory / "config.json").write_text(json.dumps(self.config_dict(), indent=2))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
+
+
+def encode_texts(texts: list[str], tokenizer: Any, max_length: int) -> torch.Tensor:
+    """(N, max_length) target rows [text, <eos>, <pad>...] for sentences to encode."""
+    pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+    rows = []
+    for text in texts:
+        ids = tokenizer.encode(text) + ([tokenizer.eos_id] if tokenizer.eos_id is not None else [])
+        if not ids or len(ids) > max_length:
+            raise TextGanError(
+                f"{text!r} is {len(ids)} tokens with its end token; the model reads 1 to {max_length}, "
+                "pass a shorter non-empty sentence"
+            )
+        rows.append(ids + [pad] * (max_length - len(ids)))
+    return torch.tensor(rows, dtype=torch.long)
+
+
+@torch.no_grad()
+def interpolate(model: SentenceVAE, first: torch.Tensor, second: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """(steps, T) greedy decodings along the line between the posterior means of two (T,) rows."""
+    if steps < 2:
+        raise TextGanError(f"interpolation needs at least 2 steps (both ends), got {steps}")
+    was_training = model.training
+    model.eval()
+    means, _ = model.encode(torch.stack([first, second]).to(model.device))
+    weights = torch.linspace(0.0, 1.0, steps, device=model.device).unsqueeze(1)
+    codes = (1.0 - weights) * means[0] + weights * means[1]
+    rows = model.decode(codes, greedy=True)
+    model.train(was_training)
+    return rows
+
+
+def interpolate_texts(model: SentenceVAE, tokenizer: Any, first: str, second: str, steps: int = 5) -> list[str]:
+    """Sentences decoded between two sentences in latent space (the first and last reconstruct them)."""
+    rows = encode_texts([first, second], tokenizer, model.max_length)
+    return [tokenizer.decode(r) for r in interpolate(model, rows[0], rows[1], steps).tolist()]

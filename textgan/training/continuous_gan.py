@@ -1,0 +1,242 @@
+"""Image-style GAN training for text: every objective in `textgan.objectives` behind one switch.
+
+The loop, top to bottom: for each generator step, `gan.d_steps` discriminator updates (each on
+the next real batch of the epoch, one-hot or embedded, and a fresh fake batch of softmax rows or embeddings),
+then one generator update through D. D is SeqGAN's TextCNN on float input (its raw output is the
+critic for the Wasserstein objectives), or BEGAN's autoencoder. `after_step` counts generator
+steps, so checkpoints fall between rounds and a resumed run repeats the rest exactly.
+
+Logged every step (phase "gan"): D and G losses, D's mean output and accuracy on real and fake,
+the generator's gradient norm, the instance-noise level, the Wasserstein estimate (wgan,
+wgan_gp), the gradient penalty, BEGAN's k_t and convergence measure. Every `gan.eval_every`
+steps (phase "gan_eval"): unique samples, distinct-2 and BLEU-2 of a fixed-noise sample — a
+mode-collapse signal that does not move with the noise.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from textgan.checkpoint import RunDirectory
+from textgan.config import Config
+from textgan.data import PreparedData
+from textgan.errors import DataError, TextGanError
+from textgan.metrics import bleu, distinct_n, unique_ratio
+from textgan.models import Generator
+from textgan.models.cnn_discriminator import build_discriminator
+from textgan.models.continuous import AutoencoderDiscriminator, ContinuousGenerator, build_continuous_generator
+from textgan.objectives import (
+    began_convergence,
+    began_d_loss,
+    began_g_loss,
+    began_update_k,
+    clip_weights,
+    discriminator_accuracy,
+    get_objective,
+    gradient_penalty,
+    instance_noise_std,
+    wasserstein_estimate,
+)
+from textgan.training.base import Trainer
+from textgan.training.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BLEU_REFERENCES = 1000  # validation sentences the health check's BLEU-2 compares against
+
+
+def make_gan_optimizer(parameters: Any, kind: str, objective: str, learning_rate: float, betas: tuple[float, float]
+                       ) -> torch.optim.Optimizer:
+    """RMSProp for weight-clipped WGAN (momentum destabilises it, Arjovsky et al.), Adam otherwise."""
+    if kind == "rmsprop" or (kind == "auto" and objective == "wgan"):
+        return torch.optim.RMSprop(parameters, lr=learning_rate)
+    return torch.optim.Adam(parameters, lr=learning_rate, betas=betas)
+
+
+class ContinuousGANTrainer(Trainer):
+    """Generator on soft one-hot rows (or embeddings) against a TextCNN critic or BEGAN autoencoder."""
+
+    name = "gan"
+
+    def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
+                 generator: Generator) -> None:
+        if runtime.world_size > 1:
+            raise TextGanError("the gan trainer runs in one process; launch it without torchrun")
+        if not isinstance(generator, ContinuousGenerator):  # a fresh run: the API built a plain generator
+            tok = data.tokenizer
+            generator = build_continuous_generator(cfg.gan, cfg.discriminator.embedding_dim, tok.vocab_size,
+                                                   cfg.tokenizer.max_length, tok.bos_id, tok.eos_id, tok.pad_id)
+        super().__init__(cfg, run, runtime, data, generator)
+        self.model: ContinuousGenerator = self.generator  # type: ignore[assignment]
+        g = cfg.gan
+        self.objective = get_objective(g.objective)
+        if self.objective.autoencoder:
+            self.discriminator: nn.Module = AutoencoderDiscriminator(
+                self.model.feature_dim, self.model.max_length, g.began_hidden_dim,
+                softmax_output=self.model.output == "softmax")
+        else:
+            self.discriminator = build_discriminator(cfg.discriminator, self.model.vocab_size, self.model.max_length)
+        self.discriminator.to(runtime.device)
+        betas = (g.beta1, g.beta2)
+        self.g_optimizer = make_gan_optimizer(self.model.parameters(), g.optimizer, g.objective,
+                                              cfg.train.learning_rate, betas)
+        self.d_optimizer = make_gan_optimizer(self.discriminator.parameters(), g.optimizer, g.objective,
+                                              cfg.discriminator.learning_rate, betas)
+        # Noise for z, instance noise and penalty interpolation: saved, so resume is exact.
+        self.noise = torch.Generator(device=runtime.device).manual_seed(cfg.train.seed + 1)
+        self.k = 0.0  # BEGAN's equilibrium variable k_t
+        fixed = torch.Generator().manual_seed(cfg.train.seed + 2)
+        self.health_noise = torch.randn(g.eval_samples, self.model.noise_dim, generator=fixed).to(runtime.device)
+        references = data.validation if len(data.validation) else data.train
+        self.references = [self.tokenizer.tokens(r) for r in references.tokens[:BLEU_REFERENCES].tolist()]
+
+    def optimizers(self) -> dict[str, Any]:
+        return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        return {"discriminator": self.discriminator}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"noise_rng": self.noise.get_state(), "began_k": self.k}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.noise.set_state(state["noise_rng"])
+        self.k = state["began_k"]
+
+    # -- the loop -------------------------------------------------------------------------------
+    def rounds(self) -> Iterator[list[torch.Tensor]]:
+        """Groups of `gan.d_steps` real batches in seeded epoch order until train.epochs passes are done.
+
+        A round never spans two epochs (an epoch's last batches that do not fill a round are
+        skipped), so the end of an epoch is a clean point to stop and resume with more epochs.
+        """
+        d_steps = self.cfg.gan.d_steps
+        while self.epoch < self.cfg.train.epochs:
+            remaining = list(self.batches(self.data.train, self.cfg.train.batch_size))
+            for start in range(0, len(remaining) - d_steps + 1, d_steps):
+                yield remaining[start : start + d_steps]
+            self.batch_in_epoch = 0
+            self.epoch += 1
+
+    def run_training(self) -> None:
+        g, t = self.cfg.gan, self.cfg.train
+        rounds_per_epoch = math.ceil(len(self.data.train) / t.batch_size) // g.d_steps
+        if rounds_per_epoch == 0:
+            raise DataError(
+                f"the training split gives {math.ceil(len(self.data.train) / t.batch_size)} batches per "
+                f"epoch, fewer than gan.d_steps={g.d_steps}; lower gan.d_steps or train.batch_size"
+            )
+        self.model.train()
+        self.discriminator.train()
+        progress = tqdm(total=t.epochs * rounds_per_epoch, initial=self.step, desc=f"GAN ({g.objective})", leave=False)
+        for batches in self.rounds():
+            d_stats = [self.discriminator_step(rows) for rows in batches]
+            self.batch_in_epoch += len(batches)
+            record = {key: sum(s[key] for s in d_stats) / len(d_stats) for key in d_stats[0]}
+            record.update(self.generator_step(batches[-1]))
+            self.after_step()
+            self.log("gan", **record)
+            progress.update(1)
+            progress.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
+            if self.step % g.eval_every == 0:
+                self.evaluate_health()
+        progress.close()
+        if self.step % g.eval_every:
+            self.evaluate_health()
+
+    def perturb(self, x: torch.Tensor, std: float) -> torch.Tensor:
+        """Instance noise: x + N(0, std^2), drawn from the trainer's noise generator."""
+        if std <= 0:
+            return x
+        return x + std * torch.randn(x.shape, generator=self.noise, device=x.device, dtype=x.dtype)
+
+    def discriminator_step(self, rows: torch.Tensor) -> dict[str, float]:
+        """One D update on real `rows` and as many fresh fakes; weights clipped after it for wgan."""
+        g = self.cfg.gan
+        device = self.runtime.device
+        real = self.model.encode_real(self.data.train.tokens[rows].to(device))
+        with torch.no_grad():
+            fake = self.model.generate(self.model.noise(len(rows), self.noise))
+        std = instance_noise_std(self.step, g.instance_noise, g.instance_noise_steps)
+        real, fake = self.perturb(real, std), self.perturb(fake, std)
+        with self.runtime.autocast():
+            real_out, fake_out = self.discriminator(real), self.discriminator(fake)
+            if self.objective.autoencoder:
+                loss = began_d_loss(real_out, fake_out, self.k)
+            else:
+                loss = self.objective.d_loss(real_out, fake_out, 1.0 - g.label_smoothing)
+        stats: dict[str, float] = {}
+        if self.objective.name == "wgan_gp":
+            penalty = gradient_penalty(self.discriminator, real, fake, self.noise)
+            stats["gradient_penalty"] = float(penalty.detach())
+            loss = loss + g.gp_weight * penalty
+        if not self.objective.autoencoder and self.cfg.discriminator.l2:
+            loss = loss + self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
+        self.check_finite(loss, "discriminator loss")
+        self.d_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_optimizer.step()
+        if self.objective.name == "wgan":
+            clip_weights(self.discriminator, g.clip)
+        acc_real, acc_fake = discriminator_accuracy(real_out, fake_out, self.objective)
+        stats.update(d_loss=float(loss.detach()), d_real=float(real_out.detach().mean()), d_fake=float(fake_out.detach().mean()),
+                     d_acc_real=acc_real, d_acc_fake=acc_fake, instance_noise=std)
+        if self.objective.critic:
+            stats["wasserstein"] = wasserstein_estimate(real_out, fake_out)
+        if self.objective.autoencoder:
+            stats["began_convergence"] = began_convergence(real_out, fake_out, g.began_gamma)
+            self.k = began_update_k(self.k, real_out, fake_out, g.began_gamma, g.began_lambda_k)
+            stats["began_k"] = self.k
+        return stats
+
+    def generator_step(self, rows: torch.Tensor) -> dict[str, float]:
+        """One G update through D (frozen for it); returns the loss and G's gradient norm."""
+        g = self.cfg.gan
+        std = instance_noise_std(self.step, g.instance_noise, g.instance_noise_steps)
+        self.discriminator.requires_grad_(False)
+        with self.runtime.autocast():
+            fake_out = self.discriminator(self.perturb(self.model.generate(self.model.noise(len(rows), self.noise)), std))
+            if self.objective.autoencoder:
+                loss = began_g_loss(fake_out)
+            else:
+                real_out = None
+                if self.objective.name == "rsgan":  # relativistic: fakes judged against real rows
+                    real = self.model.encode_real(self.data.train.tokens[rows].to(self.runtime.device))
+                    real_out = self.discriminator(self.perturb(real, std))
+                loss = self.objective.g_loss(fake_out, real_out)
+        self.check_finite(loss, "generator loss")
+        self.g_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.discriminator.requires_grad_(True)
+        clip = self.cfg.train.grad_clip or math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        self.g_optimizer.step()
+        return {"g_loss": float(loss.detach()), "g_grad_norm": grad_norm}
+
+    @torch.no_grad()
+    def evaluate_health(self) -> dict[str, Any]:
+        """Mode-collapse signal on the fixed-noise sample: unique share, distinct-2, BLEU-2; checkpoint."""
+        self.model.eval()
+        rows = self.model.decode_scores(self.model.token_logits(self.health_noise),
+                                        generator=torch.Generator(device=self.runtime.device).manual_seed(0))
+        self.model.train()
+        samples = [self.tokenizer.tokens(r) for r in rows.tolist()]
+        metrics: dict[str, Any] = {"unique": unique_ratio(samples)}
+        try:
+            metrics["distinct_2"] = distinct_n(samples, 2)
+        except DataError:  # every sample shorter than two tokens: no diversity at all
+            metrics["distinct_2"] = 0.0
+        nonempty = [s for s in samples if s]
+        metrics["bleu_2"] = bleu(nonempty, self.references, 2) if nonempty and self.references else 0.0
+        metrics["mean_length"] = sum(map(len, samples)) / len(samples)
+        self.run.write_samples(f"step-{self.step:08d}.txt",
+                               [self.tokenizer.decode(r) for r in rows[:20].tolist()])
+        record = self.log("gan_eval", **metrics)
+        self.save("latest")
+        return record

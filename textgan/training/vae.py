@@ -1,0 +1,167 @@
+"""Sentence-VAE training: ELBO with KL annealing (linear or cyclical) and word dropout.
+
+Each step maximises E_q[log p(x|z)] - beta_t KL(q(z|x) || p(z)) per sentence; beta_t follows
+the configured schedule so the decoder cannot ignore z from the start (Bowman et al. 2016; Fu et
+al. 2019 for the cyclical schedule). Each epoch the validation split gives the ELBO with beta = 1
+(its negative, per token, bounds the model's NLL from above), the KL term and the active units.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from textgan.checkpoint import RunDirectory
+from textgan.config import Config
+from textgan.data import EncodedSplit, PreparedData
+from textgan.errors import TextGanError
+from textgan.models import Generator
+from textgan.models.vae import SentenceVAE, active_units, gaussian_kl
+from textgan.training.base import Trainer, loss_mask
+from textgan.training.mle import make_scheduler
+from textgan.training.runtime import Runtime
+
+
+def kl_weight(step: int, schedule: str, anneal_steps: int, cycle_ratio: float = 0.5) -> float:
+    """KL weight beta at `step`: linear 0 -> 1 over anneal_steps, cyclical (rise, then hold 1), or 1."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "linear":
+        return min(1.0, step / anneal_steps)
+    if schedule == "cyclical":
+        position = (step % anneal_steps) / anneal_steps
+        return min(1.0, position / cycle_ratio)
+    raise TextGanError(f"vae.kl_schedule must be linear, cyclical or constant, got {schedule!r}")
+
+
+def build_vae(cfg: Config, vocab_size: int, bos_id: int, eos_id: int | None, pad_id: int | None) -> SentenceVAE:
+    """A fresh sentence VAE: sizes from the model section, latent size from the vae section."""
+    m = cfg.model
+    return SentenceVAE(vocab_size, cfg.tokenizer.max_length, bos_id, eos_id, pad_id,
+                       embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim, num_layers=m.num_layers,
+                       latent_dim=cfg.vae.latent_dim)
+
+
+def elbo_terms(model: SentenceVAE, targets: torch.Tensor, mask: torch.Tensor, word_dropout: float,
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per sentence: reconstruction NLL (one z ~ q), KL to the prior, and the posterior means."""
+    mean, log_variance = model.encode(targets)
+    z = model.reparameterize(mean, log_variance, generator)
+    logits = model.decode_logits(model.inputs_for(targets), z, word_dropout, generator).float()
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    return (nll * mask).sum(dim=1), gaussian_kl(mean.float(), log_variance.float()), mean
+
+
+class VAETrainer(Trainer):
+    """Sentence VAE on the training split, validated each epoch (ELBO, KL, active units)."""
+
+    name = "vae"
+
+    def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
+                 generator: Generator) -> None:
+        if runtime.world_size > 1:
+            raise TextGanError("the vae trainer runs in one process; launch it without torchrun")
+        if not isinstance(generator, SentenceVAE):  # a fresh run: the API built a plain generator
+            tok = data.tokenizer
+            generator = build_vae(cfg, tok.vocab_size, tok.bos_id, tok.eos_id, tok.pad_id)
+        super().__init__(cfg, run, runtime, data, generator)
+        self.model: SentenceVAE = self.generator  # type: ignore[assignment]
+        t = cfg.train
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+        self.steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
+        self.scheduler = make_scheduler(self.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
+        # Posterior noise and word dropout draw from here, so a resumed run repeats them exactly.
+        self.noise = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
+
+    def optimizers(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"noise_rng": self.noise.get_state()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.noise.set_state(state["noise_rng"])
+
+    def run_training(self) -> None:
+        t, v = self.cfg.train, self.cfg.vae
+        device = self.runtime.device
+        self.model.train()
+        while self.epoch < t.epochs and not self.should_stop_early():
+            progress = tqdm(self.batches(self.data.train, t.batch_size), total=self.steps_per_epoch,
+                            initial=self.batch_in_epoch, desc=f"VAE epoch {self.epoch + 1}/{t.epochs}", leave=False)
+            totals = torch.zeros(4, dtype=torch.float64)  # reconstruction, KL, tokens, sentences
+            beta = 0.0
+            for rows in progress:
+                beta = kl_weight(self.step, v.kl_schedule, v.kl_anneal_steps, v.kl_cycle_ratio)
+                targets = self.data.train.tokens[rows].to(device)
+                mask = loss_mask(self.data.train, rows, self.model.eos_id, True).to(device)
+                with self.runtime.autocast():
+                    reconstruction, kl, _ = elbo_terms(self.model, targets, mask, v.word_dropout, self.noise)
+                loss = (reconstruction.sum() + beta * kl.sum()) / len(rows)
+                self.check_finite(loss, "VAE loss")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if t.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+                self.optimizer.step()
+                self.scheduler.step()
+                totals += torch.tensor([float(reconstruction.detach().sum()), float(kl.detach().sum()), float(mask.sum()), len(rows)],
+                                       dtype=torch.float64)
+                self.batch_in_epoch += 1
+                progress.set_postfix(rec=f"{totals[0] / totals[3]:.2f}", kl=f"{totals[1] / totals[3]:.2f}", beta=f"{beta:.2f}")
+                self.after_step()
+            self.batch_in_epoch = 0
+            self.epoch += 1
+            self.end_of_epoch(totals, beta)
+
+    def end_of_epoch(self, totals: torch.Tensor, beta: float) -> None:
+        """Validate (ELBO with beta = 1, KL, active units), log, keep the best checkpoint."""
+        sentences = max(float(totals[3]), 1.0)
+        metrics: dict[str, Any] = {
+            "train_reconstruction": float(totals[0]) / sentences, "train_kl": float(totals[1]) / sentences,
+            "train_nll_bound": float(totals[0] + totals[1]) / max(float(totals[2]), 1.0), "kl_weight": beta,
+        }
+        split = self.data.validation if len(self.data.validation) else self.data.train
+        validation = evaluate_vae(self.model, split, self.runtime, self.cfg.train.batch_size,
+                                  self.cfg.vae.active_unit_threshold, self.cfg.train.seed, self.cfg.train.eval_batches)
+        metrics.update({f"val_{k}": value for k, value in validation.items()})
+        best = self.improved(validation["nll_bound"])
+        self.log("vae", **metrics)
+        self.save("latest", also_best=best)
+
+
+@torch.no_grad()
+def evaluate_vae(model: SentenceVAE, split: EncodedSplit, runtime: Runtime, batch_size: int,
+                 threshold: float = 0.01, seed: int = 0, max_batches: int = 0) -> dict[str, float]:
+    """ELBO terms on a split with one seeded z ~ q per sentence: per-sentence ELBO, reconstruction,
+    KL, the per-token NLL bound -ELBO / tokens (and its perplexity), and the active units."""
+    was_training = model.training
+    model.eval()
+    noise = torch.Generator(device=runtime.device).manual_seed(seed)
+    reconstruction = kl = tokens = 0.0
+    means = []
+    rows = torch.arange(len(split))
+    for i, batch in enumerate(torch.split(rows, batch_size)):
+        if max_batches and i >= max_batches:
+            break
+        targets = split.tokens[batch].to(runtime.device)
+        mask = loss_mask(split, batch, model.eos_id, True).to(runtime.device)
+        with runtime.autocast():
+            rec, kl_batch, mean = elbo_terms(model, targets, mask, 0.0, noise)
+        reconstruction += float(rec.sum())
+        kl += float(kl_batch.sum())
+        tokens += float(mask.sum())
+        means.append(mean.float().cpu())
+    model.train(was_training)
+    posterior_means = torch.cat(means)
+    sentences = max(posterior_means.shape[0], 1)
+    bound = (reconstruction + kl) / max(tokens, 1.0)
+    return {
+        "elbo": -(reconstruction + kl) / sentences, "reconstruction": reconstruction / sentences,
+        "kl": kl / sentences, "nll_bound": bound, "ppl_bound": math.exp(min(bound, 50.0)),
+        "active_units": active_units(posterior_means, threshold),
+    }
