@@ -156,6 +156,34 @@ class VaeConfig:
 
 
 @dataclass
+class SeqGanConfig:
+    """SeqGAN (Yu et al. 2017): policy gradient on Monte-Carlo rollout rewards from a TextCNN D.
+
+    G is first trained by MLE for train.epochs epochs at train.learning_rate (batches of
+    train.batch_size, also the policy-gradient batch); D learns at discriminator.learning_rate.
+    Defaults are the paper's synthetic-data settings.
+    """
+
+    pretrain_d_steps: int = 50  # D pretraining updates, each on freshly generated samples
+    d_epochs: int = 3  # epochs over each fresh real/generated set
+    adversarial_rounds: int = 200  # SeqGAN's total_batch
+    g_steps: int = 1  # policy-gradient updates of G per round
+    d_steps: int = 5  # k: D updates per round, each on fresh samples for d_epochs epochs
+    d_samples: int = 10000  # generated sequences per D update (with as many real ones)
+    d_batch_size: int = 64
+    rollout_count: int = 16  # Monte-Carlo completions per prefix
+    rollout_update_rate: float = 0.8  # after each round: rollout = rate * rollout + (1 - rate) * G
+    pg_learning_rate: float = 0.01
+    baseline: bool = False  # subtract the batch's mean reward at each position (less variance)
+    instance_noise: float = 0.0  # std of Gaussian noise on D's input embeddings at the start
+    instance_noise_rounds: int = 0  # adversarial rounds over which that std falls linearly to 0 (0 = constant)
+    label_smoothing: float = 0.0  # one-sided: D's target for real sequences is 1 - this
+    nll_oracle_samples: int = 10000  # generated samples the oracle scores per evaluation (oracle runs)
+    eval_every: int = 5  # MLE epochs / adversarial rounds between evaluations (phase ends always)
+    time_limit_minutes: float = 0.0  # end the adversarial phase after this much wall time (0 = no limit)
+
+
+@dataclass
 class Config:
     """Every section of a run."""
 
@@ -167,6 +195,7 @@ class Config:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     gan: GanConfig = field(default_factory=GanConfig)
     vae: VaeConfig = field(default_factory=VaeConfig)
+    seqgan: SeqGanConfig = field(default_factory=SeqGanConfig)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -187,6 +216,22 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 # (minimum, maximum, minimum is exclusive)
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "seqgan.pretrain_d_steps": (0, None, False),
+    "seqgan.d_epochs": (1, None, False),
+    "seqgan.adversarial_rounds": (0, None, False),
+    "seqgan.g_steps": (1, None, False),
+    "seqgan.d_steps": (0, None, False),
+    "seqgan.d_samples": (1, None, False),
+    "seqgan.d_batch_size": (1, None, False),
+    "seqgan.rollout_count": (1, None, False),
+    "seqgan.rollout_update_rate": (0.0, 1.0, False),
+    "seqgan.pg_learning_rate": (0.0, None, True),
+    "seqgan.instance_noise": (0.0, None, False),
+    "seqgan.instance_noise_rounds": (0, None, False),
+    "seqgan.label_smoothing": (0.0, 0.5, False),
+    "seqgan.nll_oracle_samples": (1, None, False),
+    "seqgan.eval_every": (1, None, False),
+    "seqgan.time_limit_minutes": (0.0, None, False),
     "data.validation_fraction": (0.0, 0.5, False),
     "data.test_fraction": (0.0, 0.5, False),
     "data.max_examples": (0, None, False),
