@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
                   "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.num_workers",
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
-                  "sample.top_p"}
+                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes"}
 
 
 @dataclass
@@ -89,7 +89,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     else:
         data = build_data(cfg)
         tokenizer = data.tokenizer
-        generator = build_generator(cfg.model, tokenizer.vocab_size, cfg.tokenizer.max_length,
+        # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
+        generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
                                     tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
     if checkpoint_path is not None:

@@ -31,6 +31,7 @@ from textgan.models import Generator, load_generator, load_state_strict, read_sa
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.pt"
 RUN_CONFIG = "textgan.yaml"
+MANIFEST = "checkpoint.json"
 
 
 def capture_rng() -> dict[str, Any]:
@@ -88,6 +89,8 @@ def save_checkpoint(
     with atomic_dir(path) as tmp:
         generator.save_pretrained(tmp)
         tokenizer.save(tmp / "tokenizer.json")
+        manifest = {"tokenizer_fingerprint": tokenizer.fingerprint(), "modules": sorted(modules or {})}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         (tmp / RUN_CONFIG).write_text(
             yaml.safe_dump(config_mod.to_dict(cfg), sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
@@ -128,7 +131,10 @@ def load_checkpoint(path: Path) -> Checkpoint:
     cfg = config_mod.from_dict(config_mod.load_yaml(config_file))
     tokenizer = TextTokenizer.load(path / "tokenizer.json")
     generator = load_generator(path)
-    if generator.vocab_size != tokenizer.vocab_size:
+    manifest_file = path / MANIFEST
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else {}
+    expected = manifest.get("tokenizer_fingerprint")
+    if generator.vocab_size != tokenizer.vocab_size or (expected and expected != tokenizer.fingerprint()):
         raise CheckpointError(
             f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model expects "
             f"{generator.vocab_size}; the tokenizer.json belongs to another run, restore the matching one"

@@ -125,6 +125,20 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML preset to resolve")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+
+
+def run_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from textgan import config as config_mod
+
+    print(yaml.safe_dump(config_mod.to_dict(config_from_args(args)), sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="textgan", description="Text GANs and their MLE baselines, compared honestly.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -136,6 +150,7 @@ def build_parser() -> Parser:
 
 register_command("train", add_train_arguments, run_train, "train a generator on a corpus")
 register_command("sample", add_sample_arguments, run_sample, "sample text from a trained run")
+register_command("config", add_config_arguments, run_config, "print the resolved config (defaults, preset, --set)")
 
 
 def _register_optional_commands() -> None:

@@ -474,3 +474,4 @@ def save_yaml(cfg: Config, path: str | Path) -> None:
     from textgan.io import atomic_write_text
 
     atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
+

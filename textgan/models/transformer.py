@@ -38,11 +38,14 @@ class TransformerGenerator(Generator):
     def logits(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         if state is None:
             state = DynamicCache()
-        out = self.model(input_ids=tokens, cache=state, use_cache=True)
+        # padding after <eos> never precedes a real token, so causal attention needs no mask;
+        # passing an all-ones mask says so explicitly
+        mask = tokens.new_ones(tokens.shape[0], state.get_seq_length() + tokens.shape[1])
+        out = self.model(input_ids=tokens, attention_mask=mask, cache=state, use_cache=True)
         return out.logits, out.cache
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=tokens, use_cache=False).logits
+        return self.model(input_ids=tokens, attention_mask=torch.ones_like(tokens), use_cache=False).logits
 
     def select_state(self, state: Any, index: torch.Tensor) -> Any:
         return DynamicCache(ddp_cache_data=[(layer.keys[index], layer.values[index]) for layer in state.layers])

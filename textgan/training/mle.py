@@ -72,6 +72,14 @@ class MLETrainer(Trainer):
         self.stepper = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
         steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
         self.scheduler = make_scheduler(self.stepper.optimizer, t.lr_schedule, steps_per_epoch * t.epochs)
+        self.epoch_nll = 0.0  # running sums of the current epoch, checkpointed for exact resume
+        self.epoch_tokens = 0.0
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"epoch_nll": self.epoch_nll, "epoch_tokens": self.epoch_tokens}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.epoch_nll, self.epoch_tokens = state["epoch_nll"], state["epoch_tokens"]
 
     def optimizers(self) -> dict[str, Any]:
         return {"optimizer": self.stepper.optimizer, "scheduler": self.scheduler, "scaler": self.stepper.scaler}
@@ -84,19 +92,20 @@ class MLETrainer(Trainer):
             progress = tqdm(self.batches(self.data.train, t.batch_size), total=steps_per_epoch,
                             initial=self.batch_in_epoch, desc=f"MLE epoch {self.epoch + 1}/{t.epochs}",
                             disable=not self.runtime.is_main, leave=False)
-            nll_total = tokens_total = 0.0
             for rows in progress:
                 nll, tokens = self.stepper.step(self.data.train, rows)
                 self.check_finite(nll, "training loss")
                 self.scheduler.step()
-                nll_total += float(nll)
-                tokens_total += float(tokens)
+                self.epoch_nll += float(nll)
+                self.epoch_tokens += float(tokens)
                 self.batch_in_epoch += 1
-                progress.set_postfix(nll=f"{nll_total / max(tokens_total, 1):.3f}")
+                progress.set_postfix(nll=f"{self.epoch_nll / max(self.epoch_tokens, 1):.3f}")
                 self.after_step()
+            train_nll = self.epoch_nll / self.epoch_tokens if self.epoch_tokens else float("nan")
             self.batch_in_epoch = 0
+            self.epoch_nll = self.epoch_tokens = 0.0
             self.epoch += 1
-            self.end_of_epoch(nll_total / max(tokens_total, 1) if tokens_total else float("nan"))
+            self.end_of_epoch(train_nll)
 
     def end_of_epoch(self, train_nll: float) -> None:
         """Validate, log, keep the best checkpoint."""

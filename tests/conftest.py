@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny corpora and a tiny config, so every test runs in seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from textgan.config import Config, load_config
+
+WORDS = "the cat sat on a mat dog ran far away bird sang sweet song".split()
+
+
+def tiny_lines(n: int = 60, seed: int = 0) -> list[str]:
+    """Short whitespace-separated sentences over a small vocabulary."""
+    g = torch.Generator().manual_seed(seed)
+    lines = []
+    for _ in range(n):
+        length = int(torch.randint(3, 7, (1,), generator=g))
+        idx = torch.randint(0, len(WORDS), (length,), generator=g).tolist()
+        lines.append(" ".join(WORDS[i] for i in idx))
+    return lines
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture
+def txt_corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(tiny_lines()) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def jsonl_corpus(tmp_path: Path) -> Path:
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps({"body": line}) + "\n" for line in tiny_lines()), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def dialogue_corpus(tmp_path: Path) -> Path:
+    pairs = [("how are you ?", "fine thanks ."), ("what is your name ?", "my name is bot ."),
+             ("where do you live ?", "i live here .")] * 20
+    path = tmp_path / "dialogues.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p, "reply": r}) + "\n" for p, r in pairs), encoding="utf-8")
+    return path
+
+
+def tiny_config(corpus: Path | str, **overrides: object) -> Config:
+    """A config that trains in a second: small model, two epochs, word tokens."""
+    sets = {
+        "data.corpus": str(corpus), "tokenizer.kind": "word", "tokenizer.max_length": 10,
+        "model.embedding_dim": 16, "model.hidden_dim": 16, "model.num_heads": 2,
+        "train.epochs": 2, "train.batch_size": 8, "train.device": "cpu", "sample.num_samples": 3,
+    }
+    sets.update({k: v for k, v in overrides.items()})
+    return load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])

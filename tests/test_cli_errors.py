@@ -1,0 +1,125 @@
+"""Every bad input a user can cause ends in one line `textgan: error: ...` and exit code 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from textgan import api
+from textgan.cli import main
+
+from conftest import tiny_config
+
+
+def run_cli(args: list[str], capsys) -> str:
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("textgan: error: "), err
+    return err
+
+
+def train_args(corpus: Path | str, out: Path, *extra: str) -> list[str]:
+    return ["train", "--corpus", str(corpus), "--tokenizer", "word", "--epochs", "1", "--out", str(out),
+            "--device", "cpu", "--set", "model.hidden_dim=8", "--set", "model.embedding_dim=8", *extra]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    from conftest import tiny_lines
+
+    folder = tmp_path_factory.mktemp("run")
+    corpus = folder / "c.txt"
+    corpus.write_text("\n".join(tiny_lines()), encoding="utf-8")
+    api.train(tiny_config(corpus, **{"train.epochs": 1}), folder / "run")
+    return folder / "run"
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "not found"), (b"", "is empty"), (b"\x00\x01\x02binary", "looks binary"),
+    (b"\xff\xfe bad utf8\n", "not valid UTF-8"),
+])
+def test_bad_corpus(tmp_path, capsys, content, message):
+    corpus = tmp_path / "corpus.txt"
+    if content is not None:
+        corpus.write_bytes(content)
+    err = run_cli(train_args(corpus, tmp_path / "out"), capsys)
+    assert message in err
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+def test_jsonl_without_field(tmp_path, capsys):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"body": "a b c"}) + "\n", encoding="utf-8")
+    assert "no field 'text'" in run_cli(train_args(corpus, tmp_path / "out"), capsys)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "gru"], "model.kind must be one of"),
+    (["--tokenizer", "spm"], "tokenizer.kind must be one of"),
+    (["--set", "train.nonsense=1"], "unknown config key"),
+    (["--set", "train.batch_size=big"], "expects a whole number"),
+    (["--epochs", "0"], "train.epochs must be >= 1"),
+    (["--set", "sample.temperature=-1"], "sample.temperature must be > 0"),
+    (["--set", "sample.top_p=0"], "sample.top_p must be in"),
+])
+def test_bad_config_values(tmp_path, txt_corpus, capsys, flags, message):
+    args = train_args(txt_corpus, tmp_path / "out")
+    if flags[0] in ("--model", "--tokenizer", "--epochs"):
+        i = args.index(flags[0]) if flags[0] in args else None
+        if i is not None:
+            del args[i : i + 2]
+    assert message in run_cli(args + flags, capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_config_key_in_yaml(tmp_path, txt_corpus, capsys):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("train:\n  epoks: 3\n", encoding="utf-8")
+    assert "unknown config key 'train.epoks'" in run_cli(train_args(txt_corpus, tmp_path / "o", "--config", str(preset)), capsys)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--temperature", "0"], "temperature must be > 0"),
+    (["--top-p", "1.5"], "top-p must be in (0, 1]"),
+    (["--top-p", "0"], "top-p must be in (0, 1]"),
+    (["--prompt", "zebra"], "unknown to this model's tokenizer"),
+    (["--prompt", " ".join(["cat"] * 40)], "shorten the prompt"),
+])
+def test_bad_sample_options(trained_run, tmp_path, capsys, flags, message):
+    out = tmp_path / "samples.txt"
+    assert message in run_cli(["sample", str(trained_run), "--out", str(out), *flags], capsys)
+    assert not out.exists()
+
+
+def test_run_without_checkpoint(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert "holds no checkpoint" in run_cli(["sample", str(tmp_path / "empty")], capsys)
+    assert "not found" in run_cli(["sample", str(tmp_path / "missing")], capsys)
+
+
+def test_checkpoint_with_foreign_tokenizer(trained_run, tmp_path, capsys):
+    other = tmp_path / "other"
+    shutil.copytree(api.load(trained_run).path, other)
+    tokenizer = json.loads((other / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = tokenizer["model"]["vocab"]
+    a, b = sorted(k for k in vocab if not k.startswith("<"))[:2]
+    vocab[a], vocab[b] = vocab[b], vocab[a]
+    (other / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    assert "belongs to another run" in run_cli(["sample", str(other)], capsys)
+
+
+def test_existing_run_needs_resume(trained_run, txt_corpus, capsys):
+    assert "--resume" in run_cli(train_args(txt_corpus, trained_run), capsys)
+
+
+def test_resume_with_changed_model_is_refused(trained_run, capsys):
+    err = run_cli(["train", "--out", str(trained_run), "--resume", "--set", "model.hidden_dim=64"], capsys)
+    assert "model.hidden_dim" in err
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert "textgan: error:" in run_cli(["train"], capsys)
