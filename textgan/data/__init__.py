@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textgan.config import Config
 from textgan.data.corpus import Example, Splits, load_splits, read_examples
 from textgan.data.encoding import EncodedSplit, encode_examples, prompt_prefix
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
+
+if TYPE_CHECKING:
+    from textgan.models.oracle import OracleLSTM
 
 __all__ = ["Example", "EncodedSplit", "PreparedData", "Splits", "TextTokenizer", "build_tokenizer",
            "encode_examples", "load_splits", "prepare_data", "prompt_prefix", "read_examples"]
@@ -15,13 +19,17 @@ __all__ = ["Example", "EncodedSplit", "PreparedData", "Splits", "TextTokenizer",
 
 @dataclass
 class PreparedData:
-    """A tokenizer and the encoded train/validation/test splits (plus the raw test texts)."""
+    """A tokenizer and the encoded train/validation/test splits (plus the raw test texts).
+
+    Synthetic data also carries the oracle that generated it, so trainers can report NLL-oracle.
+    """
 
     tokenizer: TextTokenizer
     train: EncodedSplit
     validation: EncodedSplit
     test: EncodedSplit
     splits: Splits | None = None
+    oracle: OracleLSTM | None = None
 
 
 def prepare_data(cfg: Config, tokenizer: TextTokenizer | None = None) -> PreparedData:

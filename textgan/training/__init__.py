@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from textgan.training.base import Trainer
 from textgan.training.mle import MLETrainer
+from textgan.training.policy_gradient import SeqGANTrainer
 from textgan.training.continuous_gan import ContinuousGANTrainer
 from textgan.training.vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {"mle": MLETrainer}
 TRAINERS["vae"] = VAETrainer
 TRAINERS["gan"] = ContinuousGANTrainer
+TRAINERS["seqgan"] = SeqGANTrainer

@@ -1,0 +1,392 @@
+"""SeqGAN (Yu et al. 2017): the generator as a policy, rewarded by a discriminator via rollouts.
+
+The loop, top to bottom, in three phases (each logged to metrics.jsonl under its name):
+
+1. `pretrain_g`: maximum likelihood for train.epochs epochs (`MLEStepper`), evaluated every
+   `seqgan.eval_every` epochs; stops early after train.patience epochs without a better
+   validation NLL.
+2. `pretrain_d`: `seqgan.pretrain_d_steps` discriminator updates, each on `d_samples` fresh
+   generated sequences and as many real ones, for `d_epochs` epochs.
+3. `adversarial`: rounds of `g_steps` REINFORCE updates (loss -mean_t log pi(y_t | y_<t) * Q_t,
+   Q from Monte-Carlo rollouts of a delayed copy of G scored by D, optionally minus the batch's
+   mean reward per position), a rollout-network update, then `d_steps` (k) discriminator
+   updates on fresh samples with annealed instance noise and one-sided label smoothing.
+
+On oracle data every evaluation reports NLL-oracle, the oracle's mean per-token NLL of
+`nll_oracle_samples` generated sequences. For prompt -> reply data the prompt is a fixed
+prefix: G writes and is rewarded only for the reply, and D judges (prompt, reply) rows.
+
+`after_step` counts MLE batches, D pretraining updates and adversarial rounds, so every
+checkpoint falls between two of them; the phase, counters and the trainer's random stream are
+saved, and a resumed run repeats the rest exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from typing import Any, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from textgan.checkpoint import RunDirectory
+from textgan.config import Config
+from textgan.data import PreparedData
+from textgan.data.encoding import target_mask
+from textgan.errors import TextGanError
+from textgan.models import Generator
+from textgan.models.cnn_discriminator import build_discriminator
+from textgan.models.sampling import sample_tokens
+from textgan.objectives import instance_noise_std
+from textgan.rewards import RolloutNetwork, rollout_rewards
+from textgan.training.base import Trainer, evaluate_nll
+from textgan.training.mle import MLEStepper, make_scheduler
+from textgan.training.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PHASES = ("pretrain_g", "pretrain_d", "adversarial")
+GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run with dropout off, restoring the training flag afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+@torch.no_grad()
+def sample_replies(model: Generator, rows: torch.Tensor, prompt_lengths: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rows whose first prompt_lengths[i] tokens are kept and the rest sampled, padded after <eos>."""
+    count, length = rows.shape
+    fill = model.pad_id if model.pad_id is not None else (model.eos_id or 0)
+    out = rows.clone()
+    finished = torch.zeros(count, dtype=torch.bool, device=rows.device)
+    last_prompt = int(prompt_lengths.max()) if count else 0
+    logits, state = model.logits(torch.full((count, 1), model.bos_id, dtype=torch.long, device=rows.device))
+    for t in range(length):
+        forced = prompt_lengths > t
+        token = torch.where(forced, rows[:, t], sample_tokens(logits[:, -1], generator=generator))
+        token = token.masked_fill(finished & ~forced, fill)
+        out[:, t] = token
+        if model.eos_id is not None:
+            finished |= ~forced & (token == model.eos_id)
+            if t >= last_prompt and bool(finished.all()):
+                out[:, t + 1 :] = fill
+                break
+        if t + 1 < length:
+            logits, state = model.logits(token.unsqueeze(1), state)
+    return out
+
+
+def reply_mask(samples: torch.Tensor, prompt_lengths: torch.Tensor, eos_id: int | None) -> torch.Tensor:
+    """(B, T) positions G chose: after the prompt, up to and including the first <eos>."""
+    positions = torch.arange(samples.shape[1], device=samples.device).unsqueeze(0)
+    return target_mask(samples, eos_id) & (positions >= prompt_lengths.unsqueeze(1))
+
+
+def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
+                         baseline: bool) -> torch.Tensor:
+    """REINFORCE: -mean over chosen tokens of log pi(y_t | y_<t) * (Q_t - b_t).
+
+    With `baseline`, b_t is the batch's mean reward at position t (0 otherwise): it leaves the
+    gradient's expectation unchanged and lowers its variance.
+    """
+    weights = mask.float()
+    advantages = rewards
+    if baseline:
+        per_position = (rewards * weights).sum(0) / weights.sum(0).clamp(min=1)
+        advantages = rewards - per_position.unsqueeze(0)
+    return -(log_probs * advantages.detach() * weights).sum() / weights.sum().clamp(min=1)
+
+
+class SeqGANTrainer(Trainer):
+    """MLE pretraining, D pretraining, then policy-gradient rounds against a TextCNN."""
+
+    name = "seqgan"
+
+    def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
+                 generator: Generator) -> None:
+        if runtime.world_size > 1:
+            raise TextGanError("the seqgan trainer runs in one process; launch it without torchrun")
+        super().__init__(cfg, run, runtime, data, generator)
+        s, t = cfg.seqgan, cfg.train
+        self.sequence_length = data.train.tokens.shape[1]
+        self.oracle = data.oracle.to(runtime.device) if data.oracle is not None else None
+        self.mle = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
+        steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
+        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, steps_per_epoch * t.epochs)
+        self.discriminator = build_discriminator(cfg.discriminator, self.tokenizer.vocab_size,
+                                                 self.sequence_length).to(runtime.device)
+        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
+        self.d_scaler = runtime.grad_scaler()
+        self.pg_optimizer = torch.optim.Adam(self.generator.parameters(), lr=s.pg_learning_rate)
+        self.pg_scaler = runtime.grad_scaler()
+        self.rollout = RolloutNetwork(self.generator)  # re-copied from the pretrained G before round 1
+        # Samples, rollouts, D data order and instance noise draw from this stream; it is saved.
+        self.rng = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
+        self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
+        self.phase = PHASES[0]
+        self.d_pretrain_done = 0
+        self.round = 0
+        self.epoch_nll = 0.0  # running sums of the current MLE epoch
+        self.epoch_tokens = 0.0
+        self.started = time.monotonic()
+
+    # -- what a checkpoint holds ------------------------------------------------------------
+    def optimizers(self) -> dict[str, Any]:
+        return {"mle": self.mle.optimizer, "mle_scheduler": self.mle_scheduler, "mle_scaler": self.mle.scaler,
+                "pg": self.pg_optimizer, "pg_scaler": self.pg_scaler,
+                "discriminator": self.d_optimizer, "d_scaler": self.d_scaler}
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        return {"discriminator": self.discriminator, "rollout": self.rollout}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"phase": self.phase, "d_pretrain_done": self.d_pretrain_done, "round": self.round,
+                "epoch_nll": self.epoch_nll, "epoch_tokens": self.epoch_tokens, "rng": self.rng.get_state()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.phase, self.d_pretrain_done, self.round = state["phase"], state["d_pretrain_done"], state["round"]
+        self.epoch_nll, self.epoch_tokens = state["epoch_nll"], state["epoch_tokens"]
+        self.rng.set_state(state["rng"])
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run_training(self) -> None:
+        self.started = time.monotonic()
+        if self.phase == "pretrain_g":
+            self.pretrain_generator()
+        if self.phase == "pretrain_d" and not self.out_of_time():
+            self.pretrain_discriminator()
+        if self.phase == "adversarial" and not self.out_of_time():
+            self.adversarial_training()
+
+    def out_of_time(self) -> bool:
+        """True once this session has run seqgan.time_limit_minutes (0 = never)."""
+        limit = self.cfg.seqgan.time_limit_minutes
+        return bool(limit) and time.monotonic() - self.started >= limit * 60
+
+    def pretrain_generator(self) -> None:
+        """Phase 1: MLE epochs, each followed by validation NLL (and NLL-oracle on schedule)."""
+        t, s = self.cfg.train, self.cfg.seqgan
+        steps_per_epoch = math.ceil(len(self.data.train) / t.batch_size)
+        if self.step == 0:  # the untrained generator: where every curve starts
+            self.log("pretrain_g", **self.evaluate(with_oracle=True))
+        self.generator.train()
+        while self.epoch < t.epochs and not self.should_stop_early():
+            if self.out_of_time():
+                return
+            progress = tqdm(self.batches(self.data.train, t.batch_size), total=steps_per_epoch,
+                            initial=self.batch_in_epoch, desc=f"MLE epoch {self.epoch + 1}/{t.epochs}",
+                            disable=not self.runtime.is_main, leave=False)
+            for rows in progress:
+                nll, tokens = self.mle.step(self.data.train, rows)
+                self.check_finite(nll, "MLE loss")
+                self.mle_scheduler.step()
+                self.epoch_nll += float(nll)
+                self.epoch_tokens += float(tokens)
+                self.batch_in_epoch += 1
+                progress.set_postfix(nll=f"{self.epoch_nll / max(self.epoch_tokens, 1):.3f}")
+                self.after_step()
+            train_nll = self.epoch_nll / self.epoch_tokens if self.epoch_tokens else float("nan")
+            self.batch_in_epoch = 0
+            self.epoch_nll = self.epoch_tokens = 0.0
+            self.epoch += 1
+            last = self.epoch == t.epochs
+            metrics = self.evaluate(with_oracle=last or self.epoch % s.eval_every == 0)
+            self.improved(metrics.get("val_nll", train_nll))
+            self.log("pretrain_g", train_nll=train_nll, **metrics)
+            self.save("latest")
+        if self.oracle is not None and self.epoch < t.epochs and self.epoch % s.eval_every:
+            # stopped early between evaluations: record NLL-oracle where MLE ended
+            self.log("pretrain_g", **self.evaluate(with_oracle=True))
+        self.write_phase_samples("pretrain_g")
+        self.phase = "pretrain_d"
+        self.save("latest")
+
+    def pretrain_discriminator(self) -> None:
+        """Phase 2: D updates on fresh generated sequences against real ones."""
+        s = self.cfg.seqgan
+        progress = tqdm(total=s.pretrain_d_steps, initial=self.d_pretrain_done, desc="D pretraining",
+                        disable=not self.runtime.is_main, leave=False)
+        while self.d_pretrain_done < s.pretrain_d_steps:
+            if self.out_of_time():
+                return
+            d_loss, d_accuracy = self.train_discriminator(instance_noise_std(0, s.instance_noise, s.instance_noise_rounds))
+            self.d_pretrain_done += 1
+            progress.update()
+            progress.set_postfix(d_loss=f"{d_loss:.3f}", d_acc=f"{d_accuracy:.3f}")
+            self.log("pretrain_d", d_update=self.d_pretrain_done, d_loss=d_loss, d_accuracy=d_accuracy)
+            self.after_step()
+        progress.close()
+        self.phase = "adversarial"
+        self.rollout.update(self.generator, 0.0)  # the rollout network starts as the pretrained G
+        self.save("latest")
+
+    def adversarial_training(self) -> None:
+        """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
+        s = self.cfg.seqgan
+        progress = tqdm(total=s.adversarial_rounds, initial=self.round, desc="SeqGAN rounds",
+                        disable=not self.runtime.is_main, leave=False)
+        evaluated = True
+        while self.round < s.adversarial_rounds:
+            if self.out_of_time():
+                log.info("seqgan.time_limit_minutes reached after round %d; resume to continue", self.round)
+                break
+            noise = instance_noise_std(self.round, s.instance_noise, s.instance_noise_rounds)
+            pg_losses, rewards = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
+            self.rollout.update(self.generator, s.rollout_update_rate)
+            d_results = [self.train_discriminator(noise) for _ in range(s.d_steps)]
+            self.round += 1
+            metrics: dict[str, Any] = {"round": self.round, "pg_loss": sum(pg_losses) / len(pg_losses),
+                                       "mean_reward": sum(rewards) / len(rewards), "instance_noise": noise}
+            if d_results:
+                metrics.update(d_loss=sum(r[0] for r in d_results) / len(d_results),
+                               d_accuracy=sum(r[1] for r in d_results) / len(d_results))
+            evaluated = self.round % s.eval_every == 0 or self.round == s.adversarial_rounds
+            if evaluated:
+                metrics.update(self.evaluate(with_oracle=True))
+            self.log("adversarial", **metrics)
+            progress.update()
+            progress.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if k in ("mean_reward", "nll_oracle")})
+            self.after_step()
+        progress.close()
+        if not evaluated:  # stopped by the time limit between evaluations: record where it ended
+            self.log("adversarial", round=self.round, **self.evaluate(with_oracle=True))
+        self.write_phase_samples("adversarial")
+
+    # -- one update of each kind ------------------------------------------------------------------
+    def policy_gradient_step(self) -> tuple[float, float]:
+        """One REINFORCE update of G on a fresh batch; returns (loss, mean reward of chosen tokens)."""
+        s = self.cfg.seqgan
+        rows, prompt_lengths = self.prompts(self.cfg.train.batch_size)
+        samples = self.generate(rows, prompt_lengths)
+        rewards = rollout_rewards(self.rollout, self.discriminator, samples, s.rollout_count,
+                                  prompt_lengths=prompt_lengths, generator=self.rng,
+                                  autocast=self.runtime.autocast)
+        mask = reply_mask(samples, prompt_lengths, self.generator.eos_id)
+        self.generator.train()
+        self.pg_optimizer.zero_grad(set_to_none=True)
+        with self.runtime.autocast():
+            log_probs = self.generator.log_prob(samples)
+        loss = policy_gradient_loss(log_probs, rewards, mask, s.baseline)
+        self.check_finite(loss, "policy-gradient loss")
+        self.pg_scaler.scale(loss).backward()
+        if self.cfg.train.grad_clip:
+            self.pg_scaler.unscale_(self.pg_optimizer)
+            nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.train.grad_clip)
+        self.pg_scaler.step(self.pg_optimizer)
+        self.pg_scaler.update()
+        mean_reward = float((rewards * mask).sum() / mask.sum().clamp(min=1))
+        return float(loss.detach()), mean_reward
+
+    def train_discriminator(self, noise_std: float) -> tuple[float, float]:
+        """One D update: d_samples real and as many fresh generated rows, d_epochs epochs.
+
+        Returns the mean loss and accuracy over the update's batches.
+        """
+        s, device = self.cfg.seqgan, self.runtime.device
+        count = min(s.d_samples, len(self.data.train))
+        chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
+        real = self.data.train.tokens[chosen].to(device)
+        fake = self.generate(real, self.data.train.prompt_lengths[chosen].to(device))
+        inputs = torch.cat([real, fake])
+        targets = torch.cat([torch.full((count,), 1.0 - s.label_smoothing, device=device),
+                             torch.zeros(count, device=device)])
+        labels = torch.cat([torch.ones(count, device=device), torch.zeros(count, device=device)])
+        self.discriminator.train()
+        loss_sum = correct = seen = 0.0
+        for _ in range(s.d_epochs):
+            order = torch.randperm(len(inputs), generator=self.rng, device=self.rng.device).to(device)
+            for batch in torch.split(order, s.d_batch_size):
+                self.d_optimizer.zero_grad(set_to_none=True)
+                with self.runtime.autocast():
+                    logits = self.discriminate(inputs[batch], noise_std)
+                loss = F.binary_cross_entropy_with_logits(logits.float(), targets[batch])
+                loss = loss + self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
+                self.check_finite(loss, "discriminator loss")
+                self.d_scaler.scale(loss).backward()
+                self.d_scaler.step(self.d_optimizer)
+                self.d_scaler.update()
+                loss_sum += float(loss.detach()) * len(batch)
+                correct += float(((logits.detach() > 0).float() == labels[batch]).sum())
+                seen += len(batch)
+        return loss_sum / seen, correct / seen
+
+    def discriminate(self, tokens: torch.Tensor, noise_std: float) -> torch.Tensor:
+        """D's logits, with Gaussian instance noise on its input embeddings when noise_std > 0."""
+        if not noise_std:
+            return self.discriminator(tokens)
+        embedded = self.discriminator.embed(tokens)
+        noise = torch.randn(embedded.shape, generator=self.rng, device=embedded.device, dtype=embedded.dtype)
+        return self.discriminator.head(self.discriminator.features(embedded + noise_std * noise))
+
+    # -- sampling and evaluation --------------------------------------------------------------
+    def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows to start from: random training rows (their prompts) or empty rows for plain text."""
+        device = self.runtime.device
+        if not self.prompted:
+            return (torch.zeros(count, self.sequence_length, dtype=torch.long, device=device),
+                    torch.zeros(count, dtype=torch.long, device=device))
+        chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
+        return self.data.train.tokens[chosen].to(device), self.data.train.prompt_lengths[chosen].to(device)
+
+    @torch.no_grad()
+    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor,
+                 rng: torch.Generator | None = None) -> torch.Tensor:
+        """G's samples (no dropout): replies to the rows' prompts, or free text where there is none."""
+        rng = rng if rng is not None else self.rng
+        chunks = []
+        with eval_mode(self.generator):
+            for part, lengths in zip(torch.split(rows, GENERATION_CHUNK), torch.split(prompt_lengths, GENERATION_CHUNK)):
+                if self.prompted:
+                    chunks.append(sample_replies(self.generator, part, lengths, rng))
+                else:
+                    chunks.append(self.generator.sample(len(part), self.sequence_length, generator=rng))
+        return torch.cat(chunks)
+
+    def evaluation_samples(self, count: int) -> torch.Tensor:
+        """`count` samples from a fixed seed, so evaluations differ only by the model."""
+        rng = torch.Generator(device=self.runtime.device).manual_seed(self.cfg.train.seed + 2)
+        device = self.runtime.device
+        if self.prompted:
+            source = self.data.validation if len(self.data.validation) else self.data.train
+            rows = source.tokens[torch.arange(count) % len(source)].to(device)
+            lengths = source.prompt_lengths[torch.arange(count) % len(source)].to(device)
+        else:
+            rows = torch.zeros(count, self.sequence_length, dtype=torch.long, device=device)
+            lengths = torch.zeros(count, dtype=torch.long, device=device)
+        return self.generate(rows, lengths, rng)
+
+    def evaluate(self, with_oracle: bool) -> dict[str, float]:
+        """Validation NLL and, on oracle data when asked, NLL-oracle of fresh samples."""
+        t = self.cfg.train
+        metrics: dict[str, float] = {}
+        if len(self.data.validation):
+            metrics["val_nll"] = evaluate_nll(self.generator, self.data.validation, self.runtime,
+                                              t.batch_size, t.eval_batches)
+        if self.oracle is not None and with_oracle:
+            samples = self.evaluation_samples(self.cfg.seqgan.nll_oracle_samples)
+            metrics["nll_oracle"] = self.oracle.nll(samples)
+        return metrics
+
+    def write_phase_samples(self, phase: str) -> None:
+        """samples/<phase>.txt: sample.num_samples texts at the end of a phase, to compare them."""
+        rows = self.evaluation_samples(self.cfg.sample.num_samples)
+        start = self.data.train.prompt_lengths.new_zeros(len(rows))
+        if self.prompted:
+            source = self.data.validation if len(self.data.validation) else self.data.train
+            start = source.prompt_lengths[torch.arange(len(rows)) % len(source)]
+        lines = [self.tokenizer.decode(row[int(p):]) for row, p in zip(rows.tolist(), start)]
+        self.run.write_samples(f"{phase}.txt", lines)
