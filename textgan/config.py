@@ -180,7 +180,7 @@ class SeqGanConfig:
     label_smoothing: float = 0.0  # one-sided: D's target for real sequences is 1 - this
     nll_oracle_samples: int = 10000  # generated samples the oracle scores per evaluation (oracle runs)
     eval_every: int = 5  # MLE epochs / adversarial rounds between evaluations (phase ends always)
-    time_limit_minutes: float = 0.0  # end the adversarial phase after this much wall time (0 = no limit)
+    time_limit_minutes: float = 0.0  # no new adversarial round once the session has run this long (0 = no limit)
 
 
 @dataclass

@@ -142,7 +142,7 @@ class SeqGANTrainer(Trainer):
         self.round = 0
         self.epoch_nll = 0.0  # running sums of the current MLE epoch
         self.epoch_tokens = 0.0
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # seqgan.time_limit_minutes counts from here
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
@@ -164,16 +164,15 @@ class SeqGANTrainer(Trainer):
 
     # -- the loop -------------------------------------------------------------------------------
     def run_training(self) -> None:
-        self.started = time.monotonic()
         if self.phase == "pretrain_g":
             self.pretrain_generator()
-        if self.phase == "pretrain_d" and not self.out_of_time():
+        if self.phase == "pretrain_d":
             self.pretrain_discriminator()
-        if self.phase == "adversarial" and not self.out_of_time():
+        if self.phase == "adversarial":
             self.adversarial_training()
 
     def out_of_time(self) -> bool:
-        """True once this session has run seqgan.time_limit_minutes (0 = never)."""
+        """True once this session (pretraining included) has run seqgan.time_limit_minutes (0 = never)."""
         limit = self.cfg.seqgan.time_limit_minutes
         return bool(limit) and time.monotonic() - self.started >= limit * 60
 
@@ -185,8 +184,6 @@ class SeqGANTrainer(Trainer):
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.generator.train()
         while self.epoch < t.epochs and not self.should_stop_early():
-            if self.out_of_time():
-                return
             progress = tqdm(self.batches(self.data.train, t.batch_size), total=steps_per_epoch,
                             initial=self.batch_in_epoch, desc=f"MLE epoch {self.epoch + 1}/{t.epochs}",
                             disable=not self.runtime.is_main, leave=False)
@@ -221,8 +218,6 @@ class SeqGANTrainer(Trainer):
         progress = tqdm(total=s.pretrain_d_steps, initial=self.d_pretrain_done, desc="D pretraining",
                         disable=not self.runtime.is_main, leave=False)
         while self.d_pretrain_done < s.pretrain_d_steps:
-            if self.out_of_time():
-                return
             d_loss, d_accuracy = self.train_discriminator(instance_noise_std(0, s.instance_noise, s.instance_noise_rounds))
             self.d_pretrain_done += 1
             progress.update()

@@ -1,0 +1,125 @@
+"""SeqGAN trainer: the policy-gradient step, prompted sampling, all phases, resume, bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from textgan.api import train
+from textgan.checkpoint import RunDirectory, load_checkpoint
+from textgan.cli import main
+from textgan.config import Config, load_config
+from textgan.models.lstm import LSTMGenerator
+from textgan.training.policy_gradient import policy_gradient_loss, reply_mask, sample_replies
+
+TINY_SEQGAN = {
+    "train.trainer": "seqgan", "train.device": "cpu", "train.batch_size": 32, "train.epochs": 2,
+    "model.embedding_dim": 16, "model.hidden_dim": 16, "model.num_heads": 2,
+    "discriminator.embedding_dim": 8, "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [8, 8],
+    "seqgan.pretrain_d_steps": 1, "seqgan.adversarial_rounds": 2, "seqgan.d_steps": 1, "seqgan.d_epochs": 1,
+    "seqgan.d_samples": 64, "seqgan.rollout_count": 2, "seqgan.nll_oracle_samples": 128, "seqgan.eval_every": 1,
+    "sample.num_samples": 3,
+}
+TINY_ORACLE = {"data.corpus": "oracle", "data.oracle_vocab_size": 20, "data.oracle_seq_len": 8,
+               "data.oracle_samples": 320, "data.oracle_embedding_dim": 8, "data.oracle_hidden_dim": 8}
+
+
+def tiny_seqgan_config(**overrides: object) -> Config:
+    sets = {**TINY_SEQGAN, **TINY_ORACLE, **overrides}
+    return load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("baseline", [False, True])
+def test_policy_gradient_step_raises_the_rewarded_token(baseline: bool):
+    torch.manual_seed(0)
+    generator = LSTMGenerator(vocab_size=6, max_length=3, embedding_dim=8, hidden_dim=8)
+    samples = generator.sample(256, generator=torch.Generator().manual_seed(0))
+    rewards = (samples == 4).float()  # D likes token 4, wherever it appears
+    mask = torch.ones_like(samples, dtype=torch.bool)
+    first_token_log_prob = lambda: float(torch.log_softmax(generator(torch.zeros(1, 1, dtype=torch.long)), -1)[0, 0, 4])  # noqa: E731
+    before = first_token_log_prob()
+    optimizer = torch.optim.SGD(generator.parameters(), lr=0.5)
+    policy_gradient_loss(generator.log_prob(samples), rewards, mask, baseline).backward()
+    optimizer.step()
+    assert first_token_log_prob() > before + 0.05
+
+
+def test_sample_replies_keeps_prompts_and_pads_after_eos():
+    torch.manual_seed(0)
+    generator = LSTMGenerator(vocab_size=8, max_length=7, bos_id=1, eos_id=2, pad_id=0,
+                              embedding_dim=8, hidden_dim=8)
+    rows = torch.tensor([[5, 6, 7, 3, 0, 0, 0], [4, 3, 0, 0, 0, 0, 0]])
+    prompt_lengths = torch.tensor([4, 2])
+    out = sample_replies(generator, rows, prompt_lengths, torch.Generator().manual_seed(0))
+    assert out[0, :4].tolist() == [5, 6, 7, 3] and out[1, :2].tolist() == [4, 3]
+    mask = reply_mask(out, prompt_lengths, eos_id=2)
+    assert not mask[0, :4].any() and not mask[1, :2].any() and mask[0, 4] and mask[1, 2]
+    for row in out.tolist():
+        if 2 in row[2:]:
+            end = row.index(2, 2)
+            assert all(token == 0 for token in row[end + 1 :])
+
+
+def test_oracle_run_goes_through_every_phase_and_mle_lowers_nll_oracle(tmp_path: Path):
+    result = train(tiny_seqgan_config(**{"train.epochs": 3}), tmp_path / "run")
+    log = records(tmp_path / "run")
+    assert [r["phase"] for r in log][:1] == ["pretrain_g"]
+    assert {r["phase"] for r in log} == {"pretrain_g", "pretrain_d", "adversarial"}
+    pretrain = [r for r in log if r["phase"] == "pretrain_g"]
+    assert pretrain[-1]["nll_oracle"] < pretrain[0]["nll_oracle"] - 0.3  # the untrained G is the first record
+    adversarial = [r for r in log if r["phase"] == "adversarial"]
+    assert [r["round"] for r in adversarial] == [1, 2]
+    assert all(0.0 <= r["mean_reward"] <= 1.0 and "nll_oracle" in r and "d_accuracy" in r for r in adversarial)
+    assert (tmp_path / "run" / "samples" / "pretrain_g.txt").is_file() and len(result.samples) == 3
+    checkpoint = load_checkpoint(RunDirectory(tmp_path / "run").pointed("latest"))
+    assert checkpoint.state["extra"]["phase"] == "adversarial" and checkpoint.state["extra"]["round"] == 2
+    assert {"discriminator.safetensors", "rollout.safetensors"} <= {p.name for p in checkpoint.path.iterdir()}
+
+
+def test_resume_continues_exactly(tmp_path: Path):
+    train(tiny_seqgan_config(**{"seqgan.eval_every": 5}), tmp_path / "straight")
+    train(tiny_seqgan_config(**{"seqgan.adversarial_rounds": 1, "seqgan.eval_every": 5}), tmp_path / "resumed")
+    train(tiny_seqgan_config(**{"seqgan.eval_every": 5}), tmp_path / "resumed", resume=True)
+    straight, resumed = (load_checkpoint(RunDirectory(tmp_path / name).pointed("latest"))
+                         for name in ("straight", "resumed"))
+    for a, b in zip(straight.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    assert straight.state["extra"]["round"] == resumed.state["extra"]["round"] == 2
+    assert torch.equal(straight.state["extra"]["rng"], resumed.state["extra"]["rng"])
+    rounds = [r["round"] for r in records(tmp_path / "resumed") if r["phase"] == "adversarial"]
+    assert rounds == [1, 2]
+
+
+def test_transformer_generator_and_prompted_dialogues(tmp_path: Path, dialogue_corpus: Path):
+    overrides = {"data.corpus": str(dialogue_corpus), "data.prompt_field": "prompt", "data.reply_field": "reply",
+                 "tokenizer.kind": "word", "tokenizer.max_length": 10, "model.kind": "transformer",
+                 "train.epochs": 1, "seqgan.adversarial_rounds": 1}
+    sets = {**TINY_SEQGAN, **overrides}
+    cfg = load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])
+    train(cfg, tmp_path / "dialogues")
+    log = records(tmp_path / "dialogues")
+    assert {r["phase"] for r in log} == {"pretrain_g", "pretrain_d", "adversarial"}
+    assert "nll_oracle" not in log[-1] and "val_nll" in log[-1]
+    assert len((tmp_path / "dialogues" / "samples" / "adversarial.txt").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("seqgan.rollout_count=0", "seqgan.rollout_count must be >= 1"),
+    ("discriminator.filter_sizes=[2,9]", "discriminator.filter_sizes has 9 but sequences are 8 tokens"),
+])
+def test_bad_settings_exit_2_with_one_line(tmp_path: Path, capsys, setting: str, message: str):
+    sets = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in {**TINY_SEQGAN, **TINY_ORACLE}.items()]
+    argv = ["train", "--out", str(tmp_path / "run")]
+    for item in sets + [setting]:
+        argv += ["--set", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("textgan: error: ") and message in err and "\n" not in err
+
