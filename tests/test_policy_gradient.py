@@ -43,7 +43,11 @@ def test_policy_gradient_step_raises_the_rewarded_token(baseline: bool):
     samples = generator.sample(256, generator=torch.Generator().manual_seed(0))
     rewards = (samples == 4).float()  # D likes token 4, wherever it appears
     mask = torch.ones_like(samples, dtype=torch.bool)
-    first_token_log_prob = lambda: float(torch.log_softmax(generator(torch.zeros(1, 1, dtype=torch.long)), -1)[0, 0, 4])  # noqa: E731
+
+    def first_token_log_prob() -> float:
+        with torch.no_grad():
+            return float(torch.log_softmax(generator(torch.zeros(1, 1, dtype=torch.long)), -1)[0, 0, 4])
+
     before = first_token_log_prob()
     optimizer = torch.optim.SGD(generator.parameters(), lr=0.5)
     policy_gradient_loss(generator.log_prob(samples), rewards, mask, baseline).backward()
