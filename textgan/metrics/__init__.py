@@ -1,0 +1,30 @@
+"""Text-generation metrics: Texygen-exact BLEU / Self-BLEU (fast), diversity, tokenisation."""
+
+from textgan.metrics.bleu import (
+    bleu,
+    bleu_multi,
+    bleu_multi_scores,
+    self_bleu,
+    self_bleu_multi,
+    self_bleu_multi_scores,
+    self_bleu_scores,
+    sentence_bleu_scores,
+)
+from textgan.metrics.diversity import distinct_n, length_stats, ngram_jsd, unique_ratio
+from textgan.metrics.tokenize import tokenize_lines
+
+__all__ = [
+    "bleu",
+    "bleu_multi",
+    "bleu_multi_scores",
+    "distinct_n",
+    "length_stats",
+    "ngram_jsd",
+    "self_bleu",
+    "self_bleu_multi",
+    "self_bleu_multi_scores",
+    "self_bleu_scores",
+    "sentence_bleu_scores",
+    "tokenize_lines",
+    "unique_ratio",
+]
