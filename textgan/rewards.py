@@ -32,10 +32,6 @@ from textgan.models.sampling import sample_tokens
 
 AutocastFactory = Callable[[], ContextManager[object]]
 
-# rows per sample_tokens call: keeps softmax/cumsum temporaries small and in cache
-SAMPLING_BLOCK_ROWS = 2048
-
-
 class RolloutNetwork(nn.Module):
     """A delayed copy of the generator that samples the rollouts (SeqGAN's ROLLOUT).
 
@@ -50,7 +46,7 @@ class RolloutNetwork(nn.Module):
         super().__init__()
         self.network = copy.deepcopy(generator)
         _untie_parameters(self.network)
-        self.network.eval()
+        self.eval()
         self.network.requires_grad_(False)
 
     @torch.no_grad()
@@ -152,14 +148,6 @@ def score_sequences(discriminator: nn.Module, sequences: torch.Tensor, chunk_siz
     return torch.cat(scores) if scores else sequences.new_zeros(0, dtype=torch.float32)
 
 
-def _sample_rows(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-    """One token per row of (R, V) logits, in blocks of rows (same draws as a single call order)."""
-    if logits.shape[0] == 0:
-        return torch.empty(0, dtype=torch.long, device=logits.device)
-    return torch.cat([sample_tokens(block, temperature, generator=generator)
-                      for block in torch.split(logits, SAMPLING_BLOCK_ROWS)])
-
-
 @torch.no_grad()
 def rollout_rewards(
     rollout_generator: Generator | RolloutNetwork,
@@ -170,6 +158,7 @@ def rollout_rewards(
     prompt_lengths: torch.Tensor | None = None,
     temperature: float = 1.0,
     chunk_size: int = 4096,
+    block_rows: int = 256,
     generator: torch.Generator | None = None,
     autocast: AutocastFactory = contextlib.nullcontext,
 ) -> torch.Tensor:
@@ -178,6 +167,7 @@ def rollout_rewards(
     Q[:, t-1] for t < T is the mean over `rollout_count` completions of the prefix
     samples[:, :t] of sigmoid(D(completion)); Q[:, T-1] is sigmoid(D(samples)). Positions inside
     the prompt and after <eos> get 0; rollouts of prompted rows start from the prompt.
+    `chunk_size` sequences go to D per call; `block_rows` rollout rows go to the generator per call.
     """
     _check_rollout_count(rollout_count)
     model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
@@ -198,7 +188,7 @@ def rollout_rewards(
         pair_positions = torch.empty(rollout_pairs, dtype=torch.long, device=device)  # flat b * T + t - 1
         if rollout_pairs:
             _run_rollouts(model, samples, needs_rollout, rollout_count, completions, pair_positions,
-                          temperature, generator, autocast)
+                          temperature, generator, autocast, block_rows)
         scores = score_sequences(discriminator, torch.cat([completions, samples]), chunk_size, autocast)
 
     full_scores = scores[completions.shape[0]:]
@@ -220,54 +210,69 @@ def _run_rollouts(
     temperature: float,
     generator: torch.Generator | None,
     autocast: AutocastFactory,
+    block_rows: int,
 ) -> None:
     """Fill `completions` (rows grouped per (sequence, prefix), N each) and their pair positions.
 
-    The state's rows are [the B sample rows, then the running rollout rows]; every row has
-    consumed <bos> and s tokens when position s is sampled.
+    The sample rows advance one teacher-forced token per step; when step s is reached, the
+    rollouts of prefix length s start from a copy of their state. Rollout rows live in blocks
+    of at most `block_rows` rows with their own state, so each step's (rows, V) logits stay in
+    cache; every row of a block has consumed <bos> and s tokens when position s is sampled.
     """
-    batch, length = samples.shape
+    length = samples.shape[1]
     device = samples.device
     eos_id = model.eos_id
     active_steps = needs_rollout.any(dim=0).nonzero().squeeze(1) + 1  # prefix lengths with rollouts
     first_step, last_step = int(active_steps[0]), int(active_steps[-1])
-    sample_rows = torch.arange(batch, device=device)
-    start = torch.full((batch, 1), model.bos_id, dtype=torch.long, device=device)
+    start = torch.full((samples.shape[0], 1), model.bos_id, dtype=torch.long, device=device)
     with autocast():
-        step_logits, state = model.logits(torch.cat([start, samples[:, :first_step]], dim=1))
-    next_logits = step_logits[:, -1]
-    running_rows = torch.empty(0, dtype=torch.long, device=device)  # completion row of each rollout row
+        sample_logits, sample_state = model.logits(torch.cat([start, samples[:, :first_step]], dim=1))
+    sample_logits = sample_logits[:, -1]
+    blocks: list[_RolloutBlock] = []
     next_row = next_pair = 0
     for step in range(first_step, length):
-        # rollout rows already running sample position `step`
-        running_tokens = _sample_rows(next_logits[batch:], temperature, generator)
-        completions[running_rows, step] = running_tokens
-        # sequences whose prefix of length `step` needs rollouts start rollout_count rows each
-        starting = needs_rollout[:, step - 1].nonzero().squeeze(1) if step <= last_step else sample_rows[:0]
-        source = starting.repeat_interleave(rollout_count)
-        new_tokens = _sample_rows(next_logits[source], temperature, generator)
-        new_rows = torch.arange(next_row, next_row + source.numel(), device=device)
-        completions[new_rows, :step] = samples[source, :step]
-        completions[new_rows, step] = new_tokens
-        pair_positions[next_pair : next_pair + starting.numel()] = starting * length + step - 1
-        next_row += source.numel()
-        next_pair += starting.numel()
-        if step == length - 1:
-            break
-        # keep the rows still running (no <eos> yet) and the sample rows while prefixes remain
-        keep_running = running_tokens != eos_id if eos_id is not None else torch.ones_like(running_tokens, dtype=torch.bool)
-        keep_new = new_tokens != eos_id if eos_id is not None else torch.ones_like(new_tokens, dtype=torch.bool)
-        keep_samples = sample_rows if step < last_step else sample_rows[:0]
-        index = torch.cat([keep_samples, batch + keep_running.nonzero().squeeze(1), source[keep_new]])
-        tokens = torch.cat([samples[keep_samples, step], running_tokens[keep_running], new_tokens[keep_new]])
-        running_rows = torch.cat([running_rows[keep_running], new_rows[keep_new]])
-        if index.numel() == 0:
-            break
-        state = model.select_state(state, index)
-        batch = keep_samples.numel()
+        if step <= last_step:
+            # sequences whose prefix of length `step` needs rollouts start rollout_count rows each
+            starting = needs_rollout[:, step - 1].nonzero().squeeze(1)
+            pair_positions[next_pair : next_pair + starting.numel()] = starting * length + step - 1
+            next_pair += starting.numel()
+            for source in starting.repeat_interleave(rollout_count).split(block_rows):
+                rows = torch.arange(next_row, next_row + source.numel(), device=device)
+                completions[rows, :step] = samples[source, :step]
+                blocks.append(_RolloutBlock(model.select_state(sample_state, source), sample_logits[source], rows))
+                next_row += source.numel()
+            if step < last_step:
+                with autocast():
+                    sample_logits, sample_state = model.logits(samples[:, step : step + 1], sample_state)
+                sample_logits = sample_logits[:, -1]
+        for block in blocks:
+            tokens = sample_tokens(block.logits, temperature, generator=generator)
+            completions[block.rows, step] = tokens
+            if step < length - 1:
+                block.advance(model, tokens, eos_id, autocast)
+        blocks = [block for block in blocks if block.rows.numel()]
+
+
+class _RolloutBlock:
+    """Rollout rows advanced together: their generator state, next-token logits and completion rows."""
+
+    def __init__(self, state: object, logits: torch.Tensor, rows: torch.Tensor) -> None:
+        self.state, self.logits, self.rows = state, logits, rows
+
+    def advance(self, model: Generator, tokens: torch.Tensor, eos_id: int | None,
+                autocast: AutocastFactory) -> None:
+        """Feed the sampled tokens; rows that sampled <eos> are complete and leave the block."""
+        if eos_id is not None:
+            running = tokens != eos_id
+            if not bool(running.all()):
+                keep = running.nonzero().squeeze(1)
+                self.rows, tokens = self.rows[keep], tokens[keep]
+                if keep.numel() == 0:
+                    return
+                self.state = model.select_state(self.state, keep)
         with autocast():
-            step_logits, state = model.logits(tokens.unsqueeze(1), state)
-        next_logits = step_logits[:, -1]
+            logits, self.state = model.logits(tokens.unsqueeze(1), self.state)
+        self.logits = logits[:, -1]
 
 
 @torch.no_grad()

@@ -58,6 +58,8 @@ class TextCNN(nn.Module):
         self.vocab_size, self.max_length, self.embedding_dim = vocab_size, max_length, embedding_dim
         self.filter_sizes, self.num_filters = list(filter_sizes), list(num_filters)
         self.dropout_rate = dropout
+        # rows per filter pass: the unfolded windows and responses of a block stay in cache
+        self.row_block = 256
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         # filter bank i maps a flattened window of filter_sizes[i] embeddings to num_filters[i] features
         self.filters = nn.ModuleList(nn.Linear(k * embedding_dim, n) for k, n in zip(filter_sizes, num_filters))
@@ -98,30 +100,37 @@ class TextCNN(nn.Module):
 
     def features(self, embedded: torch.Tensor) -> torch.Tensor:
         """(B, T, E) embeddings -> (B, sum(num_filters)) max-over-time filter features."""
-        batch, length, width = embedded.shape
+        length = embedded.shape[1]
         if length < max(self.filter_sizes):
             raise ValueError(
                 f"sequences of {length} tokens are shorter than the largest filter "
                 f"({max(self.filter_sizes)}); pad them to {self.max_length}"
             )
         device_type = embedded.device.type
-        if torch.is_autocast_enabled(device_type):
-            # cast once here, not once per filter bank inside each autocast matmul
-            embedded = embedded.to(torch.get_autocast_dtype(device_type))
-        embedded = embedded.contiguous()
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else embedded.dtype
+        # cast once here, not once per filter bank and row block inside each autocast matmul
+        embedded = embedded.to(dtype).contiguous()
+        weights = [bank.weight.to(dtype).t() for bank in self.filters]
+        pooled = torch.cat([self._max_responses(block, weights) for block in embedded.split(self.row_block)])
+        bias = torch.cat([bank.bias for bank in self.filters])
+        return torch.relu(pooled.float() + bias)
+
+    def _max_responses(self, embedded: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+        """Max over windows of each filter's response (no bias) for a block of rows."""
+        batch, length, width = embedded.shape
         pooled = []
-        for size, bank in zip(self.filter_sizes, self.filters):
+        for size, weight in zip(self.filter_sizes, weights):
             windows = length - size + 1
             # window t is the contiguous slice embedded[b, t:t+size] flattened: a strided view
             unfolded = embedded.as_strided((batch, windows, size * width), (length * width, width, 1))
-            weight = bank.weight.to(embedded.dtype)
-            response = unfolded.reshape(batch * windows, size * width) @ weight.t()
-            pooled.append(response.view(batch, windows, -1).amax(dim=1).float() + bank.bias)
-        return torch.relu(torch.cat(pooled, dim=1))
+            response = unfolded.reshape(batch * windows, size * width) @ weight
+            pooled.append(response.view(batch, windows, -1).amax(dim=1))
+        return torch.cat(pooled, dim=1)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
         """Highway, dropout and the output layer: features -> (B,) logits."""
-        gate_input, candidate = self.highway(features).chunk(2, dim=1)
+        # elementwise work in float32: mixing an autocast bf16 output with float32 is slow on CPU
+        gate_input, candidate = self.highway(features).float().chunk(2, dim=1)
         gate = torch.sigmoid(gate_input)
         mixed = gate * torch.relu(candidate) + (1.0 - gate) * features
         return self.output(self.dropout(mixed)).squeeze(1).float()

@@ -1,0 +1,141 @@
+"""Seconds per SeqGAN reward batch: batched rollouts (ours) against the peers' loop, same run.
+
+Setting of the SeqGAN oracle experiment: batch 64, 16 rollouts, length 20, vocabulary 5,000,
+LSTM generator with embedding/hidden 32, canonical TextCNN discriminator. Also prints the
+machine's matmul GFLOP/s (fp32, bf16) and the discriminator's achieved GFLOP/s, ours and a
+canonical one-nn.Conv1d-per-filter-size TextCNN with the same weights.
+
+    python benchmarks/rollout_speed.py --threads 2 --precision bf16 --reference-rollouts 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+
+from textgan.models.cnn_discriminator import TextCNN
+from textgan.models.lstm import LSTMGenerator
+from textgan.rewards import reference_rollout_rewards, rollout_rewards, score_sequences
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16 runs the generator and D under torch.autocast")
+    parser.add_argument("--reference-rollouts", type=int, default=1,
+                        help="rollouts the reference loop runs; its time is extrapolated linearly")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rollouts", type=int, default=16)
+    parser.add_argument("--length", type=int, default=20)
+    parser.add_argument("--vocab-size", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3, help="timed reward batches (median reported)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def best_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Fastest of `repeats` timed calls after one warm-up (the machine is shared: min is least noisy)."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """Measured dense matmul throughput of this machine."""
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    return 2 * size**3 / best_seconds(lambda: a @ b, repeats) / 1e9
+
+
+def discriminator_flops(d: TextCNN, length: int) -> int:
+    """Multiply-adds x 2 of one sequence through the filters, the highway and the output layer."""
+    conv = sum(n * k * d.embedding_dim * (length - k + 1) for k, n in zip(d.filter_sizes, d.num_filters))
+    features = sum(d.num_filters)
+    return 2 * (conv + features * 2 * features + features)
+
+
+class CanonicalTextCNN(nn.Module):
+    """The usual implementation, for comparison: one nn.Conv1d per filter size, bias and ReLU per window."""
+
+    def __init__(self, ours: TextCNN) -> None:
+        super().__init__()
+        self.ours = ours
+        self.convs = nn.ModuleList()
+        for size, bank in zip(ours.filter_sizes, ours.filters):
+            conv = nn.Conv1d(ours.embedding_dim, bank.out_features, size)
+            with torch.no_grad():  # our bank weight is (n, k*E) over a flattened (k, E) window
+                conv.weight.copy_(bank.weight.view(bank.out_features, size, ours.embedding_dim).transpose(1, 2))
+                conv.bias.copy_(bank.bias)
+            self.convs.append(conv)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        embedded = self.ours.embedding(tokens).transpose(1, 2)
+        features = torch.cat([torch.relu(conv(embedded)).amax(dim=2) for conv in self.convs], dim=1)
+        return self.ours.head(features)
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    batch, rollouts, length, vocab = args.batch_size, args.rollouts, args.length, args.vocab_size
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
+    generator = LSTMGenerator(vocab, length, bos_id=0, embedding_dim=32, hidden_dim=32).eval()
+    discriminator = TextCNN(vocab, length).eval()
+    samples = generator.sample(batch, length, generator=torch.Generator().manual_seed(args.seed))
+    d_sequences = batch * rollouts * (length - 1) + batch
+    rollout_rows = batch * rollouts * length * (length - 1) // 2
+
+    print(f"torch {torch.__version__}, {args.threads} threads, precision {args.precision}; the machine "
+          "is shared, so every time is the fastest of several runs and still includes contention")
+    print(f"setting: batch {batch}, {rollouts} rollouts, length {length}, vocabulary {vocab}, LSTM 32/32, "
+          f"canonical TextCNN; {d_sequences:,} sequences for D and {rollout_rows:,} sampled rollout "
+          "tokens per reward batch")
+    fp32_peak, bf16_peak = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    print(f"matmul 2048x2048: fp32 {fp32_peak:,.0f} GFLOP/s, bf16 {bf16_peak:,.0f} GFLOP/s")
+
+    d_input = torch.randint(vocab, (d_sequences, length))
+    flops = discriminator_flops(discriminator, length) * d_sequences
+    canonical = CanonicalTextCNN(discriminator).eval()
+    for name, model in (("ours", discriminator), ("one nn.Conv1d per size", canonical)):
+        seconds = best_seconds(lambda: score_sequences(model, d_input, 4096, autocast), 1)
+        print(f"D pass over {d_sequences:,} sequences, {name}: {seconds:.2f} s, {flops / seconds / 1e9:,.0f} GFLOP/s")
+
+    rng = torch.Generator()
+
+    def ours() -> torch.Tensor:
+        return rollout_rewards(generator, discriminator, samples, rollouts, generator=rng, autocast=autocast)
+
+    times = []
+    ours()
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        ours()
+        times.append(time.perf_counter() - start)
+    ours_seconds = min(times)
+    print(f"ours: {ours_seconds:.2f} s per reward batch (fastest of {args.repeats}; median "
+          f"{statistics.median(times):.2f} s)")
+
+    reference_rollouts = min(args.reference_rollouts, rollouts)
+    start = time.perf_counter()
+    with autocast():
+        reference_rollout_rewards(generator, discriminator, samples, reference_rollouts, generator=rng)
+    reference_seconds = (time.perf_counter() - start) * rollouts / reference_rollouts
+    extrapolated = f", measured on {reference_rollouts} rollouts and extrapolated linearly" if reference_rollouts < rollouts else ""
+    print(f"reference loop: {reference_seconds:.2f} s per reward batch{extrapolated}")
+    print(f"ratio: ours is {reference_seconds / ours_seconds:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""TextCNN: input kinds, agreement with a plain Conv1d implementation, L2, config, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from textgan.cli import main
+from textgan.config import DiscriminatorConfig
+from textgan.errors import ConfigError
+from textgan.models.cnn_discriminator import TextCNN, build_discriminator
+
+VOCAB, LENGTH = 23, 9
+
+
+def tiny_textcnn(**overrides) -> TextCNN:
+    torch.manual_seed(0)
+    settings = dict(embedding_dim=8, filter_sizes=(1, 2, 3, 9), num_filters=(4, 5, 3, 2), dropout=0.25)
+    settings.update(overrides)
+    return TextCNN(VOCAB, LENGTH, **settings).eval()
+
+
+def conv1d_logits(d: TextCNN, tokens: torch.Tensor) -> torch.Tensor:
+    """Kim's CNN written the usual way: one conv1d per filter size, ReLU, max over time."""
+    embedded = d.embedding(tokens).transpose(1, 2)
+    pooled = []
+    for size, bank in zip(d.filter_sizes, d.filters):
+        weight = bank.weight.view(bank.out_features, size, d.embedding_dim).transpose(1, 2)
+        pooled.append(torch.relu(F.conv1d(embedded, weight, bank.bias)).amax(dim=2))
+    return d.head(torch.cat(pooled, dim=1))
+
+
+def test_ids_one_hot_and_embeddings_give_equal_logits():
+    d = tiny_textcnn()
+    tokens = torch.randint(VOCAB, (6, LENGTH))
+    from_ids = d(tokens)
+    assert from_ids.shape == (6,)
+    assert torch.equal(d(F.one_hot(tokens, VOCAB).float()), from_ids)
+    assert torch.equal(d(d.embedding(tokens)), from_ids)
+
+
+def test_matches_a_conv1d_per_filter_size_across_row_blocks():
+    d = tiny_textcnn()
+    d.row_block = 4  # several blocks, the last one partial
+    tokens = torch.randint(VOCAB, (11, LENGTH))
+    torch.testing.assert_close(d(tokens), conv1d_logits(d, tokens), rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_autocast_stays_close_to_fp32():
+    d = tiny_textcnn()
+    tokens = torch.randint(VOCAB, (8, LENGTH))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = d(tokens)
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, d(tokens), rtol=0.05, atol=0.05)
+
+
+def test_soft_one_hot_input_passes_gradients():
+    d = tiny_textcnn()
+    soft = torch.softmax(torch.randn(3, LENGTH, VOCAB), dim=-1).requires_grad_()
+    d(soft).sum().backward()
+    assert soft.grad is not None and soft.grad.abs().sum() > 0
+
+
+def test_l2_penalty_is_half_the_squared_output_layer():
+    d = tiny_textcnn()
+    expected = 0.5 * (d.output.weight.pow(2).sum() + d.output.bias.pow(2).sum())
+    torch.testing.assert_close(d.l2_penalty(), expected)
+    d.l2_penalty().backward()
+    assert d.filters[0].weight.grad is None and d.output.weight.grad is not None
+
+
+def test_dropout_only_in_training_mode():
+    d = tiny_textcnn(dropout=0.5)
+    tokens = torch.randint(VOCAB, (16, LENGTH))
+    assert torch.equal(d(tokens), d(tokens))
+    d.train()
+    torch.manual_seed(1)
+    assert not torch.equal(d(tokens), d(tokens))
+
+
+def test_config_dict_round_trip_rebuilds_the_same_network():
+    d = tiny_textcnn()
+    rebuilt = TextCNN.from_config_dict(d.config_dict())
+    rebuilt.load_state_dict(d.state_dict())
+    tokens = torch.randint(VOCAB, (4, LENGTH))
+    assert torch.equal(rebuilt.eval()(tokens), d(tokens))
+
+
+def test_build_discriminator_uses_the_seqgan_defaults():
+    d = build_discriminator(DiscriminatorConfig(), vocab_size=50, max_length=20)
+    assert d.filter_sizes == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20]
+    assert sum(d.num_filters) == 1720 and d.embedding_dim == 64 and d.dropout_rate == 0.25
+    assert d(torch.randint(50, (2, 20))).shape == (2,)
+
+
+def test_filter_longer_than_the_sequences_is_a_config_error():
+    with pytest.raises(ConfigError, match="filter_sizes has 20 but sequences are 16 tokens; drop sizes above 16"):
+        build_discriminator(DiscriminatorConfig(), vocab_size=50, max_length=16)
+
+
+def test_mismatched_filter_lists_are_rejected_on_the_command_line(capsys, tmp_path):
+    code = main(["train", "--out", str(tmp_path / "run"), "--set", "discriminator.filter_sizes=[1,2]",
+                 "--set", "discriminator.num_filters=[5]"])
+    assert code == 2
+    assert "discriminator.num_filters (1 counts) must be non-empty lists of the same length" in capsys.readouterr().err
+
+
+def test_float_input_of_another_width_is_refused():
+    with pytest.raises(ValueError, match="last dimension 5"):
+        tiny_textcnn()(torch.randn(2, LENGTH, 5))
