@@ -1,0 +1,312 @@
+"""textgan evaluate / compare and the NLL metrics, on tiny runs trained in temporary folders."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+from textgan import api
+from textgan.cli import main
+from textgan.data import prepare_data
+from textgan.errors import DataError, TextGanError
+from textgan.evaluate import load_run, parse_temperatures
+from textgan.metrics.nll import nll, nll_oracle
+from textgan.training.base import evaluate_nll
+from textgan.training.runtime import make_runtime
+
+from conftest import tiny_config, tiny_lines
+
+ORACLE = {"data.oracle_samples": 200, "data.oracle_vocab_size": 30, "data.oracle_seq_len": 8,
+          "data.oracle_hidden_dim": 8, "data.oracle_embedding_dim": 8, "train.epochs": 1}
+FILE_KEYS = {"bleu2", "bleu3", "bleu4", "bleu5", "distinct1", "distinct2", "num_hypotheses", "num_references"}
+SELF_BLEU_KEYS = {"self_bleu2", "self_bleu3", "self_bleu4", "self_bleu5"}
+
+
+def cli_error(args: list[str], capsys) -> str:
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("textgan: error: "), err
+    return err
+
+
+def cli_json_lines(args: list[str], capsys) -> list[dict]:
+    assert main(args) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("text")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(tiny_lines(100)) + "\n", encoding="utf-8")
+    api.train(tiny_config(corpus, **{"data.test_fraction": 0.1}), folder / "run")
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def oracle_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("oracle")
+    api.train(tiny_config("oracle", **ORACLE), folder / "run")
+    return folder / "run"
+
+
+@pytest.fixture
+def text_files(tmp_path: Path) -> tuple[Path, Path]:
+    hyps = tmp_path / "hyps.txt"
+    refs = tmp_path / "refs.txt"
+    hyps.write_text("the cat sat on the mat .\na dog ran far away\n\nthe bird sang a sweet song\n", encoding="utf-8")
+    refs.write_text("the cat sat on a mat .\n\nthe dog ran away\na bird sang a song\n", encoding="utf-8")
+    return hyps, refs
+
+
+# ------------------------------------------------------------------------- NLL
+
+
+def test_nll_refuses_the_training_split(text_run):
+    run = load_run(text_run, "cpu")
+    with pytest.raises(TextGanError, match="'train' split was refused"):
+        nll(run.checkpoint.generator, run.data.train.tokens, split="train")
+    with pytest.raises(TextGanError, match="refused"):
+        nll(run.checkpoint.generator, run.data.test.tokens, split="everything")
+
+
+def test_nll_at_temperature_one_equals_the_trainers_validation_nll(text_run):
+    run = load_run(text_run, "cpu")
+    generator, data = run.checkpoint.generator, run.data
+    expected = evaluate_nll(generator, data.validation, make_runtime("cpu", "fp32"), batch_size=7)
+    assert nll(generator, data.validation.tokens, split="validation", batch_size=5) == pytest.approx(expected, rel=1e-6)
+
+
+def test_nll_temperature_scales_the_logits(text_run):
+    run = load_run(text_run, "cpu")
+    generator, test = run.checkpoint.generator, run.data.test
+    # A huge temperature makes every token equally likely: NLL -> log(vocabulary size).
+    assert nll(generator, test.tokens, split="test", temperature=1e6) == pytest.approx(math.log(generator.vocab_size), abs=1e-3)
+    assert nll(generator, test.tokens, split="test", temperature=0.5) != nll(generator, test.tokens, split="test")
+    with pytest.raises(TextGanError, match="temperature"):
+        nll(generator, test.tokens, split="test", temperature=0.0)
+
+
+def test_nll_refuses_a_generator_without_likelihood():
+    from textgan.models.continuous import ContinuousGenerator
+
+    with pytest.raises(TextGanError, match="no exact token likelihood"):
+        nll(ContinuousGenerator(vocab_size=10, max_length=5), torch.zeros(2, 5, dtype=torch.long), split="test")
+
+
+def test_nll_oracle_prefers_the_oracles_own_samples(oracle_run):
+    oracle = load_run(oracle_run, "cpu").data.oracle
+    rng = torch.Generator().manual_seed(0)
+    own = oracle.sample(200, 8, generator=rng)
+    uniform = torch.randint(oracle.vocab_size, (200, 8), generator=rng)
+    assert nll_oracle(oracle, own) < nll_oracle(oracle, uniform) - 0.5
+    with pytest.raises(DataError, match="non-empty"):
+        nll_oracle(oracle, torch.zeros(0, 8, dtype=torch.long))
+
+
+# ------------------------------------------------------------------------- files
+
+
+def test_evaluate_files_json_keys_and_values_match_nltk(text_files, capsys):
+    hyps, refs = text_files
+    (record,) = cli_json_lines(["evaluate", "--hypotheses", str(hyps), "--references", str(refs), "--json"], capsys)
+    assert set(record) == FILE_KEYS
+    hyp_tokens = [line.split() for line in hyps.read_text().splitlines()]
+    ref_tokens = [line.split() for line in refs.read_text().splitlines() if line.strip()]
+    assert record["num_hypotheses"] == 4 and record["num_references"] == 3  # blank hypothesis kept, blank reference skipped
+    for n in (2, 5):
+        expected = sum(sentence_bleu(ref_tokens, h, weights=(1 / n,) * n, smoothing_function=SmoothingFunction().method1)
+                       for h in hyp_tokens) / len(hyp_tokens)
+        assert record[f"bleu{n}"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_evaluate_files_self_bleu_and_max_n(text_files, capsys):
+    hyps, refs = text_files
+    base = ["evaluate", "--hypotheses", str(hyps), "--references", str(refs), "--json"]
+    (plain,) = cli_json_lines(base, capsys)
+    (with_self,) = cli_json_lines(base + ["--self-bleu"], capsys)
+    assert set(with_self) == FILE_KEYS | SELF_BLEU_KEYS
+    assert with_self["bleu2"] == plain["bleu2"]
+    (short,) = cli_json_lines(base + ["--max-n", "3"], capsys)
+    assert {k for k in short if k.startswith("bleu")} == {"bleu2", "bleu3"}
+    (unigram,) = cli_json_lines(base + ["--max-n", "1"], capsys)
+    assert {k for k in unigram if k.startswith("bleu")} == {"bleu1"}
+
+
+def test_evaluate_files_tokenize_applies_to_both_sides(tmp_path, capsys):
+    hyps, refs = tmp_path / "h.txt", tmp_path / "r.txt"
+    hyps.write_text("the cat sat on the mat.\n", encoding="utf-8")
+    refs.write_text("the cat sat on the mat .\n", encoding="utf-8")
+    base = ["evaluate", "--hypotheses", str(hyps), "--references", str(refs), "--json"]
+    (nltk_words,) = cli_json_lines(base + ["--tokenize", "nltk"], capsys)
+    (whitespace,) = cli_json_lines(base + ["--tokenize", "split"], capsys)
+    assert nltk_words["bleu5"] == pytest.approx(1.0)  # nltk splits "mat." like the reference
+    assert whitespace["bleu5"] < 0.8
+
+
+def test_evaluate_files_prints_a_readable_table(text_files, capsys):
+    hyps, refs = text_files
+    assert main(["evaluate", "--hypotheses", str(hyps), "--references", str(refs), "--self-bleu"]) == 0
+    out = capsys.readouterr().out
+    assert "bleu2" in out and "self_bleu5" in out and "distinct2" in out
+
+
+@pytest.mark.parametrize("hyp_text, ref_text, extra, message", [
+    ("", "a b\n", [], "--hypotheses .* is empty"),
+    ("a b\n", "\n\n", [], "--references .* is empty"),
+    ("a b\n", "a b\n", ["--max-n", "0"], "--max-n must be in 1..10"),
+    ("a b\n", "a b\n", ["--max-n", "11"], "--max-n must be in 1..10"),
+    ("a b\n", "a b\n", ["--self-bleu"], "Self-BLEU needs at least 2 hypotheses"),
+    ("a b\n", "a b\n", ["--temperatures", "1.0"], "--temperatures applies to RUN_DIR"),
+    ("a b\n", "a b\n", ["-n", "5"], "-n applies to RUN_DIR"),
+    ("a b\n", "a b\n", ["--tokenize", "words"], "invalid choice"),
+])
+def test_evaluate_files_bad_input(tmp_path, capsys, hyp_text, ref_text, extra, message):
+    hyps, refs = tmp_path / "h.txt", tmp_path / "r.txt"
+    hyps.write_text(hyp_text, encoding="utf-8")
+    refs.write_text(ref_text, encoding="utf-8")
+    err = cli_error(["evaluate", "--hypotheses", str(hyps), "--references", str(refs), *extra], capsys)
+    assert re.search(message, err), err
+
+
+def test_evaluate_files_not_utf8(tmp_path, capsys):
+    hyps, refs = tmp_path / "h.txt", tmp_path / "r.txt"
+    hyps.write_bytes(b"\xff\xfe\n")
+    refs.write_text("a b\n", encoding="utf-8")
+    assert "not valid UTF-8" in cli_error(["evaluate", "--hypotheses", str(hyps), "--references", str(refs)], capsys)
+
+
+def test_evaluate_refuses_mixed_or_missing_inputs(tmp_path, text_files, text_run, capsys):
+    hyps, refs = text_files
+    assert "one or the other" in cli_error(["evaluate", str(text_run), "--hypotheses", str(hyps), "--references", str(refs)], capsys)
+    assert "go together" in cli_error(["evaluate", "--hypotheses", str(hyps)], capsys)
+    assert "nothing to evaluate" in cli_error(["evaluate"], capsys)
+    assert "--tokenize applies to" in cli_error(["evaluate", str(text_run), "--tokenize", "nltk"], capsys)
+    assert "not found" in cli_error(["evaluate", "--hypotheses", str(tmp_path / "nope.txt"), "--references", str(refs)], capsys)
+
+
+# ------------------------------------------------------------------------- runs
+
+
+def test_parse_temperatures():
+    assert parse_temperatures("0.6, 0.8,1,0.8") == [0.6, 0.8, 1.0]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--temperatures", "0"], "not a positive finite temperature"),
+    (["--temperatures", "0.5,-1"], "not a positive finite temperature"),
+    (["--temperatures", "0.5,abc"], "'abc' is not a number"),
+    (["--temperatures", ""], "'' is not a number"),
+    (["--temperatures", "nan"], "not a positive finite temperature"),
+    (["-n", "0"], "-n must be >= 1"),
+    (["--max-n", "11"], "--max-n must be in 1..10"),
+])
+def test_evaluate_run_bad_flags(text_run, capsys, flags, message):
+    assert message in cli_error(["evaluate", str(text_run), *flags], capsys)
+
+
+def test_evaluate_missing_run_or_checkpoint(tmp_path, capsys):
+    assert "not found" in cli_error(["evaluate", str(tmp_path / "missing")], capsys)
+    (tmp_path / "empty").mkdir()
+    assert "holds no checkpoint" in cli_error(["evaluate", str(tmp_path / "empty")], capsys)
+
+
+def test_evaluate_run_over_temperatures(text_run, capsys):
+    args = ["evaluate", str(text_run), "--temperatures", "0.5,1.0", "-n", "12", "--json"]
+    records = cli_json_lines(args, capsys)
+    assert [r["temperature"] for r in records] == [0.5, 1.0]
+    for r in records:
+        assert FILE_KEYS | SELF_BLEU_KEYS | {"nll_test", "unique_ratio", "mean_length", "model", "checkpoint"} <= set(r)
+        assert "nll_oracle" not in r and r["model"] == "mle-lstm" and r["num_hypotheses"] == 12
+        assert r["num_references"] == len(load_run(text_run, "cpu").data.test)
+    assert records[0]["nll_test"] != records[1]["nll_test"]
+    assert cli_json_lines(args, capsys) == records  # seeded: the same numbers again
+    stored = [json.loads(line) for line in (text_run / "eval" / "eval.jsonl").read_text().splitlines()]
+    assert stored == records  # evaluating again replaced the records instead of repeating them
+    assert len((text_run / "eval" / "samples-" f"{records[0]['checkpoint']}-t0.5.txt").read_text().splitlines()) == 12
+    assert main(["evaluate", str(text_run), "--temperatures", "2", "-n", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "| 2 |" in out and "NLL-test" in out
+    assert len((text_run / "eval" / "eval.jsonl").read_text().splitlines()) == 3
+
+
+def test_the_test_split_is_rebuilt_as_in_training(text_run):
+    run = load_run(text_run, "cpu")
+    fresh = prepare_data(run.checkpoint.config)  # a new tokenizer, trained on the same training split
+    assert run.data.test.tokens.shape == fresh.test.tokens.shape
+    assert [run.checkpoint.tokenizer.decode(r) for r in run.data.test.tokens.tolist()] == \
+           [fresh.tokenizer.decode(r) for r in fresh.test.tokens.tolist()]
+    assert run.references == [run.checkpoint.tokenizer.tokens(r) for r in run.data.test.tokens.tolist()]
+
+
+def test_evaluate_oracle_run_reports_nll_oracle(oracle_run, capsys):
+    records = cli_json_lines(["evaluate", str(oracle_run), "--temperatures", "0.5,2", "-n", "40", "--json"], capsys)
+    assert all("nll_oracle" in r and "nll_test" in r for r in records)
+    cold, hot = records
+    # Cooler samples are likelier under the oracle (quality) and cover the test data worse.
+    assert cold["nll_oracle"] < hot["nll_oracle"]
+
+
+def test_evaluate_prompted_run_scores_the_replies(tmp_path, dialogue_corpus, capsys):
+    cfg = tiny_config(dialogue_corpus, **{"data.prompt_field": "prompt", "data.reply_field": "reply",
+                                          "tokenizer.max_length": 14, "train.epochs": 1, "data.test_fraction": 0.1})
+    api.train(cfg, tmp_path / "run")
+    run = load_run(tmp_path / "run", "cpu")
+    assert run.prompted
+    assert {" ".join(r) for r in run.references} <= {"fine thanks .", "my name is bot .", "i live here ."}
+    (record,) = cli_json_lines(["evaluate", str(tmp_path / "run"), "-n", "6", "--json"], capsys)
+    assert record["num_hypotheses"] == 6 and "nll_test" in record
+
+
+# ------------------------------------------------------------------------- compare
+
+
+def test_compare_writes_report_and_plots(tmp_path, text_run, oracle_run, capsys):
+    from matplotlib.image import imread
+
+    out = tmp_path / "report"
+    assert main(["compare", str(text_run), str(oracle_run), "--out", str(out), "--temperatures", "0.5,2", "-n", "40"]) == 0
+    assert "report.md" in capsys.readouterr().out
+    report = (out / "report.md").read_text(encoding="utf-8")
+    for heading in ("## Runs", "## Quality and diversity over temperature", "## Training metrics", "## Protocol"):
+        assert heading in report
+    # both runs are mle-lstm in folders named "run": their parent folders tell them apart
+    assert f"mle-lstm ({text_run.parent.name}/run)" in report and f"mle-lstm ({oracle_run.parent.name}/run)" in report
+    assert "NLL-oracle" in report and "val_nll" in report and "no MLE run" not in report
+    for name in ("learning_curves.png", "quality_diversity.png", "nll_tradeoff.png"):
+        assert f"]({name})" in report
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = imread(out / name)
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200
+        assert image[..., :3].std() > 0.01  # something is drawn
+
+
+def test_compare_reuses_stored_evaluations(tmp_path, text_run, capsys):
+    args = ["compare", str(text_run), "--out", str(tmp_path / "a"), "--temperatures", "1.5", "-n", "9"]
+    assert main(args) == 0
+    stored = text_run / "eval" / "eval.jsonl"
+    records = [json.loads(line) for line in stored.read_text().splitlines()]
+    for r in records:
+        if r["temperature"] == 1.5 and r["n"] == 9:
+            r["bleu2"] = 0.123456  # a result compare can only show if it reads the stored record
+    stored.write_text("".join(json.dumps(r) + "\n" for r in records))
+    args[3] = str(tmp_path / "b")
+    assert main(args) == 0
+    assert "| 0.1235 |" in (tmp_path / "b" / "report.md").read_text(encoding="utf-8")
+    assert len(stored.read_text().splitlines()) == len(records)
+
+
+def test_compare_bad_input(tmp_path, text_run, capsys):
+    out = str(tmp_path / "report")
+    assert "not found" in cli_error(["compare", str(tmp_path / "missing"), "--out", out], capsys)
+    assert "given twice" in cli_error(["compare", str(text_run), str(text_run), "--out", out], capsys)
+    assert "not a number" in cli_error(["compare", str(text_run), "--out", out, "--temperatures", "x"], capsys)
+    assert "-n must be >= 1" in cli_error(["compare", str(text_run), "--out", out, "-n", "0"], capsys)
+    assert "required" in cli_error(["compare", str(text_run)], capsys)
