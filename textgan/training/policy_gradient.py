@@ -171,6 +171,10 @@ class SeqGANTrainer(Trainer):
         if self.phase == "adversarial":
             self.adversarial_training()
 
+    def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
+        """A metrics record with the seconds this session has run (for curves against time)."""
+        return super().log(phase, **metrics, elapsed_s=round(time.monotonic() - self.started, 1))
+
     def out_of_time(self) -> bool:
         """True once this session (pretraining included) has run seqgan.time_limit_minutes (0 = never)."""
         limit = self.cfg.seqgan.time_limit_minutes
