@@ -96,7 +96,14 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     if checkpoint_path is not None:
         trainer.resume_from(checkpoint_path)
         log.info("resumed %s at step %d", out, trainer.step)
-    trainer.train()
+    try:
+        trainer.train()
+    except torch.cuda.OutOfMemoryError:
+        smaller = max(1, cfg.train.batch_size // 2)
+        raise TextGanError(
+            f"the {runtime.device.type} device ran out of memory at batch size {cfg.train.batch_size}; "
+            f"retry with --batch-size {smaller} (and --resume to keep what was trained)"
+        ) from None
 
     samples: list[str] = []
     if runtime.is_main:

@@ -164,7 +164,7 @@ class Trainer:
             good = self.run.pointed("latest")
             where = f"the last good checkpoint is {good}" if good else "no checkpoint was written yet"
             raise NonFiniteLossError(
-                f"{what} became non-finite at step {self.step}; {where}; lower train.learning_rate "
+                f"{what} became non-finite at step {self.step + 1}; {where}; lower train.learning_rate "
                 "or train.grad_clip and resume"
             )
 
