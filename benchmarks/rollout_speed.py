@@ -5,7 +5,12 @@ LSTM generator with embedding/hidden 32, canonical TextCNN discriminator. Also p
 machine's matmul GFLOP/s (fp32, bf16) and the discriminator's achieved GFLOP/s, ours and a
 canonical one-nn.Conv1d-per-filter-size TextCNN with the same weights.
 
-    python benchmarks/rollout_speed.py --threads 2 --precision bf16 --reference-rollouts 2
+    python benchmarks/rollout_speed.py --threads 2 --precision bf16 --reference-rollouts 1
+
+The reference loop is `textgan.rewards.reference_rollout_rewards` (the peers' algorithm with our
+sampler and TextCNN: isolates the batching); the peers' loop also uses torch.multinomial and
+one nn.Conv1d per filter size, as TextGAN-PyTorch does. Both may run on fewer rollouts and are
+then extrapolated linearly (their cost is linear in the rollout count).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from torch import nn
 
 from textgan.models.cnn_discriminator import TextCNN
 from textgan.models.lstm import LSTMGenerator
-from textgan.rewards import reference_rollout_rewards, rollout_rewards, score_sequences
+from textgan.models.sampling import sample_tokens
+from textgan.rewards import inverse_cdf_sample, reference_rollout_rewards, rollout_rewards, score_sequences
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,6 +91,36 @@ class CanonicalTextCNN(nn.Module):
         return self.ours.head(features)
 
 
+@torch.no_grad()
+def peer_rollout_rewards(generator: LSTMGenerator, discriminator: nn.Module, samples: torch.Tensor,
+                         rollouts: int, rng: torch.Generator) -> torch.Tensor:
+    """TextGAN-PyTorch's ROLLOUT.get_reward: per rollout and prefix, rerun the prefix, multinomial, D."""
+    batch, length = samples.shape
+    rewards = torch.zeros(batch, length)
+    start = torch.full((batch, 1), generator.bos_id, dtype=torch.long)
+    for _ in range(rollouts):
+        for prefix_length in range(1, length):
+            completed = samples.clone()
+            logits, state = generator.logits(torch.cat([start, samples[:, :prefix_length]], dim=1))
+            for position in range(prefix_length, length):
+                probabilities = torch.softmax(logits[:, -1].float(), dim=-1)
+                token = torch.multinomial(probabilities, 1, generator=rng)
+                completed[:, position] = token.squeeze(1)
+                if position + 1 < length:
+                    logits, state = generator.logits(token, state)
+            rewards[:, prefix_length - 1] += torch.sigmoid(discriminator(completed).float())
+        rewards[:, -1] += torch.sigmoid(discriminator(samples).float())
+    return rewards / rollouts
+
+
+def sampling_seconds(logits: torch.Tensor, draw: Callable[[torch.Tensor], torch.Tensor], block_rows: int = 256) -> float:
+    """Seconds to draw one token per row of `logits`, in blocks of rows as the rollouts do."""
+    start = time.perf_counter()
+    for block in torch.split(logits, block_rows):
+        draw(block)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -93,48 +129,68 @@ def main() -> None:
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
     generator = LSTMGenerator(vocab, length, bos_id=0, embedding_dim=32, hidden_dim=32).eval()
     discriminator = TextCNN(vocab, length).eval()
+    canonical = CanonicalTextCNN(discriminator).eval()
     samples = generator.sample(batch, length, generator=torch.Generator().manual_seed(args.seed))
     d_sequences = batch * rollouts * (length - 1) + batch
     rollout_rows = batch * rollouts * length * (length - 1) // 2
+    rng = torch.Generator().manual_seed(args.seed)
 
-    print(f"torch {torch.__version__}, {args.threads} threads, precision {args.precision}; the machine "
-          "is shared, so every time is the fastest of several runs and still includes contention")
-    print(f"setting: batch {batch}, {rollouts} rollouts, length {length}, vocabulary {vocab}, LSTM 32/32, "
-          f"canonical TextCNN; {d_sequences:,} sequences for D and {rollout_rows:,} sampled rollout "
-          "tokens per reward batch")
+    print(f"torch {torch.__version__}, {args.threads} threads, precision {args.precision}; the machine is "
+          "shared: times are the fastest of several runs, and cpu/wall shows the share of a core we got")
+    print(f"setting: batch {batch}, {rollouts} rollouts, length {length}, vocabulary {vocab:,}, LSTM 32/32, "
+          f"canonical TextCNN; per reward batch {d_sequences:,} sequences for D and {rollout_rows:,} "
+          "sampled rollout tokens")
     fp32_peak, bf16_peak = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
     print(f"matmul 2048x2048: fp32 {fp32_peak:,.0f} GFLOP/s, bf16 {bf16_peak:,.0f} GFLOP/s")
 
     d_input = torch.randint(vocab, (d_sequences, length))
     flops = discriminator_flops(discriminator, length) * d_sequences
-    canonical = CanonicalTextCNN(discriminator).eval()
     for name, model in (("ours", discriminator), ("one nn.Conv1d per size", canonical)):
         seconds = best_seconds(lambda: score_sequences(model, d_input, 4096, autocast), 1)
-        print(f"D pass over {d_sequences:,} sequences, {name}: {seconds:.2f} s, {flops / seconds / 1e9:,.0f} GFLOP/s")
+        print(f"D pass over {d_sequences:,} sequences, {name}: {seconds:.2f} s = {flops / seconds / 1e9:,.0f} "
+              f"GFLOP/s ({flops / 1e9:,.0f} GFLOP: filters, highway, output)")
 
-    rng = torch.Generator()
+    sample_share = 10  # sampling is timed on a tenth of the rows and scaled up
+    logits = torch.randn(rollout_rows // sample_share, vocab) * 2
+    samplers = {
+        "torch.multinomial": lambda x: torch.multinomial(torch.softmax(x, -1), 1, generator=rng),
+        "sample_tokens (inverse CDF)": lambda x: sample_tokens(x, generator=rng),
+        "inverse_cdf_sample (two-level)": lambda x: inverse_cdf_sample(x, generator=rng),
+    }
+    for name, draw in samplers.items():
+        seconds = min(sampling_seconds(logits, draw) for _ in range(2)) * sample_share
+        print(f"sampling {rollout_rows:,} rows of {vocab:,} logits, {name}: {seconds:.2f} s "
+              f"(timed on {rollout_rows // sample_share:,} rows, x{sample_share})")
 
     def ours() -> torch.Tensor:
         return rollout_rewards(generator, discriminator, samples, rollouts, generator=rng, autocast=autocast)
 
-    times = []
     ours()
+    walls, cpus = [], []
     for _ in range(args.repeats):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         ours()
-        times.append(time.perf_counter() - start)
-    ours_seconds = min(times)
-    print(f"ours: {ours_seconds:.2f} s per reward batch (fastest of {args.repeats}; median "
-          f"{statistics.median(times):.2f} s)")
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    ours_seconds = min(walls)
+    print(f"ours: {ours_seconds:.2f} s per reward batch (fastest of {args.repeats}, median "
+          f"{statistics.median(walls):.2f} s; cpu {min(cpus):.2f} s)")
 
     reference_rollouts = min(args.reference_rollouts, rollouts)
+    scale = rollouts / reference_rollouts
+    note = f" (measured on {reference_rollouts} rollouts, x{scale:g})" if reference_rollouts < rollouts else ""
     start = time.perf_counter()
     with autocast():
         reference_rollout_rewards(generator, discriminator, samples, reference_rollouts, generator=rng)
-    reference_seconds = (time.perf_counter() - start) * rollouts / reference_rollouts
-    extrapolated = f", measured on {reference_rollouts} rollouts and extrapolated linearly" if reference_rollouts < rollouts else ""
-    print(f"reference loop: {reference_seconds:.2f} s per reward batch{extrapolated}")
-    print(f"ratio: ours is {reference_seconds / ours_seconds:.1f}x faster")
+    reference_seconds = (time.perf_counter() - start) * scale
+    print(f"reference loop, our sampler and TextCNN: {reference_seconds:.2f} s per reward batch{note}")
+    start = time.perf_counter()
+    with autocast():
+        peer_rollout_rewards(generator, canonical, samples, reference_rollouts, rng)
+    peer_seconds = (time.perf_counter() - start) * scale
+    print(f"peers' loop, multinomial and one nn.Conv1d per size: {peer_seconds:.2f} s per reward batch{note}")
+    print(f"ours is {reference_seconds / ours_seconds:.1f}x faster than the reference loop and "
+          f"{peer_seconds / ours_seconds:.1f}x faster than the peers' loop")
 
 
 if __name__ == "__main__":

@@ -251,3 +251,25 @@ def test_rollout_network_of_a_tied_transformer_saves_and_loads(tmp_path):
     restored.load_state_dict(load_file(str(tmp_path / "rollout.safetensors")))
     for name, value in rollout.state_dict().items():
         assert torch.equal(restored.state_dict()[name], value), name
+
+
+def test_two_level_inverse_cdf_draws_the_same_tokens_as_sample_tokens():
+    from textgan.models.sampling import sample_tokens
+    from textgan.rewards import inverse_cdf_sample
+
+    logits = torch.randn(500, 1000) * 3  # 1000 tokens: 15 full groups of 64 and a partial one
+    for temperature in (1.0, 0.6):
+        ours = inverse_cdf_sample(logits, temperature, torch.Generator().manual_seed(7))
+        theirs = sample_tokens(logits, temperature, generator=torch.Generator().manual_seed(7))
+        # the same uniform per row; only float rounding at a token boundary could split them
+        assert (ours == theirs).float().mean() > 0.99
+
+
+def test_two_level_inverse_cdf_follows_the_softmax():
+    from textgan.rewards import inverse_cdf_sample
+
+    logits = torch.tensor([[2.0, 0.0, -1.0, 1.0, -30.0, 0.5, 0.0]])
+    draws = inverse_cdf_sample(logits.expand(40000, -1), 0.8, torch.Generator().manual_seed(0), group=3)
+    frequencies = torch.bincount(draws, minlength=7).float() / 40000
+    torch.testing.assert_close(frequencies, torch.softmax(logits[0] / 0.8, 0), rtol=0, atol=0.01)
+    assert frequencies[4] == 0

@@ -5,13 +5,15 @@ network from the prefix, of sigmoid(D(completion)); the full sequence is scored 
 
 The peers loop over rollouts and prefix lengths, rerunning the generator over each prefix:
 O(N * T^2) generator steps in thousands of small calls. Here every prefix and every rollout
-advance together. At step s the batch holds the B sample rows (teacher-forced, one token per
-step, which yields the generator state after every prefix) and every rollout row still
-running; the rows of prefix length s are copied out of the sample rows' state when s is
-reached. All rows of the batch have then consumed the same number of tokens, so one
-`select_state` per step expands, merges and prunes the batch, for an LSTM state and a
-Transformer KV cache alike: T - 1 generator steps in total. The completions are scored by D in
-a few large chunks and averaged per (sequence, prefix).
+advance together, T - 1 sequential steps in all. The B sample rows are teacher-forced one
+token per step, which yields the generator state after every prefix; when step s is reached,
+N rollout rows per sequence copy the state after prefix s (`select_state` with repeated rows)
+and from then on sample one token per step. Rollout rows run in blocks of `block_rows` rows,
+each with its own state, so each step's (rows, V) logits stay in cache; every row of a block
+has consumed the same number of tokens, so an LSTM state and a Transformer KV cache work
+alike. Rows that sample <eos> leave their block. Tokens are drawn by `inverse_cdf_sample`
+(no per-row Python loop, no multinomial). The completions are scored by D in a few large
+chunks and averaged per (sequence, prefix) in float64.
 
 Rewards are 0 where the token was not the generator's choice: inside a prompt
 (`prompt_lengths`) and on the padding after <eos>; the <eos> position gets sigmoid(D(sample)).
@@ -28,7 +30,6 @@ from torch import nn
 
 from textgan.errors import ConfigError
 from textgan.models.base import Generator
-from textgan.models.sampling import sample_tokens
 
 AutocastFactory = Callable[[], ContextManager[object]]
 
@@ -84,6 +85,33 @@ def _embedding_weight_names(module: nn.Module) -> set[str]:
     """Parameter names of the embedding tables inside `module`."""
     return {f"{name}.weight" if name else "weight" for name, sub in module.named_modules()
             if isinstance(sub, nn.Embedding)}
+
+
+def inverse_cdf_sample(logits: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+                       group: int = 64) -> torch.Tensor:
+    """One token per row of (N, V) logits: `sample_tokens`' inverse-CDF draw, searched in two levels.
+
+    The same uniform per row picks a group of `group` tokens from the groups' cumulative mass,
+    then a token from the cumulative mass inside that group, so no cumsum runs over the whole
+    vocabulary (the costliest step of `sample_tokens` on CPU); the fused softmax also reads
+    bf16 logits without a separate cast.
+    """
+    rows, vocab = logits.shape
+    if temperature != 1.0:
+        logits = logits.float() / temperature
+    probs = torch.softmax(logits, dim=1, dtype=torch.float32)
+    full_groups = vocab // group
+    mass = probs[:, : full_groups * group].view(rows, full_groups, group).sum(dim=2)
+    if full_groups * group < vocab:
+        mass = torch.cat([mass, probs[:, full_groups * group :].sum(dim=1, keepdim=True)], dim=1)
+    cdf = mass.cumsum(dim=1)
+    u = torch.rand(rows, 1, generator=generator, device=probs.device) * cdf[:, -1:]
+    chosen = torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.shape[1] - 1)
+    mass_before = cdf.gather(1, chosen) - mass.gather(1, chosen)
+    columns = chosen * group + torch.arange(group, device=probs.device)
+    inner = probs.gather(1, columns.clamp(max=vocab - 1)).masked_fill_(columns >= vocab, 0.0)
+    offset = torch.searchsorted(inner.cumsum(dim=1), u - mass_before, right=True).clamp_(max=group - 1)
+    return (chosen * group + offset).squeeze(1).clamp_(max=vocab - 1)
 
 
 @contextlib.contextmanager
@@ -246,7 +274,7 @@ def _run_rollouts(
                     sample_logits, sample_state = model.logits(samples[:, step : step + 1], sample_state)
                 sample_logits = sample_logits[:, -1]
         for block in blocks:
-            tokens = sample_tokens(block.logits, temperature, generator=generator)
+            tokens = inverse_cdf_sample(block.logits, temperature, generator)
             completions[block.rows, step] = tokens
             if step < length - 1:
                 block.advance(model, tokens, eos_id, autocast)
