@@ -178,7 +178,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, txt_
     poisoned = Objective("hinge", poisoned_d_loss, OBJECTIVES["hinge"].g_loss, False, False, 0.0)
     monkeypatch.setattr("textgan.training.continuous_gan.get_objective", lambda name: poisoned)
     run = tmp_path / "run"
-    with pytest.raises(NonFiniteLossError, match="discriminator loss became non-finite at step 2"):
+    with pytest.raises(NonFiniteLossError, match="discriminator loss became non-finite at step 3"):
         api.train(gan_config(txt_corpus, **{"gan.objective": "hinge"}), run)
     assert RunDirectory(run).pointed("latest").name == "step-00000002"
     calls["n"] = 0
@@ -189,3 +189,16 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, txt_
                    for arg in ("--set", f"{key}={json.dumps(value)}")]])
     err = capsys.readouterr().err
     assert code == 2 and "non-finite" in err and err.count("\n") == 1
+
+
+ORACLE_SETTINGS = {"data.corpus": "oracle", "data.oracle_vocab_size": 30, "data.oracle_samples": 64,
+                   "data.oracle_seq_len": 8, "data.oracle_hidden_dim": 8, "data.oracle_embedding_dim": 8}
+
+
+def test_gan_on_oracle_data_reports_nll_oracle(tmp_path):
+    run = tmp_path / "run"
+    api.train(gan_config("oracle", **ORACLE_SETTINGS, **{"gan.objective": "lsgan"}), run)
+    health = records(run, "gan_eval")
+    assert all(r["nll_oracle"] > 0 for r in health)
+    rows = api.load(run).generator.sample(4)
+    assert rows.shape == (4, 8) and int(rows.max()) < 30

@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+import torch
 from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerFast
 
@@ -107,3 +108,22 @@ def test_dialogue_rows_hold_prompt_separator_reply():
     assert row[:7] == tok.encode("how are you ?") + [tok.sep_id] + tok.encode("fine .")
     assert row[7] == tok.eos_id and int(split.prompt_lengths[0]) == 5
     assert json.dumps(row)  # plain ints
+
+
+@pytest.mark.parametrize("corpus_fixture, extra", [("txt_corpus", {}),
+                                                  ("dialogue_corpus", {"prompt_field": "prompt", "reply_field": "reply"})])
+def test_memory_mapped_path_equals_in_memory(tmp_path, request, corpus_fixture, extra):
+    from textgan.config import load_config
+    from textgan.data import prepare_data
+
+    corpus = request.getfixturevalue(corpus_fixture)
+    sets = [f"data.corpus={corpus}", "tokenizer.kind=word", "tokenizer.max_length=9",
+            f"data.cache_dir={tmp_path / 'cache'}"] + [f"data.{k}={v}" for k, v in extra.items()]
+    in_memory = prepare_data(load_config(None, sets + ["data.memory_map=never"]))
+    mapped = prepare_data(load_config(None, sets + ["data.memory_map=always"]))
+    cached = prepare_data(load_config(None, sets + ["data.memory_map=always"]))
+    assert mapped.tokenizer.fingerprint() == in_memory.tokenizer.fingerprint()
+    for name in ("train", "validation", "test"):
+        a, b, c = getattr(in_memory, name), getattr(mapped, name), getattr(cached, name)
+        assert torch.equal(a.tokens, b.tokens) and torch.equal(a.prompt_lengths, b.prompt_lengths)
+        assert torch.equal(b.tokens, c.tokens) and a.dropped == b.dropped

@@ -64,7 +64,7 @@ def test_same_seed_gives_identical_metrics(tmp_path, txt_corpus):
 
 def _train_command(corpus: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "textgan", "train", "--corpus", str(corpus), "--tokenizer", "word",
-            "--epochs", "3", "--out", str(out), "--device", "cpu", "--set", "train.batch_size=4",
+            "--epochs", "3", "--out", str(out), "--device", "cpu", "--set", "train.batch_size=8",
             "--set", "model.dropout=0.2", "--set", "train.checkpoint_every_steps=2",
             "--set", "train.keep_checkpoints=2", *extra]
 
@@ -83,7 +83,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     deadline = time.monotonic() + 120
     while not (killed / "checkpoints" / "latest").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.3)  # land somewhere mid-epoch, possibly mid-write
+    time.sleep(0.05)  # land somewhere mid-epoch, possibly mid-write
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     state = api.load(killed, prefer="latest").state

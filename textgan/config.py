@@ -31,6 +31,11 @@ class DataConfig:
     validation_fraction: float = 0.05
     test_fraction: float = 0.05
     max_examples: int = 0  # 0 = all; otherwise a seeded subset (quick runs)
+    # Corpora larger than memory: tokenise once with `datasets` into memory-mapped token files,
+    # cached by corpus and tokenizer fingerprint. auto = for files over memory_map_min_mb.
+    memory_map: str = "auto"  # auto | always | never
+    memory_map_min_mb: float = 256.0
+    cache_dir: str = ""  # default ~/.cache/textgan
     # Synthetic oracle (corpus: oracle): a canonical .npz or a random LSTM built from the seed.
     oracle_path: str = ""
     oracle_samples: int = 10000
@@ -51,6 +56,7 @@ class TokenizerConfig:
     lowercase: bool = False
     max_length: int = 32  # tokens per example, end token included
     overflow: str = "drop"  # drop | truncate examples longer than max_length
+    training_examples: int = 0  # train the tokenizer on at most this many examples (0 = all)
 
 
 @dataclass
@@ -202,6 +208,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "tokenizer.kind": ("char", "word", "bpe"),
     "tokenizer.word_split": ("whitespace", "nltk"),
     "tokenizer.overflow": ("drop", "truncate"),
+    "data.memory_map": ("auto", "always", "never"),
     "model.kind": ("lstm", "transformer"),
     "train.device": ("auto", "cpu", "cuda", "mps"),
     "train.precision": ("fp32", "bf16", "fp16"),
@@ -235,6 +242,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.validation_fraction": (0.0, 0.5, False),
     "data.test_fraction": (0.0, 0.5, False),
     "data.max_examples": (0, None, False),
+    "data.memory_map_min_mb": (0.0, None, False),
+    "tokenizer.training_examples": (0, None, False),
     "data.oracle_samples": (1, None, False),
     "data.oracle_seq_len": (2, None, False),
     "data.oracle_vocab_size": (2, None, False),

@@ -34,9 +34,14 @@ class PreparedData:
 
 def prepare_data(cfg: Config, tokenizer: TextTokenizer | None = None) -> PreparedData:
     """Read and split the corpus, train the tokenizer on the training split (unless given), encode."""
+    from textgan.data.mapped import prepare_memory_mapped, should_memory_map
+
+    if should_memory_map(cfg):
+        return prepare_memory_mapped(cfg, tokenizer)
     splits = load_splits(cfg.data, cfg.train.seed)
     if tokenizer is None:
-        texts = [e.text for e in splits.train] + [e.prompt for e in splits.train if e.prompt]
+        limit = cfg.tokenizer.training_examples or len(splits.train)
+        texts = [t for e in splits.train[:limit] for t in (e.text, e.prompt) if t]
         tokenizer = build_tokenizer(texts, cfg.tokenizer)
     tok = cfg.tokenizer
     return PreparedData(

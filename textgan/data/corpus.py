@@ -7,9 +7,10 @@ result is a list of examples, each a text or a (prompt, reply) pair, split repro
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from textgan.config import DataConfig
 from textgan.errors import DataError
@@ -143,20 +144,14 @@ def read_examples(path_or_name: str, cfg: DataConfig) -> list[Example]:
     return examples
 
 
-def load_splits(cfg: DataConfig, seed: int) -> Splits:
-    """Read the corpus and split it reproducibly from the seed (or use the given split files)."""
-    examples = read_examples(cfg.corpus, cfg)
-    rng = random.Random(seed)
-    order = list(range(len(examples)))
-    rng.shuffle(order)
+def split_indices(n: int, cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded train/validation/test indices into n examples (validation and test come first)."""
+    order = np.random.default_rng(seed).permutation(n)
     if cfg.max_examples:
         order = order[: cfg.max_examples]
-    shuffled = [examples[i] for i in order]
     if cfg.validation_file or cfg.test_file:
-        validation = read_examples(cfg.validation_file, cfg) if cfg.validation_file else []
-        test = read_examples(cfg.test_file, cfg) if cfg.test_file else []
-        return Splits(train=shuffled, validation=validation, test=test)
-    n = len(shuffled)
+        return order, order[:0], order[:0]
+    n = len(order)
     n_val = max(1, round(n * cfg.validation_fraction)) if cfg.validation_fraction > 0 else 0
     n_test = max(1, round(n * cfg.test_fraction)) if cfg.test_fraction > 0 else 0
     if n - n_val - n_test < 1:
@@ -164,9 +159,22 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
             f"corpus has {n} examples, too few to split into train/validation/test; add examples "
             "or set data.validation_fraction and data.test_fraction to 0"
         )
+    return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
+
+
+def load_splits(cfg: DataConfig, seed: int) -> Splits:
+    """Read the corpus and split it reproducibly from the seed (or use the given split files)."""
+    examples = read_examples(cfg.corpus, cfg)
+    train, validation, test = split_indices(len(examples), cfg, seed)
     splits = Splits(
-        validation=shuffled[:n_val], test=shuffled[n_val : n_val + n_test], train=shuffled[n_val + n_test :]
+        train=[examples[i] for i in train],
+        validation=[examples[i] for i in validation],
+        test=[examples[i] for i in test],
     )
+    if cfg.validation_file:
+        splits.validation = read_examples(cfg.validation_file, cfg)
+    if cfg.test_file:
+        splits.test = read_examples(cfg.test_file, cfg)
     log.info("corpus %s: %d train, %d validation, %d test", cfg.corpus, len(splits.train),
              len(splits.validation), len(splits.test))
     return splits

@@ -37,38 +37,57 @@ def prompt_prefix(tokenizer: TextTokenizer, prompt: str) -> list[int]:
     return ids + [tokenizer.sep_id] if tokenizer.sep_id is not None else ids
 
 
+def encode_row(text_ids: list[int], prompt_ids: list[int] | None, tokenizer: TextTokenizer,
+               max_length: int, overflow: str) -> tuple[list[int] | None, int, bool]:
+    """One padded row, its prompt length, and whether it was truncated (row None: dropped)."""
+    prefix = prompt_ids + [tokenizer.sep_id] if prompt_ids is not None else []
+    row = prefix + text_ids + ([tokenizer.eos_id] if tokenizer.eos_id is not None else [])
+    truncated = False
+    if len(row) > max_length:
+        if overflow == "drop" or len(prefix) >= max_length:
+            return None, len(prefix), False
+        row, truncated = row[:max_length], True
+    pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+    return row + [pad] * (max_length - len(row)), len(prefix), truncated
+
+
+def log_overflow(name: str, dropped: int, truncated: int, total: int, max_length: int) -> None:
+    """Say how many examples the max-length policy dropped or truncated."""
+    if dropped or truncated:
+        log.info("%s split: %d of %d examples longer than max_length=%d were %s", name,
+                 dropped or truncated, total, max_length, "dropped" if dropped else "truncated")
+
+
 def encode_examples(
     examples: list[Example], tokenizer: TextTokenizer, max_length: int, overflow: str, name: str = "train"
 ) -> EncodedSplit:
     """Encode examples to padded rows; longer ones are dropped or truncated per `overflow`."""
-    pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
     texts = tokenizer.encode_batch([e.text for e in examples])
     prompts = tokenizer.encode_batch([e.prompt or "" for e in examples])
     rows: list[list[int]] = []
     prompt_lengths: list[int] = []
     dropped = truncated = 0
     for example, text_ids, prompt_ids in zip(examples, texts, prompts):
-        prefix = prompt_ids + [tokenizer.sep_id] if example.prompt is not None else []
-        row = prefix + text_ids + ([tokenizer.eos_id] if tokenizer.eos_id is not None else [])
-        if len(row) > max_length:
-            if overflow == "drop" or len(prefix) >= max_length:
-                dropped += 1
-                continue
-            row = row[:max_length]
-            truncated += 1
-        rows.append(row + [pad] * (max_length - len(row)))
-        prompt_lengths.append(len(prefix))
-    if dropped or truncated:
-        log.info("%s split: %d of %d examples longer than max_length=%d were %s",
-                 name, dropped or truncated, len(examples), max_length,
-                 "dropped" if dropped else "truncated")
+        row, prompt_length, was_truncated = encode_row(
+            text_ids, prompt_ids if example.prompt is not None else None, tokenizer, max_length, overflow)
+        if row is None:
+            dropped += 1
+            continue
+        truncated += was_truncated
+        rows.append(row)
+        prompt_lengths.append(prompt_length)
+    log_overflow(name, dropped, truncated, len(examples), max_length)
     if not rows and examples:
-        raise DataError(
-            f"every {name} example is longer than tokenizer.max_length={max_length}; raise it "
-            "(--set tokenizer.max_length=N) or use tokenizer.overflow=truncate"
-        )
+        raise too_long_error(name, max_length)
     tokens = torch.tensor(rows, dtype=torch.long) if rows else torch.empty(0, max_length, dtype=torch.long)
     return EncodedSplit(tokens, torch.tensor(prompt_lengths, dtype=torch.long), dropped, truncated)
+
+
+def too_long_error(name: str, max_length: int) -> DataError:
+    return DataError(
+        f"every {name} example is longer than tokenizer.max_length={max_length}; raise it "
+        "(--set tokenizer.max_length=N) or use tokenizer.overflow=truncate"
+    )
 
 
 def shift_right(tokens: torch.Tensor, bos_id: int) -> torch.Tensor:

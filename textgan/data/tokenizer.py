@@ -143,8 +143,8 @@ class TextTokenizer:
         return cls(tokenizer, kind, word_split)
 
 
-def build_tokenizer(texts: list[str], cfg: TokenizerConfig) -> TextTokenizer:
-    """Train a char, word or BPE tokenizer on the given texts."""
+def build_tokenizer(texts: Iterable[str], cfg: TokenizerConfig) -> TextTokenizer:
+    """Train a char, word or BPE tokenizer on the given texts (a list or a stream)."""
     if cfg.kind == "bpe":
         tokenizer = Tokenizer(models.BPE(unk_token=UNK))
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -167,7 +167,7 @@ def build_tokenizer(texts: list[str], cfg: TokenizerConfig) -> TextTokenizer:
         tokenizer.normalizer = normalizers.Lowercase()
     wrapper = TextTokenizer(tokenizer, cfg.kind, cfg.word_split)
     prepared = (wrapper._prepare(t) for t in texts)
-    tokenizer.train_from_iterator(prepared, trainer=trainer, length=len(texts))
+    tokenizer.train_from_iterator(prepared, trainer=trainer)
     if wrapper.vocab_size <= len(SPECIAL_TOKENS):
         raise DataError("the corpus yields no tokens; check that it holds text")
     log.info("%s tokenizer: %d tokens", cfg.kind, wrapper.vocab_size)

@@ -1,0 +1,199 @@
+"""Corpora larger than memory: tokenise once with `datasets`, keep token rows memory-mapped.
+
+The corpus is read as an Arrow table (memory-mapped by `datasets`), split by the same seeded
+indices as the in-memory path, tokenised batch by batch by the Rust tokenizer (which uses every core), and each split is written
+once to an int64 `.npy` file under the cache directory, keyed by the corpus fingerprint (path,
+size, modification time), the tokenizer's fingerprint and the encoding settings. Training then
+indexes rows of a memory-mapped tensor: resident memory stays bounded by what a batch touches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from textgan.config import Config
+from textgan.data.corpus import BUNDLED_FIELDS, _load_dataset, resolve_corpus, split_indices
+from textgan.data.encoding import EncodedSplit, encode_row, log_overflow, too_long_error
+from textgan.data.tokenizer import TextTokenizer, build_tokenizer
+from textgan.errors import DataError
+from textgan.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+DROPPED, KEPT, TRUNCATED = 0, 1, 2
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("TEXTGAN_CACHE", Path.home() / ".cache" / "textgan"))
+
+
+def corpus_fingerprint(path: Path) -> str:
+    """Identity of a corpus file or folder: resolved path, sizes and modification times."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    parts = [str(path.resolve())] + [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def should_memory_map(cfg: Config) -> bool:
+    """True when the config asks for it, or (auto) the corpus file is large."""
+    if cfg.data.memory_map != "auto":
+        return cfg.data.memory_map == "always"
+    if cfg.data.corpus == "oracle" or cfg.data.validation_file or cfg.data.test_file:
+        return False
+    path = resolve_corpus(cfg.data.corpus)
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    return size >= cfg.data.memory_map_min_mb * 2**20
+
+
+def _fields(cfg: Config, path: Path) -> tuple[str, str | None]:
+    """(text column, prompt column or None) for this corpus."""
+    if cfg.data.prompt_field:
+        return cfg.data.reply_field, cfg.data.prompt_field
+    if cfg.data.corpus in BUNDLED_FIELDS:
+        prompt, reply = BUNDLED_FIELDS[cfg.data.corpus]
+        return reply, prompt
+    return ("text" if path.suffix.lower() == ".txt" else cfg.data.text_field), None
+
+
+def _mapped_tensor(path: Path) -> torch.Tensor:
+    """A read-only tensor backed by a memory-mapped .npy file."""
+    array = np.load(path, mmap_mode="r")
+    with warnings.catch_warnings():  # read-only by design: rows are copied when indexed
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
+
+
+def _write_split(dataset, indices: np.ndarray, name: str, files: dict[str, Path], tokenizer: TextTokenizer,
+                 cfg: Config, has_prompt: bool) -> None:
+    """Tokenise one split batch by batch (the Rust tokenizer uses every core) into .npy files."""
+    tok = cfg.tokenizer
+    subset = dataset.select(indices)
+    dropped = truncated = kept = 0
+    with atomic_path(files["tokens"]) as tmp_tokens, atomic_path(files["prompt_lengths"]) as tmp_prompts:
+        # sized for every row; shrunk to the kept rows once the count is known
+        tokens = np.lib.format.open_memmap(tmp_tokens, mode="w+", dtype=np.int64, shape=(len(indices), tok.max_length))
+        prompt_lengths = np.zeros(len(indices), dtype=np.int64)
+        for batch in tqdm(subset.iter(batch_size=32768), total=-(-len(indices) // 32768),
+                          desc=f"tokenising {name}", leave=False):
+            texts = tokenizer.encode_batch([t.strip() for t in batch["text"]])
+            prompts = tokenizer.encode_batch([p.strip() for p in batch["prompt"]]) if has_prompt else [None] * len(texts)
+            rows = []
+            for text_ids, prompt_ids in zip(texts, prompts):
+                row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, tok.max_length, tok.overflow)
+                if row is None:
+                    dropped += 1
+                    continue
+                truncated += was_truncated
+                prompt_lengths[kept + len(rows)] = prompt_length
+                rows.append(row)
+            if rows:
+                tokens[kept : kept + len(rows)] = np.asarray(rows, dtype=np.int64)
+                kept += len(rows)
+        tokens.flush()
+        del tokens
+        if kept < len(indices):
+            _shrink_npy(tmp_tokens, kept, tok.max_length)
+        with open(tmp_prompts, "wb") as handle:  # a path would get ".npy" appended
+            np.save(handle, prompt_lengths[:kept])
+    log_overflow(name, dropped, truncated, len(indices), tok.max_length)
+    if kept == 0 and len(indices):
+        raise too_long_error(name, tok.max_length)
+    files["meta"].write_text(json.dumps({"dropped": dropped, "truncated": truncated}), encoding="utf-8")
+
+
+def _shrink_npy(path: Path, rows: int, width: int) -> None:
+    """Rewrite a .npy header for fewer rows and cut the file (rows were written first)."""
+    header_bytes = np.lib.format.open_memmap(path, mode="r").offset
+    with open(path, "r+b") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "<i8", "fortran_order": False, "shape": (rows, width)})
+        if handle.tell() != header_bytes:
+            raise DataError(f"internal error resizing {path}; delete the cache folder and retry")
+        handle.truncate(header_bytes + rows * width * 8)
+
+
+def _train_tokenizer(dataset, train_indices: np.ndarray, cfg: Config, has_prompt: bool) -> TextTokenizer:
+    limit = cfg.tokenizer.training_examples or len(train_indices)
+    subset = dataset.select(train_indices[:limit])
+
+    def texts():
+        for batch in subset.iter(batch_size=8192):
+            prompts = batch["prompt"] if has_prompt else [None] * len(batch["text"])
+            for text, prompt in zip(batch["text"], prompts):
+                yield text.strip()
+                if prompt is not None:
+                    yield prompt.strip()
+
+    return build_tokenizer(texts(), cfg.tokenizer)
+
+
+def _non_empty_rows(dataset, has_prompt: bool) -> np.ndarray:
+    """Indices of rows whose text (and prompt) is not blank, computed by Arrow in C++."""
+    import pyarrow.compute as pc
+
+    table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
+    columns = ["text", "prompt"] if has_prompt else ["text"]
+    keep = None
+    for column in columns:
+        values = pc.fill_null(table.column(column).cast("string"), "")
+        filled = pc.not_equal(pc.utf8_trim_whitespace(values), "")
+        keep = filled if keep is None else pc.and_(keep, filled)
+    return np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+
+
+def prepare_memory_mapped(cfg: Config, tokenizer: TextTokenizer | None = None):
+    """PreparedData whose splits are memory-mapped token rows (see the module docstring)."""
+    from textgan.data import PreparedData
+
+    path = resolve_corpus(cfg.data.corpus)
+    dataset = _load_dataset(path)
+    text_field, prompt_field = _fields(cfg, path)
+    for field in filter(None, (text_field, prompt_field)):
+        if field not in dataset.column_names:
+            raise DataError(f"corpus {path} has no field {field!r} (fields: {', '.join(dataset.column_names)}); pass --text-field NAME")
+    renames = {text_field: "text", **({prompt_field: "prompt"} if prompt_field else {})}
+    dataset = dataset.select_columns(list(renames)).rename_columns({k: v for k, v in renames.items() if k != v})
+    has_prompt = prompt_field is not None
+
+    non_empty = _non_empty_rows(dataset, has_prompt)
+    if len(non_empty) == 0:
+        raise DataError(f"corpus {path} has no non-empty examples; give at least one line of text")
+    position = split_indices(len(non_empty), cfg.data, cfg.train.seed)
+    train, validation, test = (non_empty[p] for p in position)
+
+    cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_dir()
+    settings = json.dumps({"corpus": corpus_fingerprint(path), "fields": renames, "seed": cfg.train.seed,
+                           "max_examples": cfg.data.max_examples, "fractions": [cfg.data.validation_fraction, cfg.data.test_fraction],
+                           "tokenizer": vars(cfg.tokenizer) if tokenizer is None else tokenizer.fingerprint()},
+                          sort_keys=True, default=str)
+    folder = cache / hashlib.sha256(settings.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    if tokenizer is None:
+        tokenizer_file = folder / "tokenizer.json"
+        if tokenizer_file.is_file():
+            tokenizer = TextTokenizer.load(tokenizer_file)
+        else:
+            tokenizer = _train_tokenizer(dataset, train, cfg, has_prompt)
+            tokenizer.save(tokenizer_file)
+    key = f"{tokenizer.fingerprint()}-{cfg.tokenizer.max_length}-{cfg.tokenizer.overflow}"
+    splits: dict[str, EncodedSplit] = {}
+    for name, indices in (("train", train), ("validation", validation), ("test", test)):
+        files = {"tokens": folder / f"{name}-{key}.tokens.npy", "prompt_lengths": folder / f"{name}-{key}.prompts.npy",
+                 "meta": folder / f"{name}-{key}.json"}
+        if not files["meta"].is_file():
+            _write_split(dataset, indices, name, files, tokenizer, cfg, has_prompt)
+        else:
+            log.info("%s split: using cached tokens in %s", name, folder)
+        meta: dict[str, Any] = json.loads(files["meta"].read_text(encoding="utf-8"))
+        splits[name] = EncodedSplit(_mapped_tensor(files["tokens"]), _mapped_tensor(files["prompt_lengths"]),
+                                    meta["dropped"], meta["truncated"])
+    return PreparedData(tokenizer=tokenizer, splits=None, **splits)
