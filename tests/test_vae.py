@@ -129,3 +129,11 @@ def test_vae_resume_is_exact(tmp_path, txt_corpus):
 def test_bad_vae_settings_exit_2(tmp_path, capsys):
     assert main(["train", "--trainer", "vae", "--set", "vae.kl_schedule=sigmoid", "--out", str(tmp_path / "r")]) == 2
     assert "vae.kl_schedule must be one of linear, cyclical, constant" in capsys.readouterr().err
+
+
+def test_vae_on_oracle_sequences_without_end_tokens(tmp_path):
+    settings = {"data.corpus": "oracle", "data.oracle_vocab_size": 30, "data.oracle_samples": 64,
+                "data.oracle_seq_len": 8, "data.oracle_hidden_dim": 8, "data.oracle_embedding_dim": 8}
+    api.train(tiny_config("oracle", **VAE_SETTINGS, **settings), tmp_path / "run")
+    model = api.load(tmp_path / "run").generator
+    assert isinstance(model, SentenceVAE) and model.sample(3).shape == (3, 8)

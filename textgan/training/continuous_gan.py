@@ -10,7 +10,7 @@ Logged every step (phase "gan"): D and G losses, D's mean output and accuracy on
 the generator's gradient norm, the instance-noise level, the Wasserstein estimate (wgan,
 wgan_gp), the gradient penalty, BEGAN's k_t and convergence measure. Every `gan.eval_every`
 steps (phase "gan_eval"): unique samples, distinct-2 and BLEU-2 of a fixed-noise sample — a
-mode-collapse signal that does not move with the noise.
+mode-collapse signal that does not move with the noise — and, on oracle data, its NLL-oracle.
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ class ContinuousGANTrainer(Trainer):
             raise TextGanError("the gan trainer runs in one process; launch it without torchrun")
         if not isinstance(generator, ContinuousGenerator):  # a fresh run: the API built a plain generator
             tok = data.tokenizer
+            length = data.train.tokens.shape[1]  # oracle rows are data.oracle_seq_len long
             generator = build_continuous_generator(cfg.gan, cfg.discriminator.embedding_dim, tok.vocab_size,
-                                                   cfg.tokenizer.max_length, tok.bos_id, tok.eos_id, tok.pad_id)
+                                                   length, tok.bos_id, tok.eos_id, tok.pad_id)
         super().__init__(cfg, run, runtime, data, generator)
         self.model: ContinuousGenerator = self.generator  # type: ignore[assignment]
         g = cfg.gan
@@ -221,7 +222,8 @@ class ContinuousGANTrainer(Trainer):
 
     @torch.no_grad()
     def evaluate_health(self) -> dict[str, Any]:
-        """Mode-collapse signal on the fixed-noise sample: unique share, distinct-2, BLEU-2; checkpoint."""
+        """Mode-collapse signal on the fixed-noise sample: unique share, distinct-2, BLEU-2 (and
+        NLL-oracle on oracle data); then checkpoint."""
         self.model.eval()
         rows = self.model.decode_scores(self.model.token_logits(self.health_noise),
                                         generator=torch.Generator(device=self.runtime.device).manual_seed(0))
@@ -235,6 +237,8 @@ class ContinuousGANTrainer(Trainer):
         nonempty = [s for s in samples if s]
         metrics["bleu_2"] = bleu(nonempty, self.references, 2) if nonempty and self.references else 0.0
         metrics["mean_length"] = sum(map(len, samples)) / len(samples)
+        if self.data.oracle is not None:  # synthetic data: the oracle scores the samples
+            metrics["nll_oracle"] = self.data.oracle.nll(rows)
         self.run.write_samples(f"step-{self.step:08d}.txt",
                                [self.tokenizer.decode(r) for r in rows[:20].tolist()])
         record = self.log("gan_eval", **metrics)

@@ -38,10 +38,11 @@ def kl_weight(step: int, schedule: str, anneal_steps: int, cycle_ratio: float = 
     raise TextGanError(f"vae.kl_schedule must be linear, cyclical or constant, got {schedule!r}")
 
 
-def build_vae(cfg: Config, vocab_size: int, bos_id: int, eos_id: int | None, pad_id: int | None) -> SentenceVAE:
+def build_vae(cfg: Config, vocab_size: int, max_length: int, bos_id: int, eos_id: int | None,
+              pad_id: int | None) -> SentenceVAE:
     """A fresh sentence VAE: sizes from the model section, latent size from the vae section."""
     m = cfg.model
-    return SentenceVAE(vocab_size, cfg.tokenizer.max_length, bos_id, eos_id, pad_id,
+    return SentenceVAE(vocab_size, max_length, bos_id, eos_id, pad_id,
                        embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim, num_layers=m.num_layers,
                        latent_dim=cfg.vae.latent_dim)
 
@@ -67,7 +68,7 @@ class VAETrainer(Trainer):
             raise TextGanError("the vae trainer runs in one process; launch it without torchrun")
         if not isinstance(generator, SentenceVAE):  # a fresh run: the API built a plain generator
             tok = data.tokenizer
-            generator = build_vae(cfg, tok.vocab_size, tok.bos_id, tok.eos_id, tok.pad_id)
+            generator = build_vae(cfg, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
         super().__init__(cfg, run, runtime, data, generator)
         self.model: SentenceVAE = self.generator  # type: ignore[assignment]
         t = cfg.train
