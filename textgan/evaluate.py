@@ -83,6 +83,7 @@ def bleu_orders(max_n: int) -> list[int]:
 
 
 def check_sample_count(n: int) -> int:
+    """-n must be at least one sample per temperature."""
     if n < 1:
         raise ConfigError(f"-n must be >= 1 (samples per temperature), got {n}")
     return n
@@ -265,6 +266,7 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
 
 
 def eval_file(run_dir: Path) -> Path:
+    """RUN_DIR/eval/eval.jsonl, where a run's evaluation records are kept."""
     return Path(run_dir) / EVAL_DIR / EVAL_FILE
 
 
@@ -302,6 +304,7 @@ def _format(value: Any) -> str:
 
 
 def print_file_metrics(metrics: dict[str, Any]) -> None:
+    """One `key value` line per metric."""
     for key, value in metrics.items():
         print(f"{key:<15} {_format(value)}")
 

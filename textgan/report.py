@@ -22,7 +22,7 @@ __all__ = ["PROTOCOL", "RunReport", "markdown_table", "metric_series", "plot_lea
            "write_report"]
 
 # Counters of a metrics.jsonl record, not metrics.
-COUNTER_KEYS = ("step", "epoch", "round")
+COUNTER_KEYS = ("step", "epoch", "round", "d_update")
 
 PROTOCOL = """\
 BLEU-n follows Texygen: every generated sentence is scored by nltk `sentence_bleu` (uniform
@@ -118,6 +118,11 @@ def _save(figure: Any, path: Path) -> None:
     write_with(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=100))
 
 
+def _color(index: int) -> str:
+    """The run's colour in every plot ("C0", "C1", ... of matplotlib's default cycle)."""
+    return f"C{index % 10}"
+
+
 def plot_learning_curves(runs: Sequence[RunReport], path: Path) -> bool:
     """One panel per metric of metrics.jsonl (value over step), one line per run; False if none."""
     per_run = [(run.label, metric_series(run.history)) for run in runs]
@@ -126,10 +131,10 @@ def plot_learning_curves(runs: Sequence[RunReport], path: Path) -> bool:
         return False
     figure, axes = _new_figure(len(names))
     for ax, name in zip(axes, names):
-        for label, series in per_run:
+        for index, (label, series) in enumerate(per_run):
             points = series.get(name)
             if points:
-                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label)
+                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label, color=_color(index))
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -147,15 +152,15 @@ def _sorted_results(run: RunReport, *keys: str) -> list[dict[str, Any]]:
 def _tradeoff_panel(ax: Any, runs: Sequence[RunReport], x_key: str, y_key: str) -> bool:
     """Draw each run's (x, y) points over temperature as a line, each point labelled with its T."""
     drawn = False
-    for run in runs:
+    for index, run in enumerate(runs):
         results = _sorted_results(run, x_key, y_key)
         if not results:
             continue
         xs, ys = [r[x_key] for r in results], [r[y_key] for r in results]
-        (line,) = ax.plot(xs, ys, marker="o", label=run.label)
+        ax.plot(xs, ys, marker="o", label=run.label, color=_color(index))
         for r, x, y in zip(results, xs, ys):
             ax.annotate(f"T={r.get('temperature', 1.0):g}", (x, y), textcoords="offset points", xytext=(4, 4),
-                        fontsize="x-small", color=line.get_color())
+                        fontsize="x-small", color=_color(index))
         drawn = True
     ax.margins(0.15)  # room for the temperature labels at the ends of a curve
     ax.grid(alpha=0.3)
@@ -194,13 +199,13 @@ def plot_nll_tradeoff(runs: Sequence[RunReport], path: Path) -> bool:
 
 def plot_nll_oracle_curves(runs: Sequence[RunReport], path: Path) -> bool:
     """NLL-oracle over training steps (from metrics.jsonl), one line per run; False if no run logs it."""
-    curves = [(run.label, metric_series(run.history).get("nll_oracle", [])) for run in runs]
-    curves = [(label, points) for label, points in curves if points]
+    curves = [(index, run.label, metric_series(run.history).get("nll_oracle", [])) for index, run in enumerate(runs)]
+    curves = [(index, label, points) for index, label, points in curves if points]
     if not curves:
         return False
     figure, (ax,) = _new_figure(1, panel_size=(6.4, 4.8))
-    for label, points in curves:
-        ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label)
+    for index, label, points in curves:
+        ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label, color=_color(index))
     ax.set_xlabel("step")
     ax.set_ylabel("NLL-oracle (nats per token)")
     ax.set_title("NLL-oracle during training")
@@ -237,18 +242,20 @@ def _training_section(runs: Sequence[RunReport]) -> str:
 def _results_section(runs: Sequence[RunReport], orders: Sequence[int]) -> str:
     optional = [key for key in ("nll_test", "nll_oracle") if any(key in r for run in runs for r in run.results)]
     header = ["run", "T", *(f"BLEU-{n}" for n in orders), *(f"Self-BLEU-{n}" for n in orders),
-              "distinct-1", "distinct-2", "unique", *("NLL-test" if k == "nll_test" else "NLL-oracle" for k in optional)]
+              "distinct-1", "distinct-2", "unique", "length", *("NLL-test" if k == "nll_test" else "NLL-oracle" for k in optional)]
     rows = []
     for run in runs:
         for r in sorted(run.results, key=lambda r: r.get("temperature", 0.0)):
             rows.append([run.label, f"{r.get('temperature', 1.0):g}", *(r.get(f"bleu{n}") for n in orders),
                          *(r.get(f"self_bleu{n}") for n in orders), r.get("distinct1"), r.get("distinct2"),
-                         r.get("unique_ratio"), *(r.get(k) for k in optional)])
+                         r.get("unique_ratio"), r.get("mean_length"), *(r.get(k) for k in optional)])
     samples = sorted({r.get("num_hypotheses") for run in runs for r in run.results} - {None})
     note = (f"Samples per temperature: {', '.join(map(str, samples))}. "
             "References: each run's test split. " if samples else "")
     return ("## Quality and diversity over temperature\n\n" + note + "Higher BLEU = closer to the test "
-            "text; lower Self-BLEU and higher distinct-n = more diverse.\n\n" + markdown_table(header, rows))
+            "text; lower Self-BLEU and higher distinct-n = more diverse; unique = share of distinct "
+            "samples; length = mean tokens per sample (short samples lose BLEU to the brevity "
+            "penalty).\n\n" + markdown_table(header, rows))
 
 
 def write_report(runs: Sequence[RunReport], out_dir: Path, orders: Sequence[int]) -> Path:
