@@ -259,7 +259,7 @@ def test_evaluate_prompted_run_scores_the_replies(tmp_path, dialogue_corpus, cap
                                           "tokenizer.max_length": 14, "train.epochs": 1, "data.test_fraction": 0.1})
     api.train(cfg, tmp_path / "run")
     run = load_run(tmp_path / "run", "cpu")
-    assert run.prompted
+    assert bool((run.data.test.prompt_lengths > 0).all())
     assert {" ".join(r) for r in run.references} <= {"fine thanks .", "my name is bot .", "i live here ."}
     (record,) = cli_json_lines(["evaluate", str(tmp_path / "run"), "-n", "6", "--json"], capsys)
     assert record["num_hypotheses"] == 6 and "nll_test" in record

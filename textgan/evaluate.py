@@ -171,10 +171,6 @@ class LoadedRun:
     def model(self) -> str:
         return model_name(self.checkpoint.config)
 
-    @property
-    def prompted(self) -> bool:
-        return bool((self.data.test.prompt_lengths > 0).any())
-
 
 def run_directory_of(checkpoint_path: Path, given: Path) -> Path:
     """The run directory a checkpoint belongs to (the given folder itself if it is not inside one)."""
