@@ -85,3 +85,21 @@ def test_sampling_filters():
     assert torch.allclose(freq, probs, atol=0.01)
     cold = sample_tokens(logits.expand(100, 4), temperature=1e-3, generator=torch.Generator().manual_seed(0))
     assert (cold == 3).all()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fused_loss_equals_cross_entropy(kind):
+    g = make(kind).train()
+    inputs, targets = torch.randint(0, 20, (3, 8)), torch.randint(0, 20, (3, 8))
+    weights = (torch.rand(3, 8) > 0.3).float()
+    fused = g(inputs, targets, weights)
+    fused.backward()
+    fused_grads = [p.grad.clone() for p in g.parameters()]
+    g.zero_grad()
+    logits = g(inputs)
+    plain = (torch.nn.functional.cross_entropy(logits.reshape(-1, 20), targets.reshape(-1), reduction="none")
+             * weights.reshape(-1)).sum()
+    plain.backward()
+    assert torch.allclose(fused, plain, atol=1e-4)
+    for a, p in zip(fused_grads, g.parameters()):
+        assert torch.allclose(a, p.grad, atol=1e-5)

@@ -114,17 +114,17 @@ def test_full_disk_keeps_previous_checkpoint(tmp_path, txt_corpus, monkeypatch):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good(tmp_path, txt_corpus, monkeypatch):
-    import textgan.training.base as base
+    import textgan.models.base as base
 
-    real = base.weighted_token_nll
+    real = base.fused_linear_nll
     calls = {"n": 0}
 
-    def poisoned(logits, targets, weights):
+    def poisoned(*args, **kwargs):
         calls["n"] += 1
-        value = real(logits, targets, weights)
+        value = real(*args, **kwargs)
         return value * float("nan") if calls["n"] > 7 else value
 
-    monkeypatch.setattr(base, "weighted_token_nll", poisoned)
+    monkeypatch.setattr(base, "fused_linear_nll", poisoned)
     cfg = tiny_config(txt_corpus, **{"train.epochs": 3, "train.checkpoint_every_steps": 2})
     with pytest.raises(TextGanError, match=r"non-finite at step 8; the last good checkpoint is .*step-00000007"):
         api.train(cfg, tmp_path / "run")

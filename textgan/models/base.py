@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from textgan.models.losses import fused_linear_nll, weighted_token_nll
 from textgan.models.sampling import sample_tokens
 
 
@@ -46,9 +47,28 @@ class Generator(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits of (B, T) inputs."""
-        return self.logits(tokens)[0]
+    def output_features(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
+        """(hidden (B, T, H), output weight (V, H), output bias or None) for the fused loss;
+        None where the model has no final linear layer over the vocabulary."""
+        return None
+
+    def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced logits of (B, T) inputs; with targets, the weighted sum of token NLLs.
+
+        The loss goes through `forward` so that DistributedDataParallel sees it.
+        """
+        if targets is None:
+            return self.logits(tokens)[0]
+        features = self.output_features(tokens)
+        if weights is None:
+            weights = torch.ones_like(targets, dtype=torch.float32)
+        if features is None:
+            logits = self.logits(tokens)[0]
+            return weighted_token_nll(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), weights.reshape(-1))
+        hidden, weight, bias = features
+        return fused_linear_nll(hidden.reshape(-1, hidden.shape[-1]), weight, bias, targets.reshape(-1),
+                                weights.reshape(-1))
 
     def inputs_for(self, targets: torch.Tensor) -> torch.Tensor:
         """<bos> then the targets shifted right."""

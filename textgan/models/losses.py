@@ -34,3 +34,59 @@ class _WeightedTokenNLL(torch.autograd.Function):
 def weighted_token_nll(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Sum over rows of weight * -log softmax(logits)[target] for (N, V) logits and (N,) targets."""
     return _WeightedTokenNLL.apply(logits, targets, weights.to(torch.float32))
+
+
+class _FusedLinearNLL(torch.autograd.Function):
+    """Output layer + softmax + NLL in row blocks that stay in cache; gradients formed eagerly."""
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                targets: torch.Tensor, weights: torch.Tensor, block_rows: int) -> torch.Tensor:
+        compute = hidden.dtype
+        w = weight.to(compute)
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
+        grad_bias = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if bias is not None else None
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for start in range(0, hidden.shape[0], block_rows):
+            h = hidden[start : start + block_rows]
+            logits = (h @ w.t()).float()
+            if bias is not None:
+                logits += bias.float()
+            logits -= logits.amax(dim=1, keepdim=True)
+            target = targets[start : start + block_rows].unsqueeze(1)
+            weight_rows = weights[start : start + block_rows]
+            picked = logits.gather(1, target).squeeze(1)
+            probs = logits.exp_()
+            sums = probs.sum(dim=1)
+            total += ((sums.log() - picked) * weight_rows).sum()
+            probs.mul_((weight_rows / sums).unsqueeze(1))  # d loss / d logits = w * (softmax - onehot)
+            probs.scatter_add_(1, target, -weight_rows.unsqueeze(1))
+            grad_logits = probs.to(compute)
+            grad_hidden[start : start + block_rows] = grad_logits @ w
+            grad_weight.addmm_(grad_logits.t().float(), h.float()) if compute == torch.float32 else \
+                grad_weight.add_((grad_logits.t() @ h).float())
+            if grad_bias is not None:
+                grad_bias += probs.sum(dim=0)
+        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias if grad_bias is not None else torch.empty(0))
+        ctx.has_bias = bias is not None
+        ctx.weight_dtype = weight.dtype
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
+        scale = grad_output.to(torch.float32)
+        return (grad_hidden * scale.to(grad_hidden.dtype), (grad_weight * scale).to(ctx.weight_dtype),
+                (grad_bias * scale).to(ctx.weight_dtype) if ctx.has_bias else None, None, None, None)
+
+
+def fused_linear_nll(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                     targets: torch.Tensor, weights: torch.Tensor, block_rows: int = 128) -> torch.Tensor:
+    """Sum of weight * -log softmax(hidden @ weight.T + bias)[target] without materialising all logits.
+
+    hidden (N, H), weight (V, H), bias (V,) or None, targets and weights (N,). Rows are processed
+    in blocks small enough for the (block, V) logits to stay in cache; the gradients are formed
+    in the same pass, so the backward is a multiplication by the incoming gradient.
+    """
+    return _FusedLinearNLL.apply(hidden, weight, bias, targets, weights.to(torch.float32), block_rows)

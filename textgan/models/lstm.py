@@ -34,6 +34,10 @@ class LSTMGenerator(Generator):
         hidden, state = self.lstm(self.embedding(tokens), state)
         return self.output(self.dropout(hidden)), state
 
+    def output_features(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        hidden, _ = self.lstm(self.embedding(tokens))
+        return self.dropout(hidden), self.output.weight, self.output.bias
+
     def select_state(self, state: Any, index: torch.Tensor) -> Any:
         h, c = state
         return h[:, index], c[:, index]

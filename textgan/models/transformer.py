@@ -44,8 +44,16 @@ class TransformerGenerator(Generator):
         out = self.model(input_ids=tokens, attention_mask=mask, cache=state, use_cache=True)
         return out.logits, out.cache
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=tokens, attention_mask=torch.ones_like(tokens), use_cache=False).logits
+    def output_features(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        hidden = self.model.transformer(input_ids=tokens, attention_mask=torch.ones_like(tokens),
+                                        use_cache=False).last_hidden_state
+        return hidden, self.model.lm_head.weight, None
+
+    def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        if targets is None:
+            return self.model(input_ids=tokens, attention_mask=torch.ones_like(tokens), use_cache=False).logits
+        return super().forward(tokens, targets, weights)
 
     def select_state(self, state: Any, index: torch.Tensor) -> Any:
         return DynamicCache(ddp_cache_data=[(layer.keys[index], layer.values[index]) for layer in state.layers])

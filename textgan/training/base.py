@@ -29,7 +29,6 @@ from textgan.data import EncodedSplit, PreparedData
 from textgan.data.encoding import target_mask
 from textgan.errors import TextGanError
 from textgan.models import Generator
-from textgan.models.losses import weighted_token_nll
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -56,10 +55,9 @@ def local_rows(batch: torch.Tensor, runtime: Runtime) -> torch.Tensor:
 
 def masked_nll_sum(generator: nn.Module, targets: torch.Tensor, mask: torch.Tensor,
                    bos_id: int) -> torch.Tensor:
-    """Sum of token negative log-likelihoods over `mask` (teacher forcing)."""
+    """Sum of token negative log-likelihoods over `mask` (teacher forcing, through `forward`)."""
     start = torch.full_like(targets[:, :1], bos_id)
-    logits = generator(torch.cat([start, targets[:, :-1]], dim=1))
-    return weighted_token_nll(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), mask.reshape(-1))
+    return generator(torch.cat([start, targets[:, :-1]], dim=1), targets, mask)
 
 
 def loss_mask(split: EncodedSplit, rows: torch.Tensor, eos_id: int | None, include_prompt: bool) -> torch.Tensor:
