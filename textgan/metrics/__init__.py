@@ -1,4 +1,4 @@
-"""Text-generation metrics: Texygen-exact BLEU / Self-BLEU (fast), diversity, tokenisation."""
+"""Text-generation metrics: Texygen-exact BLEU / Self-BLEU (fast), NLL, diversity, tokenisation."""
 
 from textgan.metrics.bleu import (
     bleu,
@@ -11,6 +11,7 @@ from textgan.metrics.bleu import (
     sentence_bleu_scores,
 )
 from textgan.metrics.diversity import distinct_n, length_stats, ngram_jsd, unique_ratio
+from textgan.metrics.nll import nll, nll_oracle
 from textgan.metrics.tokenize import tokenize_lines
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "distinct_n",
     "length_stats",
     "ngram_jsd",
+    "nll",
+    "nll_oracle",
     "self_bleu",
     "self_bleu_multi",
     "self_bleu_multi_scores",
