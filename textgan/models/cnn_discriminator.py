@@ -5,10 +5,12 @@ network scores SeqGAN's sampled ids and the continuous GANs' relaxed outputs. Th
 one logit per sequence (real = 1); SeqGAN's two-class softmax is the same model, since
 softmax over (l0, l1) gives sigmoid(l1 - l0).
 
-Speed: every filter size is a linear map of a flattened window of k embeddings. The windows
-are a strided view of the embeddings (no copy until the matmul), each size is one large
-matmul, and max-over-time is taken before the bias and ReLU (both are monotone, so the
-result is the same and the elementwise work shrinks T-fold).
+Speed (measured in benchmarks/rollout_speed.py; about 2x one nn.Conv1d per filter size on
+CPU): every filter size is a linear map of a flattened window of k embeddings. The windows are
+a strided view of the embeddings, copied once into a window-major matrix, so each size is one
+large matmul and max-over-time is an elementwise max over whole slabs; the max is taken before
+the bias and ReLU (both monotone, so the result is the same on T-fold fewer values). Under
+autocast the embeddings are cast once, and rows go through in blocks that stay in cache.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class TextCNN(nn.Module):
         self.vocab_size, self.max_length, self.embedding_dim = vocab_size, max_length, embedding_dim
         self.filter_sizes, self.num_filters = list(filter_sizes), list(num_filters)
         self.dropout_rate = dropout
-        # rows per filter pass: the unfolded windows and responses of a block stay in cache
-        self.row_block = 256
+        # rows per pass in forward: a block's windows, responses and features stay in cache
+        self.row_block = 512
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         # filter bank i maps a flattened window of filter_sizes[i] embeddings to num_filters[i] features
         self.filters = nn.ModuleList(nn.Linear(k * embedding_dim, n) for k, n in zip(filter_sizes, num_filters))
@@ -100,44 +102,39 @@ class TextCNN(nn.Module):
 
     def features(self, embedded: torch.Tensor) -> torch.Tensor:
         """(B, T, E) embeddings -> (B, sum(num_filters)) max-over-time filter features."""
-        length = embedded.shape[1]
+        batch, length, width = embedded.shape
         if length < max(self.filter_sizes):
             raise ValueError(
                 f"sequences of {length} tokens are shorter than the largest filter "
                 f"({max(self.filter_sizes)}); pad them to {self.max_length}"
             )
         device_type = embedded.device.type
-        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else embedded.dtype
-        # cast once here, not once per filter bank and row block inside each autocast matmul
-        embedded = embedded.to(dtype).contiguous()
-        weights = [bank.weight.to(dtype).t() for bank in self.filters]
-        pooled = torch.cat([self._max_responses(block, weights) for block in embedded.split(self.row_block)])
-        bias = torch.cat([bank.bias for bank in self.filters])
-        return torch.relu(pooled.float() + bias)
-
-    def _max_responses(self, embedded: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
-        """Max over windows of each filter's response (no bias) for a block of rows."""
-        batch, length, width = embedded.shape
+        if torch.is_autocast_enabled(device_type):
+            # cast once here, not once per filter bank inside each autocast matmul
+            embedded = embedded.to(torch.get_autocast_dtype(device_type))
+        embedded = embedded.contiguous()
         pooled = []
-        for size, weight in zip(self.filter_sizes, weights):
+        for size, bank in zip(self.filter_sizes, self.filters):
             windows = length - size + 1
-            # window t is the contiguous slice embedded[b, t:t+size] flattened: a strided view
-            unfolded = embedded.as_strided((batch, windows, size * width), (length * width, width, 1))
-            response = unfolded.reshape(batch * windows, size * width) @ weight
-            pooled.append(response.view(batch, windows, -1).amax(dim=1))
-        return torch.cat(pooled, dim=1)
+            # window t of row b is the contiguous slice embedded[b, t:t+size] flattened, so the
+            # windows are a strided view; laid out window-major, the max runs over whole slabs
+            unfolded = embedded.as_strided((windows, batch, size * width), (width, length * width, 1))
+            response = unfolded.reshape(windows * batch, size * width) @ bank.weight.to(embedded.dtype).t()
+            pooled.append(response.view(windows, batch, -1).amax(dim=0))
+        bias = torch.cat([bank.bias for bank in self.filters])
+        return torch.relu(torch.cat(pooled, dim=1).float() + bias)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
         """Highway, dropout and the output layer: features -> (B,) logits."""
         # elementwise work in float32: mixing an autocast bf16 output with float32 is slow on CPU
         gate_input, candidate = self.highway(features).float().chunk(2, dim=1)
-        gate = torch.sigmoid(gate_input)
-        mixed = gate * torch.relu(candidate) + (1.0 - gate) * features
+        mixed = torch.lerp(features, torch.relu(candidate), torch.sigmoid(gate_input))  # gate*g + (1-gate)*x
         return self.output(self.dropout(mixed)).squeeze(1).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B,) logits, real = 1, for ids (B, T), a soft one-hot (B, T, V) or embeddings (B, T, E)."""
-        return self.head(self.features(self.embed(x)))
+        # blocks of rows: every intermediate of a block stays in cache, whatever the batch size
+        return torch.cat([self.head(self.features(self.embed(block))) for block in x.split(self.row_block)])
 
     def l2_penalty(self) -> torch.Tensor:
         """SeqGAN's l2_loss of the output layer: (|W|^2 + |b|^2) / 2; multiply by discriminator.l2."""
