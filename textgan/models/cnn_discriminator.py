@@ -127,6 +127,7 @@ class TextCNN(nn.Module):
     def head(self, features: torch.Tensor) -> torch.Tensor:
         """Highway, dropout and the output layer: features -> (B,) logits."""
         # elementwise work in float32: mixing an autocast bf16 output with float32 is slow on CPU
+        features = features.float()
         gate_input, candidate = self.highway(features).float().chunk(2, dim=1)
         mixed = torch.lerp(features, torch.relu(candidate), torch.sigmoid(gate_input))  # gate*g + (1-gate)*x
         return self.output(self.dropout(mixed)).squeeze(1).float()
