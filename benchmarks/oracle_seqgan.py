@@ -50,6 +50,34 @@ def summarise(records: list[dict]) -> dict[str, dict]:
     return summary
 
 
+def plot_curve(records: list[dict], ground_truth: float, path: Path) -> None:
+    """NLL-oracle against minutes, one colour per phase, with the paper's MLE and SeqGAN levels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    for phase, colour, label in (("pretrain_g", "tab:blue", "MLE pretraining"),
+                                 ("adversarial", "tab:red", "SeqGAN rounds")):
+        points = [(r["elapsed_s"] / 60, r["nll_oracle"]) for r in records
+                  if r["phase"] == phase and "nll_oracle" in r]
+        if points:
+            ax.plot(*zip(*points), marker=".", color=colour, label=label)
+    ends = [r["elapsed_s"] / 60 for r in records if r["phase"] == "pretrain_d"]
+    if ends:
+        ax.axvspan(min(ends), max(ends), color="tab:gray", alpha=0.2, label="D pretraining")
+    for key, style in (("mle", ":"), ("seqgan", "--")):
+        ax.axhline(PAPER[key], color="black", linestyle=style, linewidth=1, label=f"paper: {key.upper()} {PAPER[key]}")
+    ax.set_ylim(min(8.4, min(r.get("nll_oracle", 99) for r in records) - 0.1), 10.6)
+    ax.set_xlabel("minutes")
+    ax.set_ylabel("NLL-oracle (nats per token)")
+    ax.set_title(f"SeqGAN oracle experiment (the oracle itself scores {ground_truth:.2f})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    figure.savefig(path, format="png", dpi=100)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--oracle", required=True, help="path to the SeqGAN oracle_lstm.npz")
@@ -60,6 +88,7 @@ def main() -> int:
     parser.add_argument("--reserve-minutes", type=float, default=1.5,
                         help="kept back from the budget for the last evaluation and checkpoint")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the preset")
+    parser.add_argument("--plot", help="also draw NLL-oracle against minutes into this PNG")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -87,7 +116,9 @@ def main() -> int:
         return 2
     records = [json.loads(line) for line in (Path(args.out) / "metrics.jsonl").read_text().splitlines()]
     summary = summarise(records)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
+    cpu_minutes = (usage.ru_utime + usage.ru_stime) / 60  # self-check included; tells contention apart
     s, t = cfg.seqgan, cfg.train
     epochs = summary["mle"]["epoch"] if "mle" in summary else 0
     rounds = summary["seqgan"].get("round", 0) if "seqgan" in summary else 0
@@ -104,8 +135,8 @@ def main() -> int:
             r = summary[key]
             print(f"| {label:<28} | {r['nll_oracle']:>10.3f} | {r['elapsed_s'] / 60:>7.1f} | {PAPER[key]:>6.3f} |")
     print(f"| {'oracle itself (ground truth)':<28} | {ground_truth:>10.3f} | {'':>7} | {PAPER['ground_truth']:>6.3f} |")
-    print(f"\nwall time {wall_minutes:.1f} min (budget {args.minutes:g}), peak RSS {peak_mb:,.0f} MB, "
-          f"{args.threads} threads")
+    print(f"\nwall time {wall_minutes:.1f} min (budget {args.minutes:g}), CPU time {cpu_minutes:.1f} min, "
+          f"peak RSS {peak_mb:,.0f} MB, {args.threads} threads")
     print(f"schedule: MLE {t.epochs} epochs (batch {t.batch_size}, lr {t.learning_rate}); D pretraining "
           f"{s.pretrain_d_steps} x {s.d_epochs} epochs on {s.d_samples:,} + {s.d_samples:,}; rounds of "
           f"{s.g_steps} PG step(s) (lr {s.pg_learning_rate}, {s.rollout_count} rollouts, baseline "
@@ -115,6 +146,9 @@ def main() -> int:
         met = final < mle and final <= TARGET
         print(f"target (below MLE and <= {TARGET}): {'met' if met else 'not met'} "
               f"({final:.3f} vs MLE {mle:.3f})")
+    if args.plot:
+        plot_curve(records, ground_truth, Path(args.plot))
+        print(f"curve: {args.plot}")
     print(f"run directory: {result.run_dir}")
     return 0
 
