@@ -111,6 +111,8 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best_metric = math.inf
         self.bad_evaluations = 0
+        self.epoch_nll = 0.0  # running sums of the current MLE epoch, checkpointed for exact resume
+        self.epoch_tokens = 0.0
         self.finished = False
         self._last_checkpoint_time = time.monotonic()
 
@@ -197,6 +199,7 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "best_metric": self.best_metric,
             "bad_evaluations": self.bad_evaluations,
+            "epoch_sums": [self.epoch_nll, self.epoch_tokens],
             "finished": self.finished,
             "rng": capture_rng(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
@@ -235,6 +238,7 @@ class Trainer:
         self.batch_in_epoch = state["batch_in_epoch"]
         self.best_metric = state["best_metric"]
         self.bad_evaluations = state["bad_evaluations"]
+        self.epoch_nll, self.epoch_tokens = state["epoch_sums"]
         self.finished = state["finished"]
         self.load_extra_state(state["extra"])
         restore_rng(state["rng"])

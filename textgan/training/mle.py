@@ -60,6 +60,33 @@ class MLEStepper:
         return total[0], total[1]
 
 
+def mle_epoch(trainer: Trainer, stepper: MLEStepper, scheduler: torch.optim.lr_scheduler.LRScheduler) -> float:
+    """Run the rest of the trainer's current MLE epoch (resumable mid-epoch) and close it.
+
+    Returns the epoch's training NLL per token; the running sums live on the trainer
+    (`epoch_nll`, `epoch_tokens`) so a checkpoint taken mid-epoch restores them.
+    """
+    t = trainer.cfg.train
+    steps_per_epoch = math.ceil(len(trainer.data.train) / t.batch_size)
+    progress = tqdm(trainer.batches(trainer.data.train, t.batch_size), total=steps_per_epoch,
+                    initial=trainer.batch_in_epoch, desc=f"MLE epoch {trainer.epoch + 1}/{t.epochs}",
+                    disable=not trainer.runtime.is_main, leave=False)
+    for rows in progress:
+        nll, tokens = stepper.step(trainer.data.train, rows)
+        trainer.check_finite(nll, "training loss")
+        scheduler.step()
+        trainer.epoch_nll += float(nll)
+        trainer.epoch_tokens += float(tokens)
+        trainer.batch_in_epoch += 1
+        progress.set_postfix(nll=f"{trainer.epoch_nll / max(trainer.epoch_tokens, 1):.3f}")
+        trainer.after_step()
+    train_nll = trainer.epoch_nll / trainer.epoch_tokens if trainer.epoch_tokens else float("nan")
+    trainer.batch_in_epoch = 0
+    trainer.epoch_nll = trainer.epoch_tokens = 0.0
+    trainer.epoch += 1
+    return train_nll
+
+
 class MLETrainer(Trainer):
     """Teacher-forced maximum likelihood, evaluated on the validation split each epoch."""
 
@@ -72,40 +99,14 @@ class MLETrainer(Trainer):
         self.stepper = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
         steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
         self.scheduler = make_scheduler(self.stepper.optimizer, t.lr_schedule, steps_per_epoch * t.epochs)
-        self.epoch_nll = 0.0  # running sums of the current epoch, checkpointed for exact resume
-        self.epoch_tokens = 0.0
-
-    def extra_state(self) -> dict[str, Any]:
-        return {"epoch_nll": self.epoch_nll, "epoch_tokens": self.epoch_tokens}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.epoch_nll, self.epoch_tokens = state["epoch_nll"], state["epoch_tokens"]
 
     def optimizers(self) -> dict[str, Any]:
         return {"optimizer": self.stepper.optimizer, "scheduler": self.scheduler, "scaler": self.stepper.scaler}
 
     def run_training(self) -> None:
-        t = self.cfg.train
-        steps_per_epoch = math.ceil(len(self.data.train) / t.batch_size)
         self.generator.train()
-        while self.epoch < t.epochs and not self.should_stop_early():
-            progress = tqdm(self.batches(self.data.train, t.batch_size), total=steps_per_epoch,
-                            initial=self.batch_in_epoch, desc=f"MLE epoch {self.epoch + 1}/{t.epochs}",
-                            disable=not self.runtime.is_main, leave=False)
-            for rows in progress:
-                nll, tokens = self.stepper.step(self.data.train, rows)
-                self.check_finite(nll, "training loss")
-                self.scheduler.step()
-                self.epoch_nll += float(nll)
-                self.epoch_tokens += float(tokens)
-                self.batch_in_epoch += 1
-                progress.set_postfix(nll=f"{self.epoch_nll / max(self.epoch_tokens, 1):.3f}")
-                self.after_step()
-            train_nll = self.epoch_nll / self.epoch_tokens if self.epoch_tokens else float("nan")
-            self.batch_in_epoch = 0
-            self.epoch_nll = self.epoch_tokens = 0.0
-            self.epoch += 1
-            self.end_of_epoch(train_nll)
+        while self.epoch < self.cfg.train.epochs and not self.should_stop_early():
+            self.end_of_epoch(mle_epoch(self, self.stepper, self.scheduler))
 
     def end_of_epoch(self, train_nll: float) -> None:
         """Validate, log, keep the best checkpoint."""

@@ -45,7 +45,7 @@ from textgan.models.sampling import sample_tokens
 from textgan.objectives import instance_noise_std
 from textgan.rewards import RolloutNetwork, rollout_rewards
 from textgan.training.base import Trainer, evaluate_nll
-from textgan.training.mle import MLEStepper, make_scheduler
+from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,6 @@ class SeqGANTrainer(Trainer):
         self.phase = PHASES[0]
         self.d_pretrain_done = 0
         self.round = 0
-        self.epoch_nll = 0.0  # running sums of the current MLE epoch
-        self.epoch_tokens = 0.0
         self.started = time.monotonic()  # seqgan.time_limit_minutes counts from here
 
     # -- what a checkpoint holds ------------------------------------------------------------
@@ -155,11 +153,10 @@ class SeqGANTrainer(Trainer):
 
     def extra_state(self) -> dict[str, Any]:
         return {"phase": self.phase, "d_pretrain_done": self.d_pretrain_done, "round": self.round,
-                "epoch_nll": self.epoch_nll, "epoch_tokens": self.epoch_tokens, "rng": self.rng.get_state()}
+                "rng": self.rng.get_state()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.phase, self.d_pretrain_done, self.round = state["phase"], state["d_pretrain_done"], state["round"]
-        self.epoch_nll, self.epoch_tokens = state["epoch_nll"], state["epoch_tokens"]
         self.rng.set_state(state["rng"])
 
     # -- the loop -------------------------------------------------------------------------------
@@ -183,27 +180,11 @@ class SeqGANTrainer(Trainer):
     def pretrain_generator(self) -> None:
         """Phase 1: MLE epochs, each followed by validation NLL (and NLL-oracle on schedule)."""
         t, s = self.cfg.train, self.cfg.seqgan
-        steps_per_epoch = math.ceil(len(self.data.train) / t.batch_size)
         if self.step == 0:  # the untrained generator: where every curve starts
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.generator.train()
         while self.epoch < t.epochs and not self.should_stop_early():
-            progress = tqdm(self.batches(self.data.train, t.batch_size), total=steps_per_epoch,
-                            initial=self.batch_in_epoch, desc=f"MLE epoch {self.epoch + 1}/{t.epochs}",
-                            disable=not self.runtime.is_main, leave=False)
-            for rows in progress:
-                nll, tokens = self.mle.step(self.data.train, rows)
-                self.check_finite(nll, "MLE loss")
-                self.mle_scheduler.step()
-                self.epoch_nll += float(nll)
-                self.epoch_tokens += float(tokens)
-                self.batch_in_epoch += 1
-                progress.set_postfix(nll=f"{self.epoch_nll / max(self.epoch_tokens, 1):.3f}")
-                self.after_step()
-            train_nll = self.epoch_nll / self.epoch_tokens if self.epoch_tokens else float("nan")
-            self.batch_in_epoch = 0
-            self.epoch_nll = self.epoch_tokens = 0.0
-            self.epoch += 1
+            train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
             last = self.epoch == t.epochs
             metrics = self.evaluate(with_oracle=last or self.epoch % s.eval_every == 0)
             self.improved(metrics.get("val_nll", train_nll))
