@@ -29,6 +29,7 @@ import torch
 from textgan import api
 from textgan.config import Config, apply_overrides, load_config, validate
 from textgan.data import PreparedData
+from textgan.data.tokenizer import UNK
 from textgan.metrics import bleu_multi, distinct_n, self_bleu_multi, unique_ratio
 from textgan.models.continuous import ContinuousGenerator
 from textgan.models.vae import SentenceVAE
@@ -41,6 +42,7 @@ from textgan.training.vae import evaluate_vae
 log = logging.getLogger("compare_models")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MLE_TEMPERATURES = (0.8, 1.2)
+NO_MATCH = "<unk in a sample>"
 
 
 @dataclass
@@ -106,10 +108,13 @@ def tokens_of(rows: torch.Tensor, data: PreparedData) -> list[list[str]]:
 
 
 def sample_scores(rows: torch.Tensor, data: PreparedData, references: list[list[str]]) -> dict[str, float]:
-    """BLEU-2..4 against the references, Self-BLEU-2..4, distinct-1..3, unique share, NLL-oracle."""
+    """BLEU-2..4 against the references (<unk> never matches), Self-BLEU-2..4, distinct-1..3, unique
+    share, NLL-oracle."""
     samples = tokens_of(rows, data)
+    # an unknown character in a sample is not the unknown character of a reference: no BLEU for <unk>
+    hypotheses = [[NO_MATCH if token == UNK else token for token in sample] for sample in samples]
     scores: dict[str, float] = {}
-    scores.update({f"bleu_{n}": v for n, v in bleu_multi(samples, references, max_n=4, min_n=2).items()})
+    scores.update({f"bleu_{n}": v for n, v in bleu_multi(hypotheses, references, max_n=4, min_n=2).items()})
     scores.update({f"self_bleu_{n}": v for n, v in self_bleu_multi(samples, max_n=4, min_n=2).items()})
     for n in (1, 2, 3):
         scores[f"distinct_{n}"] = distinct_n(samples, n) if any(len(s) >= n for s in samples) else 0.0
@@ -158,7 +163,8 @@ def evaluate_corpus(corpus: str, args: argparse.Namespace) -> list[dict[str, Any
         seconds = train_or_reuse(spec, cfg, run, args.reuse)
         checkpoint = api.load(run, "latest")
         generator = checkpoint.generator.eval()
-        row: dict[str, Any] = {"model": spec.name, "label": spec.label, "seconds": seconds}
+        row: dict[str, Any] = {"model": spec.name, "label": spec.label, "seconds": seconds,
+                               "updates": checkpoint.state.get("step")}
         if isinstance(generator, SentenceVAE):
             bound = evaluate_vae(generator, data.test, runtime, 256, seed=args.seed)
             row["nll_test"], row["nll_test_is_bound"] = bound["nll_bound"], True
@@ -180,7 +186,7 @@ def evaluate_corpus(corpus: str, args: argparse.Namespace) -> list[dict[str, Any
 COLUMNS = [("nll_test", "NLL-test"), ("nll_oracle", "NLL-oracle"), ("bleu_2", "BLEU-2"), ("bleu_3", "BLEU-3"),
            ("bleu_4", "BLEU-4"), ("self_bleu_2", "SBLEU-2"), ("self_bleu_3", "SBLEU-3"),
            ("self_bleu_4", "SBLEU-4"), ("distinct_2", "dist-2"), ("distinct_3", "dist-3"),
-           ("unique", "unique"), ("seconds", "train s")]
+           ("unique", "unique"), ("updates", "updates"), ("seconds", "train s")]
 
 
 def markdown_table(results: list[dict[str, Any]], oracle: bool) -> str:
@@ -194,7 +200,7 @@ def markdown_table(results: list[dict[str, Any]], oracle: bool) -> str:
             value = row.get(key)
             if value is None:
                 cells.append("—")
-            elif key == "seconds":
+            elif key in ("seconds", "updates"):
                 cells.append(f"{value:.0f}" if value else "—")
             elif key == "nll_test" and row.get("nll_test_is_bound"):
                 cells.append(f"≤ {value:.3f}")
@@ -209,11 +215,16 @@ TABLE_BEGIN, TABLE_END = "<!-- compare_models:begin -->", "<!-- compare_models:e
 
 def write_table(path: Path, tables: str, args: argparse.Namespace) -> None:
     """Write the tables to `path`, or between the begin/end markers when the file has them (a doc page)."""
-    settings = (f"Settings: {args.steps} generator updates per model, batch {args.batch_size}, {args.samples} "
-                f"samples scored per model, poems: {args.poems_examples} examples (characters seen fewer than "
-                f"{args.poems_min_frequency} times are <unk>), oracle: vocabulary {args.oracle_vocab}, "
-                f"{args.oracle_samples} training sequences of 20 tokens, seed {args.seed}.")
-    block = f"{TABLE_BEGIN}\n{settings}\n\n{tables}\n{TABLE_END}"
+    settings = (f"Settings: a budget of {args.steps} generator updates per model, rounded up to whole epochs "
+                f"(column updates), batch {args.batch_size}, {args.samples} samples scored per model; poems: "
+                f"{args.poems_examples} examples, 10% validation, 25% test (the BLEU references), characters "
+                f"seen fewer than {args.poems_min_frequency} times are `<unk>`; oracle: a random oracle LSTM, "
+                f"vocabulary {args.oracle_vocab}, {args.oracle_samples} training sequences of 20 tokens; seed {args.seed}.")
+    notes = ("NLL-test: the model's own per-token NLL of the test split (≤: the VAE's ELBO bound; —: no "
+             "likelihood). BLEU: an `<unk>` in a sample matches nothing. updates: generator steps (GAN), batches (MLE, VAE); SeqGAN counts its MLE batches, "
+             "D pretraining updates and adversarial rounds. train s: wall-clock seconds of training on a shared, "
+             "busy 2-core machine (one torch thread), so only roughly comparable.")
+    block = f"{TABLE_BEGIN}\n{settings}\n\n{tables}\n{notes}\n{TABLE_END}"
     old = path.read_text(encoding="utf-8") if path.is_file() else ""
     if TABLE_BEGIN in old and TABLE_END in old:
         head, rest = old.split(TABLE_BEGIN, 1)
