@@ -113,7 +113,7 @@ def peer_rollout_rewards(generator: LSTMGenerator, discriminator: nn.Module, sam
     return rewards / rollouts
 
 
-def sampling_seconds(logits: torch.Tensor, draw: Callable[[torch.Tensor], torch.Tensor], block_rows: int = 1024) -> float:
+def sampling_seconds(logits: torch.Tensor, draw: Callable[[torch.Tensor], torch.Tensor], block_rows: int = 2048) -> float:
     """Seconds to draw one token per row of `logits`, in blocks of rows as the rollouts do."""
     start = time.perf_counter()
     for block in torch.split(logits, block_rows):

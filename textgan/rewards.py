@@ -186,7 +186,7 @@ def rollout_rewards(
     prompt_lengths: torch.Tensor | None = None,
     temperature: float = 1.0,
     chunk_size: int = 4096,
-    block_rows: int = 1024,
+    block_rows: int = 2048,
     generator: torch.Generator | None = None,
     autocast: AutocastFactory = contextlib.nullcontext,
 ) -> torch.Tensor:

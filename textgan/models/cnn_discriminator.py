@@ -61,7 +61,7 @@ class TextCNN(nn.Module):
         self.filter_sizes, self.num_filters = list(filter_sizes), list(num_filters)
         self.dropout_rate = dropout
         # rows per pass in forward: a block's windows, responses and features stay in cache
-        self.row_block = 512
+        self.row_block = 2048
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         # filter bank i maps a flattened window of filter_sizes[i] embeddings to num_filters[i] features
         self.filters = nn.ModuleList(nn.Linear(k * embedding_dim, n) for k, n in zip(filter_sizes, num_filters))
