@@ -72,7 +72,9 @@ def test_sample_replies_keeps_prompts_and_pads_after_eos():
 
 
 def test_oracle_run_goes_through_every_phase_and_mle_lowers_nll_oracle(tmp_path: Path):
-    result = train(tiny_seqgan_config(**{"train.epochs": 3}), tmp_path / "run")
+    stabilisers = {"seqgan.instance_noise": 0.5, "seqgan.instance_noise_rounds": 2,
+                   "seqgan.label_smoothing": 0.1, "seqgan.baseline": True}
+    result = train(tiny_seqgan_config(**{"train.epochs": 3}, **stabilisers), tmp_path / "run")
     log = records(tmp_path / "run")
     assert [r["phase"] for r in log][:1] == ["pretrain_g"]
     assert {r["phase"] for r in log} == {"pretrain_g", "pretrain_d", "adversarial"}
@@ -80,6 +82,7 @@ def test_oracle_run_goes_through_every_phase_and_mle_lowers_nll_oracle(tmp_path:
     assert pretrain[-1]["nll_oracle"] < pretrain[0]["nll_oracle"] - 0.3  # the untrained G is the first record
     adversarial = [r for r in log if r["phase"] == "adversarial"]
     assert [r["round"] for r in adversarial] == [1, 2]
+    assert [r["instance_noise"] for r in adversarial] == [0.5, 0.25]  # annealed linearly over 2 rounds
     assert all(0.0 <= r["mean_reward"] <= 1.0 and "nll_oracle" in r and "d_accuracy" in r for r in adversarial)
     assert (tmp_path / "run" / "samples" / "pretrain_g.txt").is_file() and len(result.samples) == 3
     checkpoint = load_checkpoint(RunDirectory(tmp_path / "run").pointed("latest"))
