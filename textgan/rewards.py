@@ -33,6 +33,7 @@ from textgan.models.base import Generator
 
 AutocastFactory = Callable[[], ContextManager[object]]
 
+
 class RolloutNetwork(nn.Module):
     """A delayed copy of the generator that samples the rollouts (SeqGAN's ROLLOUT).
 
