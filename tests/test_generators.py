@@ -103,3 +103,14 @@ def test_fused_loss_equals_cross_entropy(kind):
     assert torch.allclose(fused, plain, atol=1e-4)
     for a, p in zip(fused_grads, g.parameters()):
         assert torch.allclose(a, p.grad, atol=1e-5)
+
+
+def test_fused_loss_under_bf16_autocast_stays_close():
+    g = make("lstm").train()
+    inputs, targets = torch.randint(0, 20, (4, 8)), torch.randint(0, 20, (4, 8))
+    exact = g(inputs, targets)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        approx = g(inputs, targets)
+    approx.backward()
+    assert abs(float(approx) - float(exact)) < 0.02 * float(exact)
+    assert all(p.grad.dtype == p.dtype and torch.isfinite(p.grad).all() for p in g.parameters())

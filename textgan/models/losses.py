@@ -42,7 +42,12 @@ class _FusedLinearNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 targets: torch.Tensor, weights: torch.Tensor, block_rows: int) -> torch.Tensor:
-        compute = hidden.dtype
+        device_type = hidden.device.type
+        # under autocast the three matmuls run in its dtype (bf16 uses AMX on recent Xeons);
+        # softmax, sums and accumulated gradients stay in float32
+        compute = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
+        ctx.hidden_dtype = hidden.dtype
+        hidden = hidden.to(compute)
         w = weight.to(compute)
         grad_hidden = torch.empty_like(hidden)
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)
@@ -77,7 +82,7 @@ class _FusedLinearNLL(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
         scale = grad_output.to(torch.float32)
-        return (grad_hidden * scale.to(grad_hidden.dtype), (grad_weight * scale).to(ctx.weight_dtype),
+        return ((grad_hidden * scale.to(grad_hidden.dtype)).to(ctx.hidden_dtype), (grad_weight * scale).to(ctx.weight_dtype),
                 (grad_bias * scale).to(ctx.weight_dtype) if ctx.has_bias else None, None, None, None)
 
 
