@@ -53,7 +53,7 @@ def demo_config(args: argparse.Namespace, time_limit_minutes: float) -> Config:
         "discriminator.num_filters": [32, 32, 32, 32, 32, 32, 32], "discriminator.learning_rate": 0.001,
         "seqgan.pretrain_d_steps": 5, "seqgan.d_epochs": 1, "seqgan.d_samples": 1000,
         "seqgan.adversarial_rounds": args.rounds, "seqgan.d_steps": 1, "seqgan.rollout_count": 8,
-        "seqgan.pg_learning_rate": 0.01, "seqgan.baseline": True, "seqgan.eval_every": 10,
+        "seqgan.pg_learning_rate": 0.001, "seqgan.baseline": True, "seqgan.eval_every": 10,
         "seqgan.time_limit_minutes": time_limit_minutes, "sample.num_samples": SHOWN_SAMPLES,
     }
     return load_config(None, [f"{key}={json.dumps(value)}" for key, value in sets.items()])
@@ -104,7 +104,7 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
                    help="wall-time budget; adversarial rounds stop when it is spent (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--examples", type=int, default=4000, help="poems to use, of 16,746 (default 4000)")
-    p.add_argument("--epochs", type=int, default=8, help="MLE pretraining epochs (default 8)")
+    p.add_argument("--epochs", type=int, default=6, help="MLE pretraining epochs (default 6)")
     p.add_argument("--rounds", type=int, default=1000, help="most adversarial rounds (default: as many as fit)")
     p.add_argument("--samples", type=int, default=200, help="samples scored by BLEU (default 200)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
