@@ -28,6 +28,7 @@ from textgan.training.runtime import make_runtime
 SHOWN_SAMPLES = 5
 COOL_TEMPERATURE = 0.8
 REPORT_MINUTES = 10 / 60  # kept back from --minutes for the final samples and scores
+MIN_ADVERSARIAL_MINUTES = 1.5  # the adversarial phase's least share, even when MLE overran
 
 
 @dataclass
@@ -139,6 +140,9 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"[1/2] MLE pretraining: {cfg.train.epochs} epochs", flush=True)
     trainer.pretrain_generator()
     mle_seconds = time.monotonic() - started
+    # a slow machine must not leave SeqGAN without rounds: it always gets MIN_ADVERSARIAL_MINUTES
+    time_limit = max(time_limit, mle_seconds / 60 + MIN_ADVERSARIAL_MINUTES)
+    trainer.cfg.seqgan.time_limit_minutes = time_limit
     rows = [snapshot(trainer, f"MLE ({trainer.epoch} epochs)", references, args.samples),
             snapshot(trainer, f"MLE, temperature {COOL_TEMPERATURE}", references, args.samples, COOL_TEMPERATURE)]
 
