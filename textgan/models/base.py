@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from textgan.models.losses import fused_linear_nll, weighted_token_nll
@@ -38,9 +40,21 @@ class Generator(nn.Module):
         """The state of rows `index` (repeats allowed), for expanding and pruning batches."""
         raise NotImplementedError
 
+    def config_dict(self) -> dict[str, Any]:
+        """Everything needed to rebuild this module, with its `model_type` (saved as config.json)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config_dict(cls, config: dict[str, Any]) -> "Generator":
+        """Rebuild from `config_dict()` output."""
+        return cls(**{k: v for k, v in config.items() if k != "model_type"})
+
     def save_pretrained(self, directory: Path) -> None:
         """Write config.json and model.safetensors into `directory`."""
-        raise NotImplementedError
+        directory = Path(directory)
+        (directory / "config.json").write_text(json.dumps(self.config_dict(), indent=2))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
 
     # -- shared ---------------------------------------------------------------------------
     @property

@@ -12,13 +12,10 @@ NLL-oracle, which score samples, do). Also here: BEGAN's autoencoder discriminat
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from textgan.config import GanConfig
@@ -170,16 +167,6 @@ class ContinuousGenerator(Generator):
             "architecture": self.architecture, "output": self.output,
             "embedding_dim": self.embedding_dim, "decode": self.decode,
         }
-
-    @classmethod
-    def from_config_dict(cls, config: dict[str, Any]) -> "ContinuousGenerator":
-        return cls(**{k: v for k, v in config.items() if k != "model_type"})
-
-    def save_pretrained(self, directory: Path) -> None:
-        directory = Path(directory)
-        (directory / "config.json").write_text(json.dumps(self.config_dict(), indent=2))
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
 
 
 class AutoencoderDiscriminator(nn.Module):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from textgan.models.base import Generator
@@ -50,14 +47,3 @@ class LSTMGenerator(Generator):
             "embedding_dim": self.embedding_dim, "hidden_dim": self.hidden_dim,
             "num_layers": self.num_layers, "dropout": self.dropout_rate,
         }
-
-    @classmethod
-    def from_config_dict(cls, config: dict[str, Any]) -> "LSTMGenerator":
-        kwargs = {k: v for k, v in config.items() if k != "model_type"}
-        return cls(**kwargs)
-
-    def save_pretrained(self, directory: Path) -> None:
-        directory = Path(directory)
-        (directory / "config.json").write_text(json.dumps(self.config_dict(), indent=2))
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})

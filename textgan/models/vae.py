@@ -12,12 +12,9 @@ ELBO bound (reconstruction NLL + KL) instead.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from textgan.data.encoding import target_mask
@@ -150,16 +147,6 @@ class SentenceVAE(Generator):
             "embedding_dim": self.embedding_dim, "hidden_dim": self.hidden_dim,
             "num_layers": self.num_layers, "latent_dim": self.latent_dim,
         }
-
-    @classmethod
-    def from_config_dict(cls, config: dict[str, Any]) -> "SentenceVAE":
-        return cls(**{k: v for k, v in config.items() if k != "model_type"})
-
-    def save_pretrained(self, directory: Path) -> None:
-        directory = Path(directory)
-        (directory / "config.json").write_text(json.dumps(self.config_dict(), indent=2))
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
 
 
 def encode_texts(texts: list[str], tokenizer: Any, max_length: int) -> torch.Tensor:
