@@ -43,11 +43,11 @@ class Snapshot:
 
 
 def demo_config(args: argparse.Namespace, time_limit_minutes: float) -> Config:
-    """Small poems setting: a subset, a 64-unit LSTM, a slim TextCNN, 8 rollouts, a baseline."""
+    """Small poems setting: a subset, a 128-unit LSTM, a slim TextCNN, 8 rollouts, a baseline."""
     sets = {
         "data.corpus": "poems", "data.max_examples": args.examples, "data.test_fraction": 0.1,
         "tokenizer.kind": "word", "tokenizer.max_length": 25,
-        "model.kind": "lstm", "model.embedding_dim": 64, "model.hidden_dim": 64,
+        "model.kind": "lstm", "model.embedding_dim": 64, "model.hidden_dim": 128,
         "train.trainer": "seqgan", "train.epochs": args.epochs, "train.batch_size": 64,
         "train.learning_rate": 0.01, "train.patience": 0, "train.seed": args.seed, "train.device": args.device,
         "discriminator.embedding_dim": 32, "discriminator.filter_sizes": [2, 3, 4, 5, 10, 15, 20],
@@ -104,7 +104,7 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, default=5.0,
                    help="wall-time budget; adversarial rounds stop when it is spent (default 5)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--examples", type=int, default=4000, help="poems to use, of 16,746 (default 4000)")
+    p.add_argument("--examples", type=int, default=10000, help="poems to use, of 16,746 (default 10000)")
     p.add_argument("--epochs", type=int, default=6, help="MLE pretraining epochs (default 6)")
     p.add_argument("--rounds", type=int, default=1000, help="most adversarial rounds (default: as many as fit)")
     p.add_argument("--samples", type=int, default=200, help="samples scored by BLEU (default 200)")
