@@ -126,7 +126,7 @@ def main() -> int:
           f"{cfg.data.oracle_seq_len} tokens, vocabulary 5,000; NLL-oracle of "
           f"{s.nll_oracle_samples:,} samples)\n")
     print(f"| {'stage':<28} | {'NLL-oracle':>10} | {'minutes':>7} | {'paper':>6} |")
-    print(f"|{'-' * 30}|{'-' * 12}:|{'-' * 8}:|{'-' * 7}:|")
+    print(f"|{'-' * 30}|{'-' * 11}:|{'-' * 8}:|{'-' * 7}:|")
     rows = [("random", "untrained generator"), ("mle", f"after MLE ({epochs} epochs)"),
             ("seqgan", f"after SeqGAN ({rounds} rounds)")]
     for key, label in rows:
