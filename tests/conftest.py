@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from textgan import api
+from textgan.cli import main
 from textgan.config import Config, load_config
 
 WORDS = "the cat sat on a mat dog ran far away bird sang sweet song".split()
@@ -22,6 +25,15 @@ def tiny_lines(n: int = 60, seed: int = 0) -> list[str]:
         idx = torch.randint(0, len(WORDS), (length,), generator=g).tolist()
         lines.append(" ".join(WORDS[i] for i in idx))
     return lines
+
+
+def cli_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the CLI expecting a user error: exit code 2 and one line `textgan: error: ...`; the line."""
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("textgan: error: "), err
+    return err
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +74,29 @@ def tiny_config(corpus: Path | str, **overrides: object) -> Config:
     }
     sets.update({k: v for k, v in overrides.items()})
     return load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A one-epoch tiny run, trained once per session; tests that write to a run use a copy."""
+    folder = tmp_path_factory.mktemp("trained")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("\n".join(tiny_lines()), encoding="utf-8")
+    api.train(tiny_config(corpus, **{"train.epochs": 1}), folder / "run")
+    return folder / "run"
+
+
+@pytest.fixture
+def trained_run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the whole trained run, for tests that train into it (or would on a bug)."""
+    target = tmp_path / "run"
+    shutil.copytree(trained_run, target)
+    return target
+
+
+@pytest.fixture
+def checkpoint_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained run's checkpoint folder, for tests that damage its files."""
+    target = tmp_path / "ckpt"
+    shutil.copytree(api.load(trained_run).path, target)
+    return target

@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from textgan import api
-from textgan.cli import main
-
-from conftest import tiny_config
-
-
-def run_cli(args: list[str], capsys) -> str:
-    code = main(args)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("textgan: error: "), err
-    return err
+from conftest import cli_error
 
 
 def train_args(corpus: Path | str, out: Path, *extra: str) -> list[str]:
     return ["train", "--corpus", str(corpus), "--tokenizer", "word", "--epochs", "1", "--out", str(out),
             "--device", "cpu", "--set", "model.hidden_dim=8", "--set", "model.embedding_dim=8", *extra]
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
-    from conftest import tiny_lines
-
-    folder = tmp_path_factory.mktemp("run")
-    corpus = folder / "c.txt"
-    corpus.write_text("\n".join(tiny_lines()), encoding="utf-8")
-    api.train(tiny_config(corpus, **{"train.epochs": 1}), folder / "run")
-    return folder / "run"
 
 
 @pytest.mark.parametrize("content, message", [
@@ -46,7 +23,7 @@ def test_bad_corpus(tmp_path, capsys, content, message):
     corpus = tmp_path / "corpus.txt"
     if content is not None:
         corpus.write_bytes(content)
-    err = run_cli(train_args(corpus, tmp_path / "out"), capsys)
+    err = cli_error(train_args(corpus, tmp_path / "out"), capsys)
     assert message in err
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
 
@@ -54,7 +31,7 @@ def test_bad_corpus(tmp_path, capsys, content, message):
 def test_jsonl_without_field(tmp_path, capsys):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"body": "a b c"}) + "\n", encoding="utf-8")
-    assert "no field 'text'" in run_cli(train_args(corpus, tmp_path / "out"), capsys)
+    assert "no field 'text'" in cli_error(train_args(corpus, tmp_path / "out"), capsys)
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -72,14 +49,14 @@ def test_bad_config_values(tmp_path, txt_corpus, capsys, flags, message):
         i = args.index(flags[0]) if flags[0] in args else None
         if i is not None:
             del args[i : i + 2]
-    assert message in run_cli(args + flags, capsys)
+    assert message in cli_error(args + flags, capsys)
     assert not (tmp_path / "out").exists()
 
 
 def test_unknown_config_key_in_yaml(tmp_path, txt_corpus, capsys):
     preset = tmp_path / "p.yaml"
     preset.write_text("train:\n  epoks: 3\n", encoding="utf-8")
-    assert "unknown config key 'train.epoks'" in run_cli(train_args(txt_corpus, tmp_path / "o", "--config", str(preset)), capsys)
+    assert "unknown config key 'train.epoks'" in cli_error(train_args(txt_corpus, tmp_path / "o", "--config", str(preset)), capsys)
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -91,35 +68,33 @@ def test_unknown_config_key_in_yaml(tmp_path, txt_corpus, capsys):
 ])
 def test_bad_sample_options(trained_run, tmp_path, capsys, flags, message):
     out = tmp_path / "samples.txt"
-    assert message in run_cli(["sample", str(trained_run), "--out", str(out), *flags], capsys)
+    assert message in cli_error(["sample", str(trained_run), "--out", str(out), *flags], capsys)
     assert not out.exists()
 
 
 def test_run_without_checkpoint(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert "holds no checkpoint" in run_cli(["sample", str(tmp_path / "empty")], capsys)
-    assert "not found" in run_cli(["sample", str(tmp_path / "missing")], capsys)
+    assert "holds no checkpoint" in cli_error(["sample", str(tmp_path / "empty")], capsys)
+    assert "not found" in cli_error(["sample", str(tmp_path / "missing")], capsys)
 
 
-def test_checkpoint_with_foreign_tokenizer(trained_run, tmp_path, capsys):
-    other = tmp_path / "other"
-    shutil.copytree(api.load(trained_run).path, other)
-    tokenizer = json.loads((other / "tokenizer.json").read_text(encoding="utf-8"))
+def test_checkpoint_with_foreign_tokenizer(checkpoint_copy, capsys):
+    tokenizer = json.loads((checkpoint_copy / "tokenizer.json").read_text(encoding="utf-8"))
     vocab = tokenizer["model"]["vocab"]
     a, b = sorted(k for k in vocab if not k.startswith("<"))[:2]
     vocab[a], vocab[b] = vocab[b], vocab[a]
-    (other / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
-    assert "belongs to another run" in run_cli(["sample", str(other)], capsys)
+    (checkpoint_copy / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+    assert "belongs to another run" in cli_error(["sample", str(checkpoint_copy)], capsys)
 
 
-def test_existing_run_needs_resume(trained_run, txt_corpus, capsys):
-    assert "--resume" in run_cli(train_args(txt_corpus, trained_run), capsys)
+def test_existing_run_needs_resume(trained_run_copy, txt_corpus, capsys):
+    assert "--resume" in cli_error(train_args(txt_corpus, trained_run_copy), capsys)
 
 
-def test_resume_with_changed_model_is_refused(trained_run, capsys):
-    err = run_cli(["train", "--out", str(trained_run), "--resume", "--set", "model.hidden_dim=64"], capsys)
+def test_resume_with_changed_model_is_refused(trained_run_copy, capsys):
+    err = cli_error(["train", "--out", str(trained_run_copy), "--resume", "--set", "model.hidden_dim=64"], capsys)
     assert "model.hidden_dim" in err
 
 
 def test_usage_errors_are_one_line(capsys):
-    assert "textgan: error:" in run_cli(["train"], capsys)
+    assert "textgan: error:" in cli_error(["train"], capsys)

@@ -6,61 +6,33 @@ from __future__ import annotations
 import errno
 import json
 import pickle
-import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from textgan import api
-from textgan.cli import main
 from textgan.errors import TextGanError
 
-from conftest import tiny_config
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    from conftest import tiny_lines
-
-    folder = tmp_path_factory.mktemp("rel")
-    corpus = folder / "c.txt"
-    corpus.write_text("\n".join(tiny_lines()), encoding="utf-8")
-    api.train(tiny_config(corpus, **{"train.epochs": 1}), folder / "run")
-    return folder / "run"
-
-
-@pytest.fixture
-def checkpoint_copy(run_dir, tmp_path) -> Path:
-    target = tmp_path / "ckpt"
-    shutil.copytree(api.load(run_dir).path, target)
-    return target
-
-
-def one_line_error(args: list[str], capsys) -> str:
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("textgan: error: "), err
-    return err
+from conftest import cli_error, tiny_config
 
 
 def test_truncated_weights(checkpoint_copy, capsys):
     weights = checkpoint_copy / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    assert "truncated or corrupt" in one_line_error(["sample", str(checkpoint_copy)], capsys)
+    assert "truncated or corrupt" in cli_error(["sample", str(checkpoint_copy)], capsys)
 
 
 def test_corrupt_config_json(checkpoint_copy, capsys):
     (checkpoint_copy / "config.json").write_text("{not json", encoding="utf-8")
-    assert "corrupt" in one_line_error(["sample", str(checkpoint_copy)], capsys)
+    assert "corrupt" in cli_error(["sample", str(checkpoint_copy)], capsys)
 
 
 def test_checkpoint_of_another_model_type(checkpoint_copy, capsys):
     config = json.loads((checkpoint_copy / "config.json").read_text())
     config["model_type"] = "bert"
     (checkpoint_copy / "config.json").write_text(json.dumps(config))
-    assert "not a textgan generator" in one_line_error(["sample", str(checkpoint_copy)], capsys)
+    assert "not a textgan generator" in cli_error(["sample", str(checkpoint_copy)], capsys)
 
 
 def test_missing_and_extra_tensors_are_named(checkpoint_copy, capsys):
@@ -70,7 +42,7 @@ def test_missing_and_extra_tensors_are_named(checkpoint_copy, capsys):
     del tensors["output.bias"]
     tensors["stray.weight"] = torch.zeros(2)
     save_file(tensors, str(checkpoint_copy / "model.safetensors"))
-    err = one_line_error(["sample", str(checkpoint_copy)], capsys)
+    err = cli_error(["sample", str(checkpoint_copy)], capsys)
     assert "missing tensors output.bias" in err and "unexpected tensors stray.weight" in err
 
 
@@ -146,10 +118,10 @@ def test_out_of_memory_suggests_a_batch_size(tmp_path, txt_corpus, monkeypatch):
 def test_yaml_syntax_error_on_the_command_line(tmp_path, txt_corpus, capsys):
     preset = tmp_path / "bad.yaml"
     preset.write_text("train:\n  epochs: 2\n   batch_size: 3\n", encoding="utf-8")
-    err = one_line_error(["train", "--config", str(preset), "--corpus", str(txt_corpus), "--out", str(tmp_path / "o")], capsys)
+    err = cli_error(["train", "--config", str(preset), "--corpus", str(txt_corpus), "--out", str(tmp_path / "o")], capsys)
     assert "line 3, column" in err
 
 
 def test_missing_checkpoint_for_resume(tmp_path, capsys):
     (tmp_path / "run").mkdir()
-    assert "no config.yaml" in one_line_error(["train", "--out", str(tmp_path / "run"), "--resume"], capsys)
+    assert "no config.yaml" in cli_error(["train", "--out", str(tmp_path / "run"), "--resume"], capsys)
