@@ -46,6 +46,20 @@ def test_sample_is_seeded_padded_and_prefixed(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_rows_sampled_with_their_draws_do_not_depend_on_the_other_rows(kind):
+    """Per-row prefixes and per-row draws: each row, sampled alone, is the row of the batch."""
+    g = make(kind)
+    rows = torch.randint(3, 20, (5, 10))
+    lengths = torch.tensor([0, 3, 1, 0, 6])
+    draws = torch.rand(5, 10, generator=torch.Generator().manual_seed(4))
+    batch = g.sample(5, prefix=rows, prefix_lengths=lengths, uniforms=draws)
+    for i in range(5):
+        alone = g.sample(1, prefix=rows[i : i + 1], prefix_lengths=lengths[i : i + 1], uniforms=draws[i : i + 1])
+        assert torch.equal(alone[0], batch[i]), i
+    assert all(torch.equal(batch[i, : lengths[i]], rows[i, : lengths[i]]) for i in range(5))
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_log_prob_matches_softmax(kind):
     g = make(kind)
     targets = torch.randint(3, 20, (2, 10))

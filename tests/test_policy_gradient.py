@@ -13,7 +13,7 @@ from textgan.checkpoint import RunDirectory, load_checkpoint
 from textgan.cli import main
 from textgan.config import Config, load_config
 from textgan.models.lstm import LSTMGenerator
-from textgan.training.policy_gradient import policy_gradient_loss, reply_mask, sample_replies
+from textgan.training.policy_gradient import policy_gradient_loss, reply_mask
 
 TINY_SEQGAN = {
     "train.trainer": "seqgan", "train.device": "cpu", "train.batch_size": 32, "train.epochs": 2,
@@ -55,13 +55,13 @@ def test_policy_gradient_step_raises_the_rewarded_token(baseline: bool):
     assert first_token_log_prob() > before + 0.05
 
 
-def test_sample_replies_keeps_prompts_and_pads_after_eos():
+def test_replies_keep_their_prompts_and_pad_after_eos():
     torch.manual_seed(0)
     generator = LSTMGenerator(vocab_size=8, max_length=7, bos_id=1, eos_id=2, pad_id=0,
                               embedding_dim=8, hidden_dim=8)
     rows = torch.tensor([[5, 6, 7, 3, 0, 0, 0], [4, 3, 0, 0, 0, 0, 0]])
     prompt_lengths = torch.tensor([4, 2])
-    out = sample_replies(generator, rows, prompt_lengths, torch.Generator().manual_seed(0))
+    out = generator.sample(2, 7, prefix=rows, prefix_lengths=prompt_lengths, generator=torch.Generator().manual_seed(0))
     assert out[0, :4].tolist() == [5, 6, 7, 3] and out[1, :2].tolist() == [4, 3]
     mask = reply_mask(out, prompt_lengths, eos_id=2)
     assert not mask[0, :4].any() and not mask[1, :2].any() and mask[0, 4] and mask[1, 2]

@@ -14,7 +14,7 @@ from textgan.errors import ConfigError
 from textgan.models.base import Generator
 from textgan.models.cnn_discriminator import TextCNN
 from textgan.models.lstm import LSTMGenerator
-from textgan.rewards import RolloutNetwork, reference_rollout_rewards, rollout_rewards
+from textgan.rewards import RolloutNetwork, reference_rollout_rewards, rollout_rewards, rollout_uniforms
 
 BOS, PAD = 0, 1
 
@@ -158,6 +158,28 @@ def test_near_greedy_lstm_and_textcnn_agree_with_the_reference():
     reference = reference_rollout_rewards(model, d, samples, 2, temperature=1e-6,
                                           prompt_lengths=torch.tensor([0, 1, 0, 3, 0]))
     torch.testing.assert_close(batched, reference, rtol=0, atol=1e-6)
+
+
+def test_random_rollouts_with_the_same_draws_equal_the_reference_loop():
+    """Ordinary temperature-1 sampling: the same uniforms give the reference loop's completions."""
+    model, d = tiny_lstm(eos_id=12), tiny_textcnn()
+    samples = model.sample(5, 6, generator=torch.Generator().manual_seed(0))
+    prompts = torch.tensor([0, 2, 0, 1, 0])
+    draws = rollout_uniforms(5, 6, 3, torch.Generator().manual_seed(1))
+    batched = rollout_rewards(model, d, samples, 3, prompt_lengths=prompts, uniforms=draws, block_rows=4)
+    reference = reference_rollout_rewards(model, d, samples, 3, prompt_lengths=prompts, uniforms=draws)
+    torch.testing.assert_close(batched, reference, rtol=0, atol=1e-6)
+
+
+def test_a_rows_rewards_do_not_depend_on_the_other_rows():
+    """What lets processes split a batch: rows (and their draws) scored apart equal the whole."""
+    model, d = tiny_lstm(eos_id=12), tiny_textcnn()
+    samples = model.sample(6, 6, generator=torch.Generator().manual_seed(2))
+    draws = rollout_uniforms(6, 6, 4, torch.Generator().manual_seed(3))
+    whole = rollout_rewards(model, d, samples, 4, uniforms=draws)
+    for part in (torch.arange(0, 6, 2), torch.arange(1, 6, 2)):
+        torch.testing.assert_close(rollout_rewards(model, d, samples[part], 4, uniforms=draws[part]),
+                                   whole[part], rtol=0, atol=1e-6)
 
 
 def test_transformer_kv_caches_give_the_reference_rewards():

@@ -82,12 +82,15 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
         raise ConfigError(f"train.trainer must be one of {', '.join(TRAINERS)}, got {cfg.train.trainer!r}")
 
     seed_everything(cfg.train.seed)
+    with runtime.main_first():  # rank 0 fills the tokenisation cache, the others then read it
+        if checkpoint_path is not None:
+            loaded = load_checkpoint(checkpoint_path)
+            data = build_data(cfg, loaded.tokenizer)
+        else:
+            data = build_data(cfg)
     if checkpoint_path is not None:
-        loaded = load_checkpoint(checkpoint_path)
-        data = build_data(cfg, loaded.tokenizer)
         generator = loaded.generator
     else:
-        data = build_data(cfg)
         tokenizer = data.tokenizer
         # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
         generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],

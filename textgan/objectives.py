@@ -91,10 +91,15 @@ def wasserstein_estimate(real: torch.Tensor, fake: torch.Tensor) -> float:
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """WGAN-GP penalty E[(||grad f(x_hat)||_2 - 1)^2] at random interpolates of real and fake rows."""
+                     generator: torch.Generator | None = None, mix: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP penalty E[(||grad f(x_hat)||_2 - 1)^2] at random interpolates of real and fake rows.
+
+    `mix` (B,) are the interpolation weights, drawn from `generator` when absent.
+    """
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    mix = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    if mix is None:
+        mix = torch.rand(real.shape[0], generator=generator, device=real.device)
+    mix = mix.reshape(shape).to(real.dtype)
     interpolates = (mix * real.detach() + (1.0 - mix) * fake.detach()).requires_grad_(True)
     scores = critic(interpolates)
     (grads,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
@@ -178,11 +183,13 @@ def get_objective(name: str) -> Objective:
     return OBJECTIVES[name]
 
 
-def discriminator_accuracy(real: torch.Tensor, fake: torch.Tensor, objective: Objective) -> tuple[float, float]:
+def discriminator_accuracy(real: torch.Tensor, fake: torch.Tensor, objective: Objective,
+                           midpoint: float | None = None) -> tuple[float, float]:
     """Share of real and of fake inputs D classifies correctly.
 
     Probabilistic objectives use their decision threshold; critics and BEGAN energies have no
-    absolute scale, so the midpoint of the two batch means is used (lower energy = real).
+    absolute scale, so the midpoint of the two batch means is used (lower energy = real);
+    pass `midpoint` when the batch is split over processes (the global batch's midpoint).
     """
     real, fake = real.detach().float(), fake.detach().float()
     if objective.name == "rsgan":  # relativistic: each real judged against its paired fake
@@ -190,7 +197,7 @@ def discriminator_accuracy(real: torch.Tensor, fake: torch.Tensor, objective: Ob
         return correct, correct
     threshold = objective.threshold
     if math.isnan(threshold):
-        threshold = float(real.mean() + fake.mean()) / 2
+        threshold = midpoint if midpoint is not None else float(real.mean() + fake.mean()) / 2
     if objective.autoencoder:
         return float((real < threshold).float().mean()), float((fake >= threshold).float().mean())
     return float((real > threshold).float().mean()), float((fake <= threshold).float().mean())

@@ -89,13 +89,13 @@ def _embedding_weight_names(module: nn.Module) -> set[str]:
 
 
 def inverse_cdf_sample(logits: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
-                       group: int = 64) -> torch.Tensor:
+                       group: int = 64, uniforms: torch.Tensor | None = None) -> torch.Tensor:
     """One token per row of (N, V) logits: `sample_tokens`' inverse-CDF draw, searched in two levels.
 
     The same uniform per row picks a group of `group` tokens from the groups' cumulative mass,
     then a token from the cumulative mass inside that group, so no cumsum runs over the whole
     vocabulary (the costliest step of `sample_tokens` on CPU); the fused softmax also reads
-    bf16 logits without a separate cast.
+    bf16 logits without a separate cast. `uniforms` (N,) are the draws (from `generator` when absent).
     """
     rows, vocab = logits.shape
     if temperature != 1.0:
@@ -106,7 +106,9 @@ def inverse_cdf_sample(logits: torch.Tensor, temperature: float = 1.0, generator
     if full_groups * group < vocab:
         mass = torch.cat([mass, probs[:, full_groups * group :].sum(dim=1, keepdim=True)], dim=1)
     cdf = mass.cumsum(dim=1)
-    u = torch.rand(rows, 1, generator=generator, device=probs.device) * cdf[:, -1:]
+    if uniforms is None:
+        uniforms = torch.rand(rows, generator=generator, device=probs.device)
+    u = uniforms.reshape(rows, 1).float() * cdf[:, -1:]
     chosen = torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.shape[1] - 1)
     mass_before = cdf.gather(1, chosen) - mass.gather(1, chosen)
     columns = chosen * group + torch.arange(group, device=probs.device)
@@ -126,6 +128,12 @@ def _eval_mode(*modules: nn.Module):
     finally:
         for m, flag in zip(modules, flags):
             m.train(flag)
+
+
+def rollout_uniforms(batch: int, length: int, rollout_count: int, generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B, T-1, N, T) uniform draws for the rollouts of B rows of length T (see `rollout_rewards`)."""
+    return torch.rand(batch, max(length - 1, 0), rollout_count, length, generator=generator, device=device)
 
 
 def _check_rollout_count(rollout_count: int) -> None:
@@ -189,6 +197,7 @@ def rollout_rewards(
     chunk_size: int = 4096,
     block_rows: int = 2048,
     generator: torch.Generator | None = None,
+    uniforms: torch.Tensor | None = None,
     autocast: AutocastFactory = contextlib.nullcontext,
 ) -> torch.Tensor:
     """(B, T) SeqGAN Q-values of `samples` (B, T): all prefixes and rollouts stepped together.
@@ -197,6 +206,9 @@ def rollout_rewards(
     samples[:, :t] of sigmoid(D(completion)); Q[:, T-1] is sigmoid(D(samples)). Positions inside
     the prompt and after <eos> get 0; rollouts of prompted rows start from the prompt.
     `chunk_size` sequences go to D per call; `block_rows` rollout rows go to the generator per call.
+    `uniforms` (B, T-1, N, T), from `rollout_uniforms` (drawn from `generator` when absent), are
+    the draws of rollout n of prefix length s of row b at [b, s-1, n]: a row's rewards then do
+    not depend on the other rows, so processes can split the batch.
     """
     _check_rollout_count(rollout_count)
     model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
@@ -211,13 +223,15 @@ def rollout_rewards(
     prefix_lengths = torch.arange(1, length, device=device).unsqueeze(0)  # (1, T-1)
     needs_rollout = mask[:, : length - 1] & (prefix_lengths <= eos_at.unsqueeze(1))  # (B, T-1)
 
+    if uniforms is None:
+        uniforms = rollout_uniforms(batch, length, rollout_count, generator, device)
     with _eval_mode(model, discriminator):
         rollout_pairs = int(needs_rollout.sum())
         completions = torch.full((rollout_pairs * rollout_count, length), fill, dtype=torch.long, device=device)
         pair_positions = torch.empty(rollout_pairs, dtype=torch.long, device=device)  # flat b * T + t - 1
         if rollout_pairs:
             _run_rollouts(model, samples, needs_rollout, rollout_count, completions, pair_positions,
-                          temperature, generator, autocast, block_rows)
+                          temperature, uniforms, autocast, block_rows)
         scores = score_sequences(discriminator, torch.cat([completions, samples]), chunk_size, autocast)
 
     full_scores = scores[completions.shape[0]:]
@@ -237,7 +251,7 @@ def _run_rollouts(
     completions: torch.Tensor,
     pair_positions: torch.Tensor,
     temperature: float,
-    generator: torch.Generator | None,
+    uniforms: torch.Tensor,
     autocast: AutocastFactory,
     block_rows: int,
 ) -> None:
@@ -265,17 +279,20 @@ def _run_rollouts(
             starting = needs_rollout[:, step - 1].nonzero().squeeze(1)
             pair_positions[next_pair : next_pair + starting.numel()] = starting * length + step - 1
             next_pair += starting.numel()
-            for source in starting.repeat_interleave(rollout_count).split(block_rows):
+            rollout_index = torch.arange(rollout_count, device=device).repeat(starting.numel())
+            for source, index in zip(starting.repeat_interleave(rollout_count).split(block_rows),
+                                     rollout_index.split(block_rows)):
                 rows = torch.arange(next_row, next_row + source.numel(), device=device)
                 completions[rows, :step] = samples[source, :step]
-                blocks.append(_RolloutBlock(model.select_state(sample_state, source), sample_logits[source], rows))
+                blocks.append(_RolloutBlock(model.select_state(sample_state, source), sample_logits[source], rows,
+                                            uniforms[source, step - 1, index]))
                 next_row += source.numel()
             if step < last_step:
                 with autocast():
                     sample_logits, sample_state = model.logits(samples[:, step : step + 1], sample_state)
                 sample_logits = sample_logits[:, -1]
         for block in blocks:
-            tokens = inverse_cdf_sample(block.logits, temperature, generator)
+            tokens = inverse_cdf_sample(block.logits, temperature, uniforms=block.uniforms[:, step])
             completions[block.rows, step] = tokens
             if step < length - 1:
                 block.advance(model, tokens, eos_id, autocast)
@@ -283,10 +300,11 @@ def _run_rollouts(
 
 
 class _RolloutBlock:
-    """Rollout rows advanced together: their generator state, next-token logits and completion rows."""
+    """Rollout rows advanced together: their generator state, next-token logits, completion rows
+    and the (rows, T) draws that pick their tokens."""
 
-    def __init__(self, state: object, logits: torch.Tensor, rows: torch.Tensor) -> None:
-        self.state, self.logits, self.rows = state, logits, rows
+    def __init__(self, state: object, logits: torch.Tensor, rows: torch.Tensor, uniforms: torch.Tensor) -> None:
+        self.state, self.logits, self.rows, self.uniforms = state, logits, rows, uniforms
 
     def advance(self, model: Generator, tokens: torch.Tensor, eos_id: int | None,
                 autocast: AutocastFactory) -> None:
@@ -295,7 +313,7 @@ class _RolloutBlock:
             running = tokens != eos_id
             if not bool(running.all()):
                 keep = running.nonzero().squeeze(1)
-                self.rows, tokens = self.rows[keep], tokens[keep]
+                self.rows, tokens, self.uniforms = self.rows[keep], tokens[keep], self.uniforms[keep]
                 if keep.numel() == 0:
                     return
                 self.state = model.select_state(self.state, keep)
@@ -314,22 +332,26 @@ def reference_rollout_rewards(
     prompt_lengths: torch.Tensor | None = None,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
+    uniforms: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The peers' loop, for tests and benchmarks: per rollout, per prefix, resample and call D.
 
-    Same definition as `rollout_rewards` (masking, float64 mean), computed the slow way.
+    Same definition as `rollout_rewards` (masking, float64 mean) and the same draws for the
+    same `uniforms`, computed the slow way.
     """
     _check_rollout_count(rollout_count)
     model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
     batch, length = samples.shape
     prompts = _prompt_lengths(prompt_lengths, samples)
     fill = _fill_id(model)
+    if uniforms is None:
+        uniforms = rollout_uniforms(batch, length, rollout_count, generator, samples.device)
     with _eval_mode(model, discriminator):
         totals = torch.zeros(batch, length - 1, dtype=torch.float64, device=samples.device)
-        for _ in range(rollout_count):
+        for rollout in range(rollout_count):
             for prefix_length in range(1, length):
                 completed = model.sample(batch, length, temperature, prefix=samples[:, :prefix_length],
-                                         generator=generator)
+                                         uniforms=uniforms[:, prefix_length - 1, rollout])
                 # a prefix that already holds <eos> is complete: nothing after it is sampled
                 completed = pad_after_eos(completed, model.eos_id, fill)
                 totals[:, prefix_length - 1] += torch.sigmoid(discriminator(completed).float()).double()

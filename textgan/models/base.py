@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors.torch import save_file
@@ -104,34 +104,65 @@ class Generator(nn.Module):
         top_p: float = 1.0,
         prefix: list[int] | torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        prefix_lengths: torch.Tensor | None = None,
+        uniforms: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(n, max_len) sampled rows; a prefix fills the first positions of every row.
+        """(n, max_len) sampled rows, padded after <eos> so they look like training targets.
 
-        After <eos> a row is filled with padding, so rows look like training targets.
+        `prefix` (a list or (P,) tensor for every row, or (n, P) rows, of which row i keeps its
+        first `prefix_lengths[i]`) fills the first positions. `uniforms` (n, max_len) are the
+        draws behind each position's token, drawn from `generator` when absent: fixing them per
+        row makes a row's sample independent of the other rows (several processes).
         """
         max_len = max_len or self.max_length
+        if uniforms is None:
+            uniforms = torch.rand(n, max_len, generator=generator, device=self.device)
+
+        def choose(logits: torch.Tensor, position: int) -> torch.Tensor:
+            return sample_tokens(logits, temperature, top_k, top_p, uniforms=uniforms[:, position])
+
+        return self.continue_rows(n, max_len, choose, prefix, prefix_lengths)
+
+    @torch.no_grad()
+    def continue_rows(
+        self,
+        n: int,
+        max_len: int,
+        choose: Callable[[torch.Tensor, int], torch.Tensor],
+        prefix: list[int] | torch.Tensor | None = None,
+        prefix_lengths: torch.Tensor | None = None,
+        state: Any = None,
+    ) -> torch.Tensor:
+        """The decoding loop behind `sample` (and the VAE's decoders): (n, max_len) rows that keep
+        their prefix and take `choose(next-token logits (n, V), position)` after it, from
+        `state` (None: the model's start); rows are padded after <eos>."""
         device = self.device
         prefix_ids = torch.as_tensor(prefix if prefix is not None else [], dtype=torch.long, device=device)
         if prefix_ids.dim() == 1:
             prefix_ids = prefix_ids.unsqueeze(0).expand(n, -1)
-        start = torch.full((n, 1), self.bos_id, dtype=torch.long, device=device)
-        step_logits, state = self.logits(torch.cat([start, prefix_ids], dim=1))
-        next_logits = step_logits[:, -1]
-        out = torch.empty(n, max_len, dtype=torch.long, device=device)
-        p = prefix_ids.shape[1]
-        out[:, :p] = prefix_ids
+        if prefix_lengths is None:
+            lengths = torch.full((n,), prefix_ids.shape[1], dtype=torch.long, device=device)
+        else:
+            lengths = torch.as_tensor(prefix_lengths, dtype=torch.long, device=device)
+        shared = int(lengths.min()) if n else 0  # prefix positions every row keeps: one pass
+        last_forced = int(lengths.max()) if n else 0
         fill = self.pad_id if self.pad_id is not None else (self.eos_id or 0)
+        out = torch.full((n, max_len), fill, dtype=torch.long, device=device)
+        out[:, :shared] = prefix_ids[:, :shared]
+        start = torch.full((n, 1), self.bos_id, dtype=torch.long, device=device)
+        step_logits, state = self.logits(torch.cat([start, prefix_ids[:, :shared]], dim=1), state)
         finished = torch.zeros(n, dtype=torch.bool, device=device)
-        for t in range(p, max_len):
-            token = sample_tokens(next_logits, temperature, top_k, top_p, generator)
+        for t in range(shared, max_len):
+            token = choose(step_logits[:, -1], t)
+            chosen = lengths <= t  # rows past their prefix
+            if t < last_forced:
+                token = torch.where(chosen, token, prefix_ids[:, t])
             token = token.masked_fill(finished, fill)
             out[:, t] = token
             if self.eos_id is not None:
-                finished |= token == self.eos_id
+                finished |= chosen & (token == self.eos_id)
                 if bool(finished.all()):
-                    out[:, t + 1 :] = fill
                     break
             if t + 1 < max_len:
                 step_logits, state = self.logits(token.unsqueeze(1), state)
-                next_logits = step_logits[:, -1]
         return out

@@ -29,13 +29,21 @@ def sample_tokens(
     top_k: int = 0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
+    uniforms: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Draw one token per row of (N, V) logits; returns (N,) long."""
+    """Draw one token per row of (N, V) logits; returns (N,) long.
+
+    `uniforms` (N,) in [0, 1) are the draws to invert (drawn from `generator` when absent):
+    passing them lets callers fix each row's randomness in advance.
+    """
     logits = logits.float()
     if temperature != 1.0:
         logits = logits / temperature
     logits = filter_logits(logits, top_k, top_p)
     cdf = torch.cumsum(torch.softmax(logits, dim=-1), dim=-1)
-    u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device, dtype=cdf.dtype)
+    if uniforms is None:
+        u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device, dtype=cdf.dtype)
+    else:
+        u = uniforms.reshape(-1, 1).to(cdf.dtype)
     index = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
     return index.squeeze(1).clamp_(max=logits.shape[-1] - 1)

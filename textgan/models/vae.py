@@ -64,10 +64,11 @@ class SentenceVAE(Generator):
         return self.to_mean(h[-1]), self.to_log_variance(h[-1])
 
     def reparameterize(self, mean: torch.Tensor, log_variance: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mean + std * eps with eps ~ N(0, I) from `generator`."""
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return mean + (0.5 * log_variance).exp() * eps
+                       generator: torch.Generator | None = None, eps: torch.Tensor | None = None) -> torch.Tensor:
+        """z = mean + std * eps with eps ~ N(0, I) (given, or drawn from `generator`)."""
+        if eps is None:
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device)
+        return mean + (0.5 * log_variance).exp() * eps.to(mean.dtype)
 
     def prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, latent_dim) draws from the prior N(0, I)."""
@@ -79,11 +80,14 @@ class SentenceVAE(Generator):
         return state[:, 0].transpose(0, 1).contiguous(), state[:, 1].transpose(0, 1).contiguous()
 
     def decode_logits(self, inputs: torch.Tensor, z: torch.Tensor, word_dropout: float = 0.0,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Teacher-forced (B, T, V) logits given z; word dropout blanks decoder inputs after <bos>."""
+                      generator: torch.Generator | None = None, uniforms: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced (B, T, V) logits given z; word dropout blanks decoder inputs after <bos>
+        where the (B, T) `uniforms` (drawn from `generator` when absent) fall below its rate."""
         embedded = self.embedding(inputs)
         if word_dropout > 0:
-            keep = torch.rand(inputs.shape, generator=generator, device=inputs.device) >= word_dropout
+            if uniforms is None:
+                uniforms = torch.rand(inputs.shape, generator=generator, device=inputs.device)
+            keep = uniforms >= word_dropout
             keep[:, 0] = True
             embedded = embedded * keep.unsqueeze(-1).to(embedded.dtype)
         hidden, _ = self.decoder(embedded, self.initial_state(z))
@@ -92,33 +96,19 @@ class SentenceVAE(Generator):
     @torch.no_grad()
     def decode(self, z: torch.Tensor, max_len: int | None = None, temperature: float = 1.0, top_k: int = 0,
                top_p: float = 1.0, prefix: list[int] | torch.Tensor | None = None,
-               generator: torch.Generator | None = None, greedy: bool = False) -> torch.Tensor:
+               generator: torch.Generator | None = None, greedy: bool = False,
+               uniforms: torch.Tensor | None = None, prefix_lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(n, max_len) rows decoded from latent codes z (greedy or sampled), padded after <eos>."""
-        n = z.shape[0]
-        max_len = max_len or self.max_length
-        device = self.device
-        prefix_ids = torch.as_tensor(prefix if prefix is not None else [], dtype=torch.long, device=device)
-        if prefix_ids.dim() == 1:
-            prefix_ids = prefix_ids.unsqueeze(0).expand(n, -1)
-        start = torch.full((n, 1), self.bos_id, dtype=torch.long, device=device)
-        step_logits, state = self.logits(torch.cat([start, prefix_ids], dim=1), self.initial_state(z))
-        out = torch.empty(n, max_len, dtype=torch.long, device=device)
-        p = prefix_ids.shape[1]
-        out[:, :p] = prefix_ids
-        fill = self.pad_id if self.pad_id is not None else (self.eos_id or 0)
-        finished = torch.zeros(n, dtype=torch.bool, device=device)
-        for t in range(p, max_len):
-            last = step_logits[:, -1]
-            token = last.argmax(dim=-1) if greedy else sample_tokens(last, temperature, top_k, top_p, generator)
-            out[:, t] = token.masked_fill(finished, fill)
-            if self.eos_id is not None:
-                finished |= token == self.eos_id
-                if bool(finished.all()):
-                    out[:, t + 1 :] = fill
-                    break
-            if t + 1 < max_len:
-                step_logits, state = self.logits(token.unsqueeze(1), state)
-        return out
+        n, max_len = z.shape[0], max_len or self.max_length
+        if not greedy and uniforms is None:
+            uniforms = torch.rand(n, max_len, generator=generator, device=self.device)
+
+        def choose(logits: torch.Tensor, position: int) -> torch.Tensor:
+            if greedy:
+                return logits.argmax(dim=-1)
+            return sample_tokens(logits, temperature, top_k, top_p, uniforms=uniforms[:, position])
+
+        return self.continue_rows(n, max_len, choose, prefix, prefix_lengths, self.initial_state(z))
 
     # -- the Generator interface -----------------------------------------------------------------
     def logits(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
@@ -135,9 +125,11 @@ class SentenceVAE(Generator):
     @torch.no_grad()
     def sample(self, n: int, max_len: int | None = None, temperature: float = 1.0, top_k: int = 0,
                top_p: float = 1.0, prefix: list[int] | torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, prefix_lengths: torch.Tensor | None = None,
+               uniforms: torch.Tensor | None = None) -> torch.Tensor:
         """(n, max_len) rows decoded from z ~ N(0, I) drawn with `generator`."""
-        return self.decode(self.prior(n, generator), max_len, temperature, top_k, top_p, prefix, generator)
+        return self.decode(self.prior(n, generator), max_len, temperature, top_k, top_p, prefix, generator,
+                           uniforms=uniforms, prefix_lengths=prefix_lengths)
 
     def config_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild this module (saved as config.json)."""

@@ -23,11 +23,12 @@ from textgan.checkpoint import (
     read_state,
     restore_rng,
     save_checkpoint,
+    seed_everything,
 )
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
 from textgan.data.encoding import target_mask
-from textgan.errors import TextGanError
+from textgan.errors import ConfigError, TextGanError
 from textgan.models import Generator
 from textgan.training.runtime import Runtime
 
@@ -43,14 +44,24 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
-def global_batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Split an epoch's order into global batches (the last may be smaller)."""
-    return list(torch.split(order, batch_size))
+def batches_per_epoch(rows: int, batch_size: int, world_size: int = 1) -> int:
+    """How many global batches `global_batches` makes of `rows` rows."""
+    count = math.ceil(rows / batch_size)
+    return count - 1 if count > 1 and rows - (count - 1) * batch_size < world_size else count
 
 
-def local_rows(batch: torch.Tensor, runtime: Runtime) -> torch.Tensor:
-    """This process's share of a global batch (rows rank, rank+world, ...)."""
-    return batch[runtime.rank :: runtime.world_size]
+def process_seed(seed: int, rank: int) -> int:
+    """Seed of one process's own random stream under several processes (dropout masks)."""
+    return seed * 1_000_003 + 7_919 * (rank + 1)
+
+
+def global_batches(order: torch.Tensor, batch_size: int, world_size: int = 1) -> list[torch.Tensor]:
+    """Split an epoch's order into global batches (the last may be smaller); a last batch with
+    fewer rows than processes joins the one before it, so that no process gets an empty share."""
+    batches = list(torch.split(order, batch_size))
+    if len(batches) > 1 and len(batches[-1]) < world_size:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
 
 
 def masked_nll_sum(generator: nn.Module, targets: torch.Tensor, mask: torch.Tensor,
@@ -78,10 +89,10 @@ def evaluate_nll(generator: Generator, split: EncodedSplit, runtime: Runtime, ba
     generator.eval()
     total = torch.zeros(2, dtype=torch.float64, device=runtime.device)
     rows = torch.arange(len(split))
-    for i, batch in enumerate(torch.split(rows, batch_size)):
+    for i, batch in enumerate(global_batches(rows, batch_size, runtime.world_size)):
         if max_batches and i >= max_batches:
             break
-        batch = local_rows(batch, runtime)
+        batch = runtime.local(batch)
         if len(batch) == 0:
             continue
         mask = loss_mask(split, batch, generator.eos_id, include_prompt).to(runtime.device)
@@ -105,6 +116,9 @@ class Trainer:
         self.runtime = runtime
         self.data = data
         self.tokenizer = data.tokenizer
+        if cfg.train.batch_size < runtime.world_size:
+            raise ConfigError(f"train.batch_size={cfg.train.batch_size} is the global batch, split over "
+                              f"{runtime.world_size} processes; raise it to at least {runtime.world_size}")
         self.generator = generator.to(runtime.device)
         self.step = 0
         self.epoch = 0
@@ -114,6 +128,7 @@ class Trainer:
         self.epoch_nll = 0.0  # running sums of the current MLE epoch, checkpointed for exact resume
         self.epoch_tokens = 0.0
         self.finished = False
+        self.resumed = False
         self._last_checkpoint_time = time.monotonic()
 
     # -- for subclasses -----------------------------------------------------------------
@@ -140,10 +155,15 @@ class Trainer:
     def train(self) -> None:
         """Run training to the end, saving a checkpoint on Ctrl-C."""
         self.run.save_config(self.cfg)
+        if self.runtime.distributed:
+            for module in [self.generator, *self.checkpoint_modules().values()]:
+                self.runtime.broadcast_parameters(module)
+            if not self.resumed:  # dropout masks: each process its own stream
+                seed_everything(process_seed(self.cfg.train.seed, self.runtime.rank))
         try:
             self.run_training()
-        except KeyboardInterrupt:
-            path = self.save("latest")
+        except KeyboardInterrupt:  # processes may stop at different points: no collectives
+            path = self.save("latest", collective=False)
             raise TextGanError(
                 f"interrupted at step {self.step}; checkpoint saved to {path}; continue with "
                 f"textgan train --resume {self.run.path}"
@@ -173,8 +193,9 @@ class Trainer:
         self.step += 1
         every_steps = self.cfg.train.checkpoint_every_steps
         every_minutes = self.cfg.train.checkpoint_every_minutes
-        due = every_steps and self.step % every_steps == 0
-        due = due or (every_minutes and time.monotonic() - self._last_checkpoint_time >= every_minutes * 60)
+        due = bool(every_steps) and self.step % every_steps == 0
+        if every_minutes and not due:  # every process must agree, or the collective save hangs
+            due = self.runtime.any_true(time.monotonic() - self._last_checkpoint_time >= every_minutes * 60)
         if due:
             self.save("latest")
 
@@ -191,7 +212,8 @@ class Trainer:
         patience = self.cfg.train.patience
         return bool(patience) and self.bad_evaluations >= patience
 
-    def state(self) -> dict[str, Any]:
+    def state(self, process_rng: list[dict[str, Any]]) -> dict[str, Any]:
+        """Everything `resume_from` restores; `process_rng` holds every process's RNG states."""
         state = {
             "trainer": self.name,
             "step": self.step,
@@ -201,23 +223,29 @@ class Trainer:
             "bad_evaluations": self.bad_evaluations,
             "epoch_sums": [self.epoch_nll, self.epoch_tokens],
             "finished": self.finished,
-            "rng": capture_rng(),
+            "process_rng": process_rng,  # python, numpy, torch RNG states of each process
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
             "extra": self.extra_state(),
         }
         return state
 
-    def save(self, pointer: str = "latest", also_best: bool = False) -> Any:
-        """Write a checkpoint for the current step and point `latest` (and `best`) at it."""
+    def save(self, pointer: str = "latest", also_best: bool = False, collective: bool = True) -> Any:
+        """Write a checkpoint for the current step and point `latest` (and `best`) at it.
+
+        Every process calls it (rank 0 writes, holding every process's RNG states); with
+        `collective=False` rank 0 writes alone, with its own RNG states only.
+        """
         path = self.run.checkpoint_path(self.step)
+        process_rng = self.runtime.gather_objects(capture_rng()) if collective else [capture_rng()]
         if self.runtime.is_main:
-            save_checkpoint(path, self.cfg, self.generator, self.tokenizer, self.state(),
+            save_checkpoint(path, self.cfg, self.generator, self.tokenizer, self.state(process_rng),
                             self.checkpoint_modules())
             self.run.mark(pointer, path)
             if also_best:
                 self.run.mark("best", path)
             self.run.prune(self.cfg.train.keep_checkpoints)
-        self.runtime.barrier()
+        if collective:
+            self.runtime.barrier()
         self._last_checkpoint_time = time.monotonic()
         return path
 
@@ -241,11 +269,25 @@ class Trainer:
         self.epoch_nll, self.epoch_tokens = state["epoch_sums"]
         self.finished = state["finished"]
         self.load_extra_state(state["extra"])
-        restore_rng(state["rng"])
+        self.restore_process_rng(state)
+        self.resumed = True
         self.run.truncate_metrics(self.step)
 
+    def restore_process_rng(self, state: dict[str, Any]) -> None:
+        """This process's saved RNG states; a run resumed on another number of processes gets
+        fresh per-process streams (only dropout masks draw from them)."""
+        per_process = state["process_rng"]
+        if len(per_process) == self.runtime.world_size:
+            restore_rng(per_process[self.runtime.rank])
+            return
+        log.info("resumed on %d processes from a run on %d: dropout streams are re-seeded",
+                 self.runtime.world_size, len(per_process))
+        restore_rng(per_process[0])
+        if self.runtime.distributed:
+            seed_everything(process_seed(self.cfg.train.seed + self.step, self.runtime.rank))
+
     def batches(self, split: EncodedSplit, batch_size: int) -> Iterator[torch.Tensor]:
-        """This process's rows of each remaining global batch of the current epoch."""
+        """Each remaining global batch (row indices) of the current epoch; every process gets
+        the same ones and keeps its rows with `runtime.local`."""
         order = epoch_order(len(split), self.cfg.train.seed, self.epoch)
-        for batch in global_batches(order, batch_size)[self.batch_in_epoch :]:
-            yield local_rows(batch, self.runtime)
+        yield from global_batches(order, batch_size, self.runtime.world_size)[self.batch_in_epoch :]

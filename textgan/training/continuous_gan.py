@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
-from textgan.errors import DataError, TextGanError
+from textgan.errors import DataError
 from textgan.metrics import bleu, distinct_n, unique_ratio
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
@@ -43,7 +43,7 @@ from textgan.objectives import (
     instance_noise_std,
     wasserstein_estimate,
 )
-from textgan.training.base import Trainer
+from textgan.training.base import Trainer, batches_per_epoch
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,6 @@ class ContinuousGANTrainer(Trainer):
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        if runtime.world_size > 1:
-            raise TextGanError("the gan trainer runs in one process; launch it without torchrun")
         if not isinstance(generator, ContinuousGenerator):  # a fresh run: the API built a plain generator
             tok = data.tokenizer
             length = data.train.tokens.shape[1]  # oracle rows are data.oracle_seq_len long
@@ -127,15 +125,16 @@ class ContinuousGANTrainer(Trainer):
 
     def run_training(self) -> None:
         g, t = self.cfg.gan, self.cfg.train
-        rounds_per_epoch = math.ceil(len(self.data.train) / t.batch_size) // g.d_steps
+        rounds_per_epoch = batches_per_epoch(len(self.data.train), t.batch_size, self.runtime.world_size) // g.d_steps
         if rounds_per_epoch == 0:
             raise DataError(
-                f"the training split gives {math.ceil(len(self.data.train) / t.batch_size)} batches per "
+                f"the training split gives {batches_per_epoch(len(self.data.train), t.batch_size, self.runtime.world_size)} batches per "
                 f"epoch, fewer than gan.d_steps={g.d_steps}; lower gan.d_steps or train.batch_size"
             )
         self.model.train()
         self.discriminator.train()
-        progress = tqdm(total=t.epochs * rounds_per_epoch, initial=self.step, desc=f"GAN ({g.objective})", leave=False)
+        progress = tqdm(total=t.epochs * rounds_per_epoch, initial=self.step, desc=f"GAN ({g.objective})",
+                        leave=False, disable=not self.runtime.is_main)
         for batches in self.rounds():
             d_stats = [self.discriminator_step(rows) for rows in batches]
             self.batch_in_epoch += len(batches)
@@ -151,79 +150,107 @@ class ContinuousGANTrainer(Trainer):
         if self.step % g.eval_every:
             self.evaluate_health()
 
-    def perturb(self, x: torch.Tensor, std: float) -> torch.Tensor:
-        """Instance noise: x + N(0, std^2), drawn from the trainer's noise generator."""
+    # Under several processes each takes its rows of every global batch; every random draw is
+    # made for the global batch on every process (`runtime.local_rand`) and losses are scaled
+    # by `runtime.share`, so the averaged gradients and logged means are those of one process.
+    def draw(self, rows: int, *shape: int) -> torch.Tensor:
+        """This process's rows of a standard normal (rows, *shape) draw from the noise stream."""
+        return self.runtime.local_rand(rows, *shape, generator=self.noise, normal=True).to(self.runtime.device)
+
+    def perturb(self, x: torch.Tensor, std: float, rows: int) -> torch.Tensor:
+        """Instance noise: x + N(0, std^2) (x: this process's rows of a global batch of `rows`)."""
         if std <= 0:
             return x
-        return x + std * torch.randn(x.shape, generator=self.noise, device=x.device, dtype=x.dtype)
+        return x + std * self.draw(rows, *x.shape[1:]).to(x.dtype)
 
-    def discriminator_step(self, rows: torch.Tensor) -> dict[str, float]:
-        """One D update on real `rows` and as many fresh fakes; weights clipped after it for wgan."""
-        g = self.cfg.gan
-        device = self.runtime.device
-        real = self.model.encode_real(self.data.train.tokens[rows].to(device))
+    def discriminator_step(self, batch: torch.Tensor) -> dict[str, float]:
+        """One D update on the real rows of `batch` and as many fresh fakes; weights clipped after
+        it for wgan."""
+        g, runtime = self.cfg.gan, self.runtime
+        rows = runtime.local(batch)
+        real = self.model.encode_real(self.data.train.tokens[rows].to(runtime.device))
         with torch.no_grad():
-            fake = self.model.generate(self.model.noise(len(rows), self.noise))
+            fake = self.model.generate(self.draw(len(batch), self.model.noise_dim))
         std = instance_noise_std(self.step, g.instance_noise, g.instance_noise_steps)
-        real, fake = self.perturb(real, std), self.perturb(fake, std)
-        with self.runtime.autocast():
+        real, fake = self.perturb(real, std, len(batch)), self.perturb(fake, std, len(batch))
+        with runtime.autocast():
             real_out, fake_out = self.discriminator(real), self.discriminator(fake)
             if self.objective.autoencoder:
                 loss = began_d_loss(real_out, fake_out, self.k)
             else:
                 loss = self.objective.d_loss(real_out, fake_out, 1.0 - g.label_smoothing)
-        stats: dict[str, float] = {}
+        row_means = {"d_real": float(real_out.detach().float().mean()), "d_fake": float(fake_out.detach().float().mean())}
         if self.objective.name == "wgan_gp":
-            penalty = gradient_penalty(self.discriminator, real, fake, self.noise)
-            stats["gradient_penalty"] = float(penalty.detach())
+            mix = runtime.local_rand(len(batch), generator=self.noise).to(runtime.device)
+            penalty = gradient_penalty(self.discriminator, real, fake, mix=mix)
+            row_means["gradient_penalty"] = float(penalty.detach())
             loss = loss + g.gp_weight * penalty
+        row_means["d_loss"] = float(loss.detach())
+        l2 = torch.zeros((), device=runtime.device)
         if not self.objective.autoencoder and self.cfg.discriminator.l2:
-            loss = loss + self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
+            l2 = self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
+        loss = loss * runtime.share(len(rows), len(batch)) + l2
         self.check_finite(loss, "discriminator loss")
         self.d_optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        runtime.average_gradients(self.discriminator.parameters())
         self.d_optimizer.step()
         if self.objective.name == "wgan":
             clip_weights(self.discriminator, g.clip)
-        acc_real, acc_fake = discriminator_accuracy(real_out, fake_out, self.objective)
-        stats.update(d_loss=float(loss.detach()), d_real=float(real_out.detach().mean()), d_fake=float(fake_out.detach().mean()),
-                     d_acc_real=acc_real, d_acc_fake=acc_fake, instance_noise=std)
+        stats = runtime.mean_over_rows(row_means, len(rows))
+        stats["d_loss"] += float(l2)
+        real_mean, fake_mean = torch.tensor(stats["d_real"]), torch.tensor(stats["d_fake"])
+        acc_real, acc_fake = discriminator_accuracy(real_out, fake_out, self.objective,
+                                                    midpoint=(stats["d_real"] + stats["d_fake"]) / 2)
+        stats.update(runtime.mean_over_rows({"d_acc_real": acc_real, "d_acc_fake": acc_fake}, len(rows)))
+        stats["instance_noise"] = std
         if self.objective.critic:
-            stats["wasserstein"] = wasserstein_estimate(real_out, fake_out)
+            stats["wasserstein"] = wasserstein_estimate(real_mean, fake_mean)
         if self.objective.autoencoder:
-            stats["began_convergence"] = began_convergence(real_out, fake_out, g.began_gamma)
-            self.k = began_update_k(self.k, real_out, fake_out, g.began_gamma, g.began_lambda_k)
+            stats["began_convergence"] = began_convergence(real_mean, fake_mean, g.began_gamma)
+            self.k = began_update_k(self.k, real_mean, fake_mean, g.began_gamma, g.began_lambda_k)
             stats["began_k"] = self.k
         return stats
 
-    def generator_step(self, rows: torch.Tensor) -> dict[str, float]:
+    def generator_step(self, batch: torch.Tensor) -> dict[str, float]:
         """One G update through D (frozen for it); returns the loss and G's gradient norm."""
-        g = self.cfg.gan
+        g, runtime = self.cfg.gan, self.runtime
+        rows = runtime.local(batch)
         std = instance_noise_std(self.step, g.instance_noise, g.instance_noise_steps)
         self.discriminator.requires_grad_(False)
-        with self.runtime.autocast():
-            fake_out = self.discriminator(self.perturb(self.model.generate(self.model.noise(len(rows), self.noise)), std))
+        with runtime.autocast():
+            fake = self.model.generate(self.draw(len(batch), self.model.noise_dim))
+            fake_out = self.discriminator(self.perturb(fake, std, len(batch)))
             if self.objective.autoencoder:
                 loss = began_g_loss(fake_out)
             else:
                 real_out = None
                 if self.objective.name == "rsgan":  # relativistic: fakes judged against real rows
-                    real = self.model.encode_real(self.data.train.tokens[rows].to(self.runtime.device))
-                    real_out = self.discriminator(self.perturb(real, std))
+                    real = self.model.encode_real(self.data.train.tokens[rows].to(runtime.device))
+                    real_out = self.discriminator(self.perturb(real, std, len(batch)))
                 loss = self.objective.g_loss(fake_out, real_out)
         self.check_finite(loss, "generator loss")
         self.g_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * runtime.share(len(rows), len(batch))).backward()
         self.discriminator.requires_grad_(True)
+        runtime.average_gradients(self.model.parameters())
         clip = self.cfg.train.grad_clip or math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
         self.g_optimizer.step()
-        return {"g_loss": float(loss.detach()), "g_grad_norm": grad_norm}
+        return {**runtime.mean_over_rows({"g_loss": float(loss.detach())}, len(rows)), "g_grad_norm": grad_norm}
 
-    @torch.no_grad()
     def evaluate_health(self) -> dict[str, Any]:
         """Mode-collapse signal on the fixed-noise sample: unique share, distinct-2, BLEU-2 (and
-        NLL-oracle on oracle data); then checkpoint."""
+        NLL-oracle on oracle data), computed and logged by the main process; then checkpoint."""
+        record: dict[str, Any] = {}
+        if self.runtime.is_main:
+            record = self.log("gan_eval", **self.health_metrics())
+        self.save("latest")
+        return record
+
+    @torch.no_grad()
+    def health_metrics(self) -> dict[str, Any]:
+        """The health check's figures; writes the first 20 samples under samples/."""
         self.model.eval()
         rows = self.model.decode_scores(self.model.token_logits(self.health_noise),
                                         generator=torch.Generator(device=self.runtime.device).manual_seed(0))
@@ -241,6 +268,4 @@ class ContinuousGANTrainer(Trainer):
             metrics["nll_oracle"] = self.data.oracle.nll(rows)
         self.run.write_samples(f"step-{self.step:08d}.txt",
                                [self.tokenizer.decode(r) for r in rows[:20].tolist()])
-        record = self.log("gan_eval", **metrics)
-        self.save("latest")
-        return record
+        return metrics

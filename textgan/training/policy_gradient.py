@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -38,13 +37,11 @@ from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import target_mask
-from textgan.errors import TextGanError
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
-from textgan.models.sampling import sample_tokens
 from textgan.objectives import instance_noise_std
-from textgan.rewards import RolloutNetwork, rollout_rewards
-from textgan.training.base import Trainer, evaluate_nll
+from textgan.rewards import RolloutNetwork, rollout_rewards, rollout_uniforms
+from textgan.training.base import Trainer, batches_per_epoch, evaluate_nll, global_batches
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.runtime import Runtime
 
@@ -65,31 +62,6 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-@torch.no_grad()
-def sample_replies(model: Generator, rows: torch.Tensor, prompt_lengths: torch.Tensor,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Rows whose first prompt_lengths[i] tokens are kept and the rest sampled, padded after <eos>."""
-    count, length = rows.shape
-    fill = model.pad_id if model.pad_id is not None else (model.eos_id or 0)
-    out = rows.clone()
-    finished = torch.zeros(count, dtype=torch.bool, device=rows.device)
-    last_prompt = int(prompt_lengths.max()) if count else 0
-    logits, state = model.logits(torch.full((count, 1), model.bos_id, dtype=torch.long, device=rows.device))
-    for t in range(length):
-        forced = prompt_lengths > t
-        token = torch.where(forced, rows[:, t], sample_tokens(logits[:, -1], generator=generator))
-        token = token.masked_fill(finished & ~forced, fill)
-        out[:, t] = token
-        if model.eos_id is not None:
-            finished |= ~forced & (token == model.eos_id)
-            if t >= last_prompt and bool(finished.all()):
-                out[:, t + 1 :] = fill
-                break
-        if t + 1 < length:
-            logits, state = model.logits(token.unsqueeze(1), state)
-    return out
-
-
 def reply_mask(samples: torch.Tensor, prompt_lengths: torch.Tensor, eos_id: int | None) -> torch.Tensor:
     """(B, T) positions G chose: after the prompt, up to and including the first <eos>."""
     positions = torch.arange(samples.shape[1], device=samples.device).unsqueeze(0)
@@ -97,18 +69,21 @@ def reply_mask(samples: torch.Tensor, prompt_lengths: torch.Tensor, eos_id: int 
 
 
 def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
-                         baseline: bool) -> torch.Tensor:
+                         baseline: bool, reduce: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+                         ) -> torch.Tensor:
     """REINFORCE: -mean over chosen tokens of log pi(y_t | y_<t) * (Q_t - b_t).
 
     With `baseline`, b_t is the batch's mean reward at position t (0 otherwise): it leaves the
-    gradient's expectation unchanged and lowers its variance.
+    gradient's expectation unchanged and lowers its variance. Under several processes `reduce`
+    sums over them (the baseline's and the mean's counts), so each process returns its share
+    of the global batch's loss.
     """
     weights = mask.float()
     advantages = rewards
     if baseline:
-        per_position = (rewards * weights).sum(0) / weights.sum(0).clamp(min=1)
-        advantages = rewards - per_position.unsqueeze(0)
-    return -(log_probs * advantages.detach() * weights).sum() / weights.sum().clamp(min=1)
+        sums = reduce(torch.stack([(rewards * weights).sum(0), weights.sum(0)]))
+        advantages = rewards - (sums[0] / sums[1].clamp(min=1)).unsqueeze(0)
+    return -(log_probs * advantages.detach() * weights).sum() / reduce(weights.sum()).clamp(min=1)
 
 
 class SeqGANTrainer(Trainer):
@@ -118,14 +93,12 @@ class SeqGANTrainer(Trainer):
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        if runtime.world_size > 1:
-            raise TextGanError("the seqgan trainer runs in one process; launch it without torchrun")
         super().__init__(cfg, run, runtime, data, generator)
         s, t = cfg.seqgan, cfg.train
         self.sequence_length = data.train.tokens.shape[1]
         self.oracle = data.oracle.to(runtime.device) if data.oracle is not None else None
         self.mle = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
-        steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
+        steps_per_epoch = batches_per_epoch(len(data.train), t.batch_size, runtime.world_size)
         self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, steps_per_epoch * t.epochs)
         self.discriminator = build_discriminator(cfg.discriminator, self.tokenizer.vocab_size,
                                                  self.sequence_length).to(runtime.device)
@@ -175,7 +148,7 @@ class SeqGANTrainer(Trainer):
     def out_of_time(self) -> bool:
         """True once this session (pretraining included) has run seqgan.time_limit_minutes (0 = never)."""
         limit = self.cfg.seqgan.time_limit_minutes
-        return bool(limit) and time.monotonic() - self.started >= limit * 60
+        return bool(limit) and self.runtime.any_true(time.monotonic() - self.started >= limit * 60)
 
     def pretrain_generator(self) -> None:
         """Phase 1: MLE epochs, each followed by validation NLL (and NLL-oracle on schedule)."""
@@ -248,69 +221,94 @@ class SeqGANTrainer(Trainer):
 
     # -- one update of each kind ------------------------------------------------------------------
     def policy_gradient_step(self) -> tuple[float, float]:
-        """One REINFORCE update of G on a fresh batch; returns (loss, mean reward of chosen tokens)."""
-        s = self.cfg.seqgan
-        rows, prompt_lengths = self.prompts(self.cfg.train.batch_size)
-        samples = self.generate(rows, prompt_lengths)
+        """One REINFORCE update of G on a fresh batch; returns (loss, mean reward of chosen tokens).
+
+        Each process samples, rolls out and scores its rows of the global batch (their draws
+        made in full on every process), then gradients are averaged.
+        """
+        s, runtime = self.cfg.seqgan, self.runtime
+        count = self.cfg.train.batch_size
+        rows, prompt_lengths = self.prompts(count)
+        draws = self.rng_draw(count, self.sequence_length)
+        rollout_draws = runtime.local(rollout_uniforms(count, self.sequence_length, s.rollout_count, self.rng,
+                                                       self.rng.device)).to(runtime.device)
+        rows, prompt_lengths = runtime.local(rows), runtime.local(prompt_lengths)
+        samples = self.generate(rows, prompt_lengths, draws)
         rewards = rollout_rewards(self.rollout, self.discriminator, samples, s.rollout_count,
-                                  prompt_lengths=prompt_lengths, generator=self.rng,
-                                  autocast=self.runtime.autocast)
+                                  prompt_lengths=prompt_lengths, uniforms=rollout_draws,
+                                  autocast=runtime.autocast)
         mask = reply_mask(samples, prompt_lengths, self.generator.eos_id)
         self.generator.train()
         self.pg_optimizer.zero_grad(set_to_none=True)
-        with self.runtime.autocast():
+        with runtime.autocast():
             log_probs = self.generator.log_prob(samples)
-        loss = policy_gradient_loss(log_probs, rewards, mask, s.baseline)
-        self.check_finite(loss, "policy-gradient loss")
-        self.pg_scaler.scale(loss).backward()
+        loss = policy_gradient_loss(log_probs, rewards, mask, s.baseline, runtime.all_reduce_sum)
+        total_loss = runtime.all_reduce_sum(loss.detach().clone())
+        self.check_finite(total_loss, "policy-gradient loss")
+        self.pg_scaler.scale(loss * runtime.world_size).backward()
+        runtime.average_gradients(self.generator.parameters())
         if self.cfg.train.grad_clip:
             self.pg_scaler.unscale_(self.pg_optimizer)
             nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.train.grad_clip)
         self.pg_scaler.step(self.pg_optimizer)
         self.pg_scaler.update()
-        mean_reward = float((rewards * mask).sum() / mask.sum().clamp(min=1))
-        return float(loss.detach()), mean_reward
+        chosen = runtime.all_reduce_sum(torch.stack([(rewards * mask).sum().double(), mask.sum().double()]))
+        return float(total_loss), float(chosen[0] / chosen[1].clamp(min=1))
 
     def train_discriminator(self, noise_std: float) -> tuple[float, float]:
         """One D update: d_samples real and as many fresh generated rows, d_epochs epochs.
 
-        Returns the mean loss and accuracy over the update's batches.
+        Processes generate their share of the fakes (then gathered), and each D batch is split
+        over them like an MLE batch. Returns the mean loss and accuracy over the update's batches.
         """
-        s, device = self.cfg.seqgan, self.runtime.device
+        s, runtime, device = self.cfg.seqgan, self.runtime, self.runtime.device
         count = min(s.d_samples, len(self.data.train))
         chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
         real = self.data.train.tokens[chosen].to(device)
-        fake = self.generate(real, self.data.train.prompt_lengths[chosen].to(device))
+        lengths = self.data.train.prompt_lengths[chosen].to(device)
+        draws = self.rng_draw(count, self.sequence_length)
+        fake = runtime.gather_rows(self.generate(runtime.local(real), runtime.local(lengths), draws), count)
         inputs = torch.cat([real, fake])
         targets = torch.cat([torch.full((count,), 1.0 - s.label_smoothing, device=device),
                              torch.zeros(count, device=device)])
         labels = torch.cat([torch.ones(count, device=device), torch.zeros(count, device=device)])
         self.discriminator.train()
-        loss_sum = correct = seen = 0.0
+        totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, seen
         for _ in range(s.d_epochs):
             order = torch.randperm(len(inputs), generator=self.rng, device=self.rng.device).to(device)
-            for batch in torch.split(order, s.d_batch_size):
+            for batch in global_batches(order, s.d_batch_size, runtime.world_size):
+                noise = None
+                if noise_std:
+                    noise = self.rng_draw(len(batch), self.sequence_length, self.discriminator.embedding_dim,
+                                          normal=True)
+                local = runtime.local(batch)
                 self.d_optimizer.zero_grad(set_to_none=True)
-                with self.runtime.autocast():
-                    logits = self.discriminate(inputs[batch], noise_std)
-                loss = F.binary_cross_entropy_with_logits(logits.float(), targets[batch])
-                loss = loss + self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
+                with runtime.autocast():
+                    logits = self.discriminate(inputs[local], noise_std, noise)
+                bce = F.binary_cross_entropy_with_logits(logits.float(), targets[local])
+                l2 = self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
+                loss = bce * runtime.share(len(local), len(batch)) + l2
                 self.check_finite(loss, "discriminator loss")
                 self.d_scaler.scale(loss).backward()
+                runtime.average_gradients(self.discriminator.parameters())
                 self.d_scaler.step(self.d_optimizer)
                 self.d_scaler.update()
-                loss_sum += float(loss.detach()) * len(batch)
-                correct += float(((logits.detach() > 0).float() == labels[batch]).sum())
-                seen += len(batch)
-        return loss_sum / seen, correct / seen
+                correct = float(((logits.detach() > 0).float() == labels[local]).sum())
+                totals += torch.tensor([float(bce.detach() + l2.detach()) * len(local), correct, len(local)],
+                                       dtype=torch.float64, device=device)
+        runtime.all_reduce_sum(totals)
+        return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
-    def discriminate(self, tokens: torch.Tensor, noise_std: float) -> torch.Tensor:
-        """D's logits, with Gaussian instance noise on its input embeddings when noise_std > 0."""
-        if not noise_std:
+    def discriminate(self, tokens: torch.Tensor, noise_std: float, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """D's logits, with instance noise noise_std * `noise` on its input embeddings."""
+        if not noise_std or noise is None:
             return self.discriminator(tokens)
         embedded = self.discriminator.embed(tokens)
-        noise = torch.randn(embedded.shape, generator=self.rng, device=embedded.device, dtype=embedded.dtype)
-        return self.discriminator.head(self.discriminator.features(embedded + noise_std * noise))
+        return self.discriminator.head(self.discriminator.features(embedded + noise_std * noise.to(embedded.dtype)))
+
+    def rng_draw(self, *shape: int, normal: bool = False) -> torch.Tensor:
+        """This process's rows of a draw from the trainer's stream (made in full on every process)."""
+        return self.runtime.local_rand(*shape, generator=self.rng, normal=normal).to(self.runtime.device)
 
     # -- sampling and evaluation --------------------------------------------------------------
     def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -323,23 +321,23 @@ class SeqGANTrainer(Trainer):
         return self.data.train.tokens[chosen].to(device), self.data.train.prompt_lengths[chosen].to(device)
 
     @torch.no_grad()
-    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor,
-                 rng: torch.Generator | None = None) -> torch.Tensor:
-        """G's samples (no dropout): replies to the rows' prompts, or free text where there is none."""
-        rng = rng if rng is not None else self.rng
+    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """G's samples (no dropout): rows keep their first prompt_lengths[i] tokens (the prompt,
+        or none for plain text) and are continued with the (rows, T) draws `uniforms`."""
+        if not len(rows):  # fewer evaluation samples than processes
+            return rows.clone()
         chunks = []
         with eval_mode(self.generator):
-            for part, lengths in zip(torch.split(rows, GENERATION_CHUNK), torch.split(prompt_lengths, GENERATION_CHUNK)):
-                if self.prompted:
-                    chunks.append(sample_replies(self.generator, part, lengths, rng))
-                else:
-                    chunks.append(self.generator.sample(len(part), self.sequence_length, generator=rng))
+            for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
+                chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
+                                                    prefix_lengths=lengths, uniforms=draws))
         return torch.cat(chunks)
 
     def evaluation_samples(self, count: int) -> torch.Tensor:
-        """`count` samples from a fixed seed, so evaluations differ only by the model."""
-        rng = torch.Generator(device=self.runtime.device).manual_seed(self.cfg.train.seed + 2)
-        device = self.runtime.device
+        """`count` samples from a fixed seed, so evaluations differ only by the model (every
+        process generates its share; all get every sample)."""
+        runtime, device = self.runtime, self.runtime.device
+        rng = torch.Generator(device=device).manual_seed(self.cfg.train.seed + 2)
         if self.prompted:
             source = self.data.validation if len(self.data.validation) else self.data.train
             rows = source.tokens[torch.arange(count) % len(source)].to(device)
@@ -347,7 +345,8 @@ class SeqGANTrainer(Trainer):
         else:
             rows = torch.zeros(count, self.sequence_length, dtype=torch.long, device=device)
             lengths = torch.zeros(count, dtype=torch.long, device=device)
-        return self.generate(rows, lengths, rng)
+        draws = runtime.local_rand(count, self.sequence_length, generator=rng)
+        return runtime.gather_rows(self.generate(runtime.local(rows), runtime.local(lengths), draws), count)
 
     def evaluate(self, with_oracle: bool) -> dict[str, float]:
         """Validation NLL and, on oracle data when asked, NLL-oracle of fresh samples."""

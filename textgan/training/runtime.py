@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -78,6 +79,102 @@ class Runtime:
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+    def gather_objects(self, value: object) -> list[object]:
+        """Every process's `value` (picklable, in memory only), in rank order."""
+        if not self.distributed:
+            return [value]
+        values: list[object] = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        return values
+
+    @contextlib.contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Run the body on rank 0 first, then on the others (who then find rank 0's caches)."""
+        if not self.is_main:
+            self.barrier()
+        yield
+        if self.is_main:
+            self.barrier()
+
+    # -- splitting global batches over processes -----------------------------------------------
+    # Every random draw is made for the whole global batch, identically on every process (the
+    # trainers' generators share one seed), and each process keeps its rows: so a row's random
+    # numbers do not depend on the number of processes, and N processes repeat one process.
+    def local(self, rows: torch.Tensor) -> torch.Tensor:
+        """This process's rows of a global tensor: rows rank, rank + world, ..."""
+        return rows[self.rank :: self.world_size]
+
+    def local_rand(self, *shape: int, generator: torch.Generator, normal: bool = False) -> torch.Tensor:
+        """This process's rows of a uniform (or normal) draw of `shape`, made in full on every process."""
+        draw = torch.randn if normal else torch.rand
+        return self.local(draw(shape, generator=generator, device=generator.device))
+
+    def gather_rows(self, rows: torch.Tensor, total: int) -> torch.Tensor:
+        """Inverse of `local`: the global (total, ...) tensor from every process's rows."""
+        if not self.distributed:
+            return rows
+        per_rank = -(-total // self.world_size)
+        padded = rows.new_zeros((per_rank, *rows.shape[1:]))
+        padded[: rows.shape[0]] = rows
+        parts = [torch.empty_like(padded) for _ in range(self.world_size)]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.stack(parts, dim=1).flatten(0, 1)[:total]
+
+    def share(self, local_count: int, global_count: int) -> float:
+        """Factor that turns a mean over this process's `local_count` rows of a global batch into
+        its share of the global mean, once gradients are averaged over processes."""
+        return self.world_size * local_count / global_count if global_count else 0.0
+
+    def any_true(self, flag: bool) -> bool:
+        """True on every process when `flag` is true on one (decisions taken from clocks)."""
+        if not self.distributed:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def mean_over_rows(self, means: dict[str, float], local_count: float) -> dict[str, float]:
+        """Per-row means of this process turned into means over every process's rows."""
+        if not self.distributed:
+            return dict(means)
+        names = list(means)
+        sums = torch.tensor([means[n] * local_count for n in names] + [float(local_count)],
+                            dtype=torch.float64, device=self.device)
+        self.all_reduce_sum(sums)
+        count = float(sums[-1]) or 1.0
+        return {n: float(sums[i]) / count for i, n in enumerate(names)}
+
+    def average_gradients(self, parameters: Iterable[torch.nn.Parameter]) -> None:
+        """All-reduce gradients to their mean over processes, in one flat buffer.
+
+        For updates that do not go through a DDP `forward` (a frozen discriminator, gradient
+        penalties, the policy gradient). A parameter without a gradient on every process keeps
+        none, as in one process.
+        """
+        if not self.distributed:
+            return
+        params = [p for p in parameters if p.requires_grad]
+        if not params:
+            return
+        present = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=self.device)
+        flat = torch.cat([present] + [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
+                                      for p in params])
+        self.all_reduce_sum(flat)
+        flat /= self.world_size
+        offset = len(params)
+        for i, p in enumerate(params):
+            size = p.numel()
+            if float(flat[i]) > 0:
+                p.grad = flat[offset : offset + size].view_as(p).to(p.dtype)
+            offset += size
+
+    def broadcast_parameters(self, module: torch.nn.Module) -> None:
+        """Give every process rank 0's parameters and buffers (identical starts without DDP)."""
+        if not self.distributed:
+            return
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(tensor.data, src=0)
 
 
 def make_runtime(device: str, precision: str) -> Runtime:

@@ -21,7 +21,7 @@ from textgan.data import EncodedSplit, PreparedData
 from textgan.errors import TextGanError
 from textgan.models import Generator
 from textgan.models.vae import SentenceVAE, active_units, gaussian_kl
-from textgan.training.base import Trainer, loss_mask
+from textgan.training.base import Trainer, batches_per_epoch, global_batches, loss_mask
 from textgan.training.mle import make_scheduler
 from textgan.training.runtime import Runtime
 
@@ -48,13 +48,26 @@ def build_vae(cfg: Config, vocab_size: int, max_length: int, bos_id: int, eos_id
 
 
 def elbo_terms(model: SentenceVAE, targets: torch.Tensor, mask: torch.Tensor, word_dropout: float,
-               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per sentence: reconstruction NLL (one z ~ q), KL to the prior, and the posterior means."""
+               eps: torch.Tensor, uniforms: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per sentence: reconstruction NLL (z = mean + std * eps), KL to the prior, and the posterior
+    means; `uniforms` (B, T) pick the word-dropout positions."""
     mean, log_variance = model.encode(targets)
-    z = model.reparameterize(mean, log_variance, generator)
-    logits = model.decode_logits(model.inputs_for(targets), z, word_dropout, generator).float()
+    z = model.reparameterize(mean, log_variance, eps=eps)
+    logits = model.decode_logits(model.inputs_for(targets), z, word_dropout, uniforms=uniforms).float()
     nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     return (nll * mask).sum(dim=1), gaussian_kl(mean.float(), log_variance.float()), mean
+
+
+def draw_noise(runtime: Runtime, generator: torch.Generator, rows: int, latent_dim: int, length: int,
+               word_dropout: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """This process's rows of a global batch's posterior noise (rows, latent) and word-dropout
+    draws (rows, T), made in full on every process so a sentence's noise ignores the split."""
+    eps = runtime.local_rand(rows, latent_dim, generator=generator, normal=True).to(runtime.device)
+    uniforms = None
+    if word_dropout > 0:
+        uniforms = runtime.local_rand(rows, length, generator=generator).to(runtime.device)
+    return eps, uniforms
 
 
 class VAETrainer(Trainer):
@@ -64,8 +77,6 @@ class VAETrainer(Trainer):
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        if runtime.world_size > 1:
-            raise TextGanError("the vae trainer runs in one process; launch it without torchrun")
         if not isinstance(generator, SentenceVAE):  # a fresh run: the API built a plain generator
             tok = data.tokenizer
             generator = build_vae(cfg, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
@@ -73,48 +84,57 @@ class VAETrainer(Trainer):
         self.model: SentenceVAE = self.generator  # type: ignore[assignment]
         t = cfg.train
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
-        self.steps_per_epoch = math.ceil(len(data.train) / t.batch_size)
+        self.steps_per_epoch = batches_per_epoch(len(data.train), t.batch_size, runtime.world_size)
         self.scheduler = make_scheduler(self.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
         # Posterior noise and word dropout draw from here, so a resumed run repeats them exactly.
         self.noise = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
+        self.epoch_totals = torch.zeros(4, dtype=torch.float64)  # reconstruction, KL, tokens, sentences
 
     def optimizers(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "scheduler": self.scheduler}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"noise_rng": self.noise.get_state()}
+        return {"noise_rng": self.noise.get_state(), "epoch_totals": self.epoch_totals}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.noise.set_state(state["noise_rng"])
+        self.epoch_totals = state["epoch_totals"]
 
     def run_training(self) -> None:
         t, v = self.cfg.train, self.cfg.vae
-        device = self.runtime.device
+        runtime, device = self.runtime, self.runtime.device
         self.model.train()
         while self.epoch < t.epochs and not self.should_stop_early():
             progress = tqdm(self.batches(self.data.train, t.batch_size), total=self.steps_per_epoch,
-                            initial=self.batch_in_epoch, desc=f"VAE epoch {self.epoch + 1}/{t.epochs}", leave=False)
-            totals = torch.zeros(4, dtype=torch.float64)  # reconstruction, KL, tokens, sentences
+                            initial=self.batch_in_epoch, desc=f"VAE epoch {self.epoch + 1}/{t.epochs}", leave=False,
+                            disable=not runtime.is_main)
             beta = 0.0
-            for rows in progress:
+            for batch in progress:
                 beta = kl_weight(self.step, v.kl_schedule, v.kl_anneal_steps, v.kl_cycle_ratio)
+                rows = runtime.local(batch)
                 targets = self.data.train.tokens[rows].to(device)
                 mask = loss_mask(self.data.train, rows, self.model.eos_id, True).to(device)
-                with self.runtime.autocast():
-                    reconstruction, kl, _ = elbo_terms(self.model, targets, mask, v.word_dropout, self.noise)
-                loss = (reconstruction.sum() + beta * kl.sum()) / len(rows)
+                eps, uniforms = draw_noise(runtime, self.noise, len(batch), self.model.latent_dim,
+                                           targets.shape[1], v.word_dropout)
+                with runtime.autocast():
+                    reconstruction, kl, _ = elbo_terms(self.model, targets, mask, v.word_dropout, eps, uniforms)
+                loss = (reconstruction.sum() + beta * kl.sum()) / max(len(rows), 1)
                 self.check_finite(loss, "VAE loss")
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * runtime.share(len(rows), len(batch))).backward()
+                runtime.average_gradients(self.model.parameters())
                 if t.grad_clip:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
                 self.optimizer.step()
                 self.scheduler.step()
-                totals += torch.tensor([float(reconstruction.detach().sum()), float(kl.detach().sum()), float(mask.sum()), len(rows)],
-                                       dtype=torch.float64)
+                sums = torch.tensor([float(reconstruction.detach().sum()), float(kl.detach().sum()),
+                                     float(mask.sum()), len(rows)], dtype=torch.float64, device=device)
+                self.epoch_totals += runtime.all_reduce_sum(sums).cpu()
                 self.batch_in_epoch += 1
+                totals = self.epoch_totals
                 progress.set_postfix(rec=f"{totals[0] / totals[3]:.2f}", kl=f"{totals[1] / totals[3]:.2f}", beta=f"{beta:.2f}")
                 self.after_step()
+            totals, self.epoch_totals = self.epoch_totals, torch.zeros(4, dtype=torch.float64)
             self.batch_in_epoch = 0
             self.epoch += 1
             self.end_of_epoch(totals, beta)
@@ -139,25 +159,27 @@ class VAETrainer(Trainer):
 def evaluate_vae(model: SentenceVAE, split: EncodedSplit, runtime: Runtime, batch_size: int,
                  threshold: float = 0.01, seed: int = 0, max_batches: int = 0) -> dict[str, float]:
     """ELBO terms on a split with one seeded z ~ q per sentence: per-sentence ELBO, reconstruction,
-    KL, the per-token NLL bound -ELBO / tokens (and its perplexity), and the active units."""
+    KL, the per-token NLL bound -ELBO / tokens (and its perplexity), and the active units.
+    Processes split every batch; sums and posterior means are gathered."""
     was_training = model.training
     model.eval()
     noise = torch.Generator(device=runtime.device).manual_seed(seed)
-    reconstruction = kl = tokens = 0.0
+    sums = torch.zeros(3, dtype=torch.float64, device=runtime.device)  # reconstruction, KL, tokens
     means = []
-    rows = torch.arange(len(split))
-    for i, batch in enumerate(torch.split(rows, batch_size)):
+    for i, batch in enumerate(global_batches(torch.arange(len(split)), batch_size, runtime.world_size)):
         if max_batches and i >= max_batches:
             break
-        targets = split.tokens[batch].to(runtime.device)
-        mask = loss_mask(split, batch, model.eos_id, True).to(runtime.device)
+        rows = runtime.local(batch)
+        targets = split.tokens[rows].to(runtime.device)
+        mask = loss_mask(split, rows, model.eos_id, True).to(runtime.device)
+        eps, _ = draw_noise(runtime, noise, len(batch), model.latent_dim, targets.shape[1], 0.0)
         with runtime.autocast():
-            rec, kl_batch, mean = elbo_terms(model, targets, mask, 0.0, noise)
-        reconstruction += float(rec.sum())
-        kl += float(kl_batch.sum())
-        tokens += float(mask.sum())
-        means.append(mean.float().cpu())
+            rec, kl_batch, mean = elbo_terms(model, targets, mask, 0.0, eps)
+        sums += torch.stack([rec.sum().double(), kl_batch.sum().double(), mask.sum().double()])
+        means.append(runtime.gather_rows(mean.float(), len(batch)).cpu())
+    runtime.all_reduce_sum(sums)
     model.train(was_training)
+    reconstruction, kl, tokens = (float(x) for x in sums)
     posterior_means = torch.cat(means)
     sentences = max(posterior_means.shape[0], 1)
     bound = (reconstruction + kl) / max(tokens, 1.0)

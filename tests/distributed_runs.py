@@ -1,0 +1,63 @@
+"""Tiny runs of every trainer, for tests/test_distributed.py: run this script plainly and under
+`torchrun --nproc_per_node 2` and compare the run directories.
+
+Usage: python tests/distributed_runs.py OUT_DIR CORPUS [NAME ...]
+
+Batch sizes are odd so the two processes get unequal shares of each batch; dropout is off
+(masks come from each process's own stream, the one thing that differs by design).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from textgan.cli import main
+
+SMALL = ["--device", "cpu", "--set", "model.embedding_dim=16", "--set", "model.hidden_dim=16",
+         "--set", "sample.num_samples=3"]
+SMALL_D = ["--set", "discriminator.embedding_dim=8", "--set", "discriminator.filter_sizes=[2, 3]",
+           "--set", "discriminator.num_filters=[6, 6]", "--set", "discriminator.dropout=0.0"]
+
+
+def corpus_args(corpus: str) -> list[str]:
+    return ["--corpus", corpus, "--tokenizer", "word", "--max-length", "10"]
+
+
+def runs(corpus: str) -> dict[str, list[str]]:
+    """Arguments of `textgan train` for each run, by name."""
+    gan = ["--trainer", "gan", *corpus_args(corpus), "--epochs", "2", "--batch-size", "15", *SMALL_D,
+           "--set", "gan.noise_dim=8", "--set", "gan.hidden_dim=8", "--set", "gan.num_blocks=1",
+           "--set", "gan.d_steps=2", "--set", "gan.eval_every=2", "--set", "gan.eval_samples=8",
+           "--set", "gan.began_hidden_dim=8", "--set", "gan.instance_noise=0.1"]
+    return {
+        "mle": [*corpus_args(corpus), "--epochs", "2", "--batch-size", "15"],
+        "seqgan": ["--trainer", "seqgan", "--corpus", "oracle", "--epochs", "1", "--batch-size", "15", *SMALL_D,
+                   "--set", "data.oracle_vocab_size=20", "--set", "data.oracle_seq_len=8",
+                   "--set", "data.oracle_samples=150", "--set", "data.oracle_embedding_dim=8",
+                   "--set", "data.oracle_hidden_dim=8", "--set", "seqgan.pretrain_d_steps=1",
+                   "--set", "seqgan.adversarial_rounds=2", "--set", "seqgan.d_samples=33",
+                   "--set", "seqgan.d_batch_size=11", "--set", "seqgan.rollout_count=3",
+                   "--set", "seqgan.nll_oracle_samples=21", "--set", "seqgan.eval_every=1",
+                   "--set", "seqgan.instance_noise=0.3", "--set", "seqgan.baseline=true",
+                   "--set", "seqgan.label_smoothing=0.1"],
+        "gan_wgan_gp": [*gan, "--set", "gan.objective=wgan_gp"],
+        "gan_began": [*gan, "--set", "gan.objective=began"],
+        "gan_rsgan": [*gan, "--set", "gan.objective=rsgan"],
+        "vae": ["--trainer", "vae", *corpus_args(corpus), "--epochs", "2", "--batch-size", "15",
+                "--set", "vae.latent_dim=4", "--set", "vae.kl_anneal_steps=5"],
+    }
+
+
+def run_all(out: Path, corpus: str, names: list[str]) -> int:
+    """Train each named run into out/<name>; the first failing exit code, or 0."""
+    table = runs(corpus)
+    for name in names or list(table):
+        code = main(["train", *table[name], *SMALL, "--out", str(out / name)])
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_all(Path(sys.argv[1]), sys.argv[2], sys.argv[3:]))
