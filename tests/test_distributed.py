@@ -19,7 +19,7 @@ from conftest import tiny_lines
 
 WORKER = Path(__file__).with_name("distributed_runs.py")
 sys.path.insert(0, str(WORKER.parent))
-from distributed_runs import runs  # noqa: E402
+from distributed_runs import RESUMED, runs  # noqa: E402
 
 NAMES = list(runs("corpus"))
 IGNORED = {"elapsed_s"}  # wall-clock seconds
@@ -43,8 +43,10 @@ def both(tmp_path_factory) -> Path:
         "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
                 "127.0.0.1", "--master_port", str(free_port()), str(WORKER)],
     }
+    names = {"one": NAMES, "two": [*NAMES, *RESUMED]}
     for name, command in launches.items():
-        done = subprocess.run([*command, str(root / name), str(corpus)], env=env, capture_output=True, text=True)
+        done = subprocess.run([*command, str(root / name), str(corpus), *names[name]], env=env,
+                              capture_output=True, text=True)
         assert done.returncode == 0, done.stderr[-3000:]
     return root
 
@@ -59,21 +61,33 @@ def close(a: object, b: object) -> bool:
     return a == b
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_two_processes_match_one(both: Path, name: str):
-    one, two = records(both / "one" / name), records(both / "two" / name)
+def assert_same_run(first: Path, second: Path) -> None:
+    """Same metrics.jsonl records (to float tolerance), final weights of every module, samples."""
+    one, two = records(first), records(second)
     assert [(r["step"], r["phase"]) for r in one] == [(r["step"], r["phase"]) for r in two]
     assert len(one) >= 2
     for a, b in zip(one, two):
-        assert a.keys() == b.keys()
+        assert a.keys() == b.keys(), (a, b)
         for key in a.keys() - IGNORED:
             assert close(a[key], b[key]), (a["step"], a["phase"], key, a[key], b[key])
-    latest = lambda run: both / run / name / "checkpoints" / (both / run / name / "checkpoints" / "latest").read_text().strip()
-    files = sorted(p.name for p in latest("one").glob("*.safetensors"))
-    assert files == sorted(p.name for p in latest("two").glob("*.safetensors")) and "model.safetensors" in files
+    latest = lambda run: run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
+    files = sorted(p.name for p in latest(first).glob("*.safetensors"))
+    assert files == sorted(p.name for p in latest(second).glob("*.safetensors")) and "model.safetensors" in files
     for file in files:  # the generator, and the discriminator / rollout network where there is one
-        w1, w2 = load_file(str(latest("one") / file)), load_file(str(latest("two") / file))
+        w1, w2 = load_file(str(latest(first) / file)), load_file(str(latest(second) / file))
         assert w1.keys() == w2.keys()
         for key in w1:
             assert torch.allclose(w1[key].float(), w2[key].float(), atol=1e-5), (file, key)
-    assert (both / "two" / name / "samples" / "final.txt").read_text() == (both / "one" / name / "samples" / "final.txt").read_text()
+    assert (second / "samples" / "final.txt").read_text() == (first / "samples" / "final.txt").read_text()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_processes_match_one(both: Path, name: str):
+    assert_same_run(both / "one" / name, both / "two" / name)
+
+
+@pytest.mark.parametrize("name", list(RESUMED))
+def test_resumed_on_two_processes_matches_one_uninterrupted(both: Path, name: str):
+    """Every process restores its own random streams and the shared ones: the resumed run ends
+    like the uninterrupted one (itself equal to one process)."""
+    assert_same_run(both / "one" / RESUMED[name][0], both / "two" / name)
