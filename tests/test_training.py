@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from textgan import api
@@ -62,23 +63,38 @@ def test_same_seed_gives_identical_metrics(tmp_path, txt_corpus):
     assert (tmp_path / "a" / "metrics.jsonl").read_text() == (tmp_path / "b" / "metrics.jsonl").read_text()
 
 
-def _train_command(corpus: Path, out: Path, *extra: str) -> list[str]:
+SMALL_D = ["--set", "discriminator.embedding_dim=8", "--set", "discriminator.filter_sizes=[2, 3]",
+           "--set", "discriminator.num_filters=[6, 6]"]
+# Per trainer: enough steps that a kill lands mid-run, dropout on (its masks must resume too).
+KILLED_RUNS = {
+    "mle": [],
+    "vae": ["--trainer", "vae", "--set", "vae.latent_dim=4"],
+    "gan": ["--trainer", "gan", *SMALL_D, "--set", "gan.noise_dim=8", "--set", "gan.hidden_dim=8",
+            "--set", "gan.d_steps=2", "--set", "gan.eval_every=5", "--set", "gan.instance_noise=0.1"],
+    "seqgan": ["--trainer", "seqgan", "--epochs", "1", *SMALL_D, "--set", "seqgan.pretrain_d_steps=4",
+               "--set", "seqgan.adversarial_rounds=8", "--set", "seqgan.rollout_count=2",
+               "--set", "seqgan.d_samples=32", "--set", "seqgan.instance_noise=0.2", "--set", "seqgan.eval_every=3"],
+}
+
+
+def _train_command(corpus: Path, out: Path, trainer: str) -> list[str]:
     return [sys.executable, "-m", "textgan", "train", "--corpus", str(corpus), "--tokenizer", "word",
             "--epochs", "3", "--out", str(out), "--device", "cpu", "--set", "train.batch_size=8",
             "--set", "model.dropout=0.2", "--set", "train.checkpoint_every_steps=2",
-            "--set", "train.keep_checkpoints=2", *extra]
+            "--set", "train.keep_checkpoints=2", *KILLED_RUNS[trainer]]
 
 
-def test_sigkill_then_resume_is_bit_identical(tmp_path):
+@pytest.mark.parametrize("trainer", list(KILLED_RUNS))
+def test_sigkill_then_resume_is_bit_identical(tmp_path, trainer):
     corpus = tmp_path / "corpus.txt"
     from conftest import tiny_lines
 
     corpus.write_text("\n".join(tiny_lines(400)) + "\n", encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(_train_command(corpus, tmp_path / "full"), check=True, env=env, capture_output=True)
+    subprocess.run(_train_command(corpus, tmp_path / "full", trainer), check=True, env=env, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_command(corpus, killed), env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_train_command(corpus, killed, trainer), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (killed / "checkpoints" / "latest").exists() and time.monotonic() < deadline:
@@ -91,7 +107,14 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     subprocess.run([sys.executable, "-m", "textgan", "train", "--out", str(killed), "--resume"],
                    check=True, env=env, capture_output=True)
 
-    final = lambda run: load_file(str(api.load(run, prefer="latest").path / "model.safetensors"))
-    a, b = final(tmp_path / "full"), final(killed)
-    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
-    assert (tmp_path / "full" / "metrics.jsonl").read_text() == (killed / "metrics.jsonl").read_text()
+    latest = lambda run: api.load(run, prefer="latest").path
+    files = sorted(p.name for p in latest(tmp_path / "full").glob("*.safetensors"))
+    assert files == sorted(p.name for p in latest(killed).glob("*.safetensors"))
+    for file in files:  # generator, and discriminator / rollout network where there are
+        a, b = load_file(str(latest(tmp_path / "full") / file)), load_file(str(latest(killed) / file))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), file
+    def records(run: Path) -> list[dict]:  # all but SeqGAN's wall-clock elapsed_s
+        return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"}
+                for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert records(tmp_path / "full") == records(killed)
