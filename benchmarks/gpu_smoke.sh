@@ -8,11 +8,11 @@ out=${1:-$(mktemp -d)/gpu-smoke}
 mkdir -p "$out"
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU visible'; print('GPU:', torch.cuda.get_device_name(0))"
 
-run() {  # name, then textgan train arguments
+run() {  # name, then textgan train arguments; LAUNCH="torchrun ... -m textgan" for several GPUs
   local name=$1; shift
   local start end
   start=$(date +%s.%N)
-  textgan train --device cuda --out "$out/$name" "$@" >"$out/$name.log" 2>&1 || { echo "$name: FAILED (see $out/$name.log)"; tail -3 "$out/$name.log"; return 0; }
+  ${LAUNCH:-textgan} train --device cuda --out "$out/$name" "$@" >"$out/$name.log" 2>&1 || { echo "$name: FAILED (see $out/$name.log)"; tail -3 "$out/$name.log"; return 0; }
   end=$(date +%s.%N)
   python - "$out/$name" "$start" "$end" "$name" <<'PY'
 import json, sys
@@ -31,4 +31,12 @@ run seqgan-oracle-bf16   --config examples/oracle_seqgan.yaml --precision bf16 -
                          --set train.epochs=1 --set seqgan.pretrain_d_steps=2 --set seqgan.adversarial_rounds=2 --set seqgan.nll_oracle_samples=1000
 run gan-wgan-gp-bf16     --config examples/poems_gan_wgan_gp.yaml --precision bf16 --set data.max_examples=4000 --set train.epochs=1
 run vae-bf16             --config examples/poems_vae.yaml --precision bf16 --set data.max_examples=4000 --set train.epochs=1
+gpus=$(python -c "import torch; print(torch.cuda.device_count())")
+if [ "$gpus" -gt 1 ]; then  # every trainer also runs on all GPUs, one process each
+  LAUNCH="torchrun --nproc_per_node $gpus -m textgan" run mle-lstm-bf16-x$gpus $poems --model lstm --epochs 2 --precision bf16 --set model.hidden_dim=256
+  LAUNCH="torchrun --nproc_per_node $gpus -m textgan" run seqgan-oracle-bf16-x$gpus --config examples/oracle_seqgan.yaml --precision bf16 \
+    --set data.oracle_samples=2000 --set train.epochs=1 --set seqgan.pretrain_d_steps=2 --set seqgan.adversarial_rounds=2 --set seqgan.nll_oracle_samples=1000
+  LAUNCH="torchrun --nproc_per_node $gpus -m textgan" run gan-wgan-gp-bf16-x$gpus --config examples/poems_gan_wgan_gp.yaml --precision bf16 --set data.max_examples=4000 --set train.epochs=1
+  LAUNCH="torchrun --nproc_per_node $gpus -m textgan" run vae-bf16-x$gpus --config examples/poems_vae.yaml --precision bf16 --set data.max_examples=4000 --set train.epochs=1
+fi
 echo "logs and runs in $out"
