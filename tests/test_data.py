@@ -127,3 +127,25 @@ def test_memory_mapped_path_equals_in_memory(tmp_path, request, corpus_fixture, 
         a, b, c = getattr(in_memory, name), getattr(mapped, name), getattr(cached, name)
         assert torch.equal(a.tokens, b.tokens) and torch.equal(a.prompt_lengths, b.prompt_lengths)
         assert torch.equal(b.tokens, c.tokens) and a.dropped == b.dropped
+
+
+def test_parallel_tokenisation_in_parts_with_dropped_rows_equals_in_memory(tmp_path, monkeypatch):
+    """Several worker processes, parts of 5 rows, rows dropped for length: the gaps are closed."""
+    from textgan.config import load_config
+    from textgan.data import mapped, prepare_data
+
+    from conftest import tiny_lines
+
+    lines = [line + (" far away far away" if i % 3 == 0 else "") for i, line in enumerate(tiny_lines(80))]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(mapped, "ROWS_PER_PART", 5)
+    sets = [f"data.corpus={corpus}", "tokenizer.kind=word", "tokenizer.max_length=7", "data.num_proc=2",
+            f"data.cache_dir={tmp_path / 'cache'}"]
+    in_memory = prepare_data(load_config(None, sets + ["data.memory_map=never"]))
+    parallel = prepare_data(load_config(None, sets + ["data.memory_map=always"]))
+    assert in_memory.train.dropped > 0 and len(in_memory.train) > 10
+    for name in ("train", "validation", "test"):
+        a, b = getattr(in_memory, name), getattr(parallel, name)
+        assert torch.equal(a.tokens, b.tokens) and torch.equal(a.prompt_lengths, b.prompt_lengths)
+        assert a.dropped == b.dropped

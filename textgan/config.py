@@ -36,6 +36,7 @@ class DataConfig:
     memory_map: str = "auto"  # auto | always | never
     memory_map_min_mb: float = 256.0
     cache_dir: str = ""  # default ~/.cache/textgan
+    num_proc: int = 0  # processes that tokenise a memory-mapped corpus (0 = one per CPU core)
     # Synthetic oracle (corpus: oracle): a canonical .npz or a random LSTM built from the seed.
     oracle_path: str = ""
     oracle_samples: int = 10000
@@ -90,7 +91,6 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = "fp32"  # fp32 | bf16 | fp16
     seed: int = 0
-    num_workers: int = 0
 
 
 @dataclass
@@ -243,6 +243,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.test_fraction": (0.0, 0.5, False),
     "data.max_examples": (0, None, False),
     "data.memory_map_min_mb": (0.0, None, False),
+    "data.num_proc": (0, None, False),
     "tokenizer.training_examples": (0, None, False),
     "data.oracle_samples": (1, None, False),
     "data.oracle_seq_len": (2, None, False),

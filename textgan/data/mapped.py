@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import warnings
 from pathlib import Path
@@ -73,52 +74,131 @@ def _mapped_tensor(path: Path) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
+ROWS_PER_PART = 1 << 20  # rows one worker encodes at a time (progress granularity)
+_PART: dict[str, Any] = {}  # what forked workers share with the parent (set before the fork)
+
+
+def _workers(cfg: Config) -> int:
+    return cfg.data.num_proc or os.cpu_count() or 1
+
+
 def _write_split(dataset, indices: np.ndarray, name: str, files: dict[str, Path], tokenizer: TextTokenizer,
                  cfg: Config, has_prompt: bool) -> None:
-    """Tokenise one split batch by batch (the Rust tokenizer uses every core) into .npy files."""
+    """Tokenise one split into .npy files, in parts of ROWS_PER_PART rows spread over
+    `data.num_proc` processes. Each part's kept rows are written in place at the part's first
+    row with plain file writes (the page cache holds them, not the process), and the gaps that
+    dropped rows leave are closed afterwards."""
     tok = cfg.tokenizer
-    subset = dataset.select(indices)
-    dropped = truncated = kept = 0
+    rows, width = len(indices), tok.max_length
+    bounds = [(lo, min(lo + ROWS_PER_PART, rows)) for lo in range(0, rows, ROWS_PER_PART)]
     with atomic_path(files["tokens"]) as tmp_tokens, atomic_path(files["prompt_lengths"]) as tmp_prompts:
-        # sized for every row; shrunk to the kept rows once the count is known
-        tokens = np.lib.format.open_memmap(tmp_tokens, mode="w+", dtype=np.int64, shape=(len(indices), tok.max_length))
-        prompt_lengths = np.zeros(len(indices), dtype=np.int64)
-        for batch in tqdm(subset.iter(batch_size=32768), total=-(-len(indices) // 32768),
-                          desc=f"tokenising {name}", leave=False):
-            texts = tokenizer.encode_batch([t.strip() for t in batch["text"]])
-            prompts = tokenizer.encode_batch([p.strip() for p in batch["prompt"]]) if has_prompt else [None] * len(texts)
-            rows = []
-            for text_ids, prompt_ids in zip(texts, prompts):
-                row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, tok.max_length, tok.overflow)
-                if row is None:
-                    dropped += 1
-                    continue
-                truncated += was_truncated
-                prompt_lengths[kept + len(rows)] = prompt_length
-                rows.append(row)
-            if rows:
-                tokens[kept : kept + len(rows)] = np.asarray(rows, dtype=np.int64)
-                kept += len(rows)
-        tokens.flush()
-        del tokens
-        if kept < len(indices):
-            _shrink_npy(tmp_tokens, kept, tok.max_length)
-        with open(tmp_prompts, "wb") as handle:  # a path would get ".npy" appended
-            np.save(handle, prompt_lengths[:kept])
-    log_overflow(name, dropped, truncated, len(indices), tok.max_length)
-    if kept == 0 and len(indices):
+        offsets = (_preallocate_npy(tmp_tokens, (rows, width)), _preallocate_npy(tmp_prompts, (rows,)))
+        _PART.update(subset=dataset.select(indices), tokenizer=tokenizer, tok=tok, has_prompt=has_prompt,
+                     files=(tmp_tokens, tmp_prompts), offsets=offsets)
+        try:
+            progress = tqdm(total=rows, desc=f"tokenising {name}", unit=" rows", leave=False)
+            results = []
+            workers = min(_workers(cfg), len(bounds))
+            if workers > 1:
+                with multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_tokenizers) as pool:
+                    for result in pool.imap(_encode_part, bounds):
+                        results.append(result)
+                        progress.update(result[3])
+            else:
+                for part in bounds:
+                    results.append(_encode_part(part))
+                    progress.update(results[-1][3])
+            progress.close()
+        finally:
+            _PART.clear()
+        kept = 0
+        for (lo, _), (part_kept, _, _, _) in zip(bounds, results):
+            if kept != lo:  # close the gap left by dropped rows of earlier parts
+                _move_rows(tmp_tokens, offsets[0], width * 8, lo, kept, part_kept)
+                _move_rows(tmp_prompts, offsets[1], 8, lo, kept, part_kept)
+            kept += part_kept
+        _shrink_npy(tmp_tokens, (kept, width), offsets[0])
+        _shrink_npy(tmp_prompts, (kept,), offsets[1])
+    dropped, truncated = sum(r[1] for r in results), sum(r[2] for r in results)
+    log_overflow(name, dropped, truncated, rows, tok.max_length)
+    if kept == 0 and rows:
         raise too_long_error(name, tok.max_length)
     files["meta"].write_text(json.dumps({"dropped": dropped, "truncated": truncated}), encoding="utf-8")
 
 
-def _shrink_npy(path: Path, rows: int, width: int) -> None:
-    """Rewrite a .npy header for fewer rows and cut the file (rows were written first)."""
-    header_bytes = np.lib.format.open_memmap(path, mode="r").offset
+def _quiet_tokenizers() -> None:
+    """In a forked worker: the Rust tokenizer runs single-threaded, without its fork warning."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+def _encode_part(bounds: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Encode rows [lo, hi) of the split and write the kept ones from row lo on.
+
+    Returns (kept, dropped, truncated, rows read).
+    """
+    lo, hi = bounds
+    tokenizer, tok, has_prompt = _PART["tokenizer"], _PART["tok"], _PART["has_prompt"]
+    width = tok.max_length
+    kept = dropped = truncated = 0
+    with open(_PART["files"][0], "r+b") as token_file, open(_PART["files"][1], "r+b") as prompt_file:
+        token_file.seek(_PART["offsets"][0] + lo * width * 8)
+        prompt_file.seek(_PART["offsets"][1] + lo * 8)
+        for batch in _PART["subset"].select(range(lo, hi)).iter(batch_size=32768):
+            texts = tokenizer.encode_batch([t.strip() for t in batch["text"]])
+            prompts = tokenizer.encode_batch([p.strip() for p in batch["prompt"]]) if has_prompt else [None] * len(texts)
+            rows, prompt_lengths = [], []
+            for text_ids, prompt_ids in zip(texts, prompts):
+                row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, width, tok.overflow)
+                if row is None:
+                    dropped += 1
+                    continue
+                truncated += was_truncated
+                rows.append(row)
+                prompt_lengths.append(prompt_length)
+            if rows:
+                token_file.write(np.asarray(rows, dtype=np.int64).tobytes())
+                prompt_file.write(np.asarray(prompt_lengths, dtype=np.int64).tobytes())
+                kept += len(rows)
+    return kept, dropped, truncated, hi - lo
+
+
+NPY_HEADER_BYTES = 128  # fixed, so a header rewritten for fewer rows keeps the data in place
+
+
+def _write_npy_header(handle: Any, shape: tuple[int, ...]) -> int:
+    """An int64 C-order .npy (version 1.0) header of NPY_HEADER_BYTES bytes; returns its size."""
+    described = repr({"descr": "<i8", "fortran_order": False, "shape": tuple(shape)})
+    padding = NPY_HEADER_BYTES - 10 - len(described) - 1
+    handle.write(b"\x93NUMPY\x01\x00" + (NPY_HEADER_BYTES - 10).to_bytes(2, "little")
+                 + described.encode("latin1") + b" " * padding + b"\n")
+    return NPY_HEADER_BYTES
+
+
+def _preallocate_npy(path: Path, shape: tuple[int, ...]) -> int:
+    """Write an int64 .npy header for `shape`, size the file for the data; returns the data offset."""
+    with open(path, "wb") as handle:
+        offset = _write_npy_header(handle, shape)
+        handle.truncate(offset + int(np.prod(shape)) * 8)
+    return offset
+
+
+def _move_rows(path: Path, offset: int, row_bytes: int, source: int, target: int, count: int,
+               chunk_rows: int = 1 << 16) -> None:
+    """Copy `count` rows from row `source` to row `target` < source in place, chunk by chunk."""
     with open(path, "r+b") as handle:
-        np.lib.format.write_array_header_1_0(handle, {"descr": "<i8", "fortran_order": False, "shape": (rows, width)})
-        if handle.tell() != header_bytes:
-            raise DataError(f"internal error resizing {path}; delete the cache folder and retry")
-        handle.truncate(header_bytes + rows * width * 8)
+        for start in range(0, count, chunk_rows):
+            size = min(chunk_rows, count - start)
+            handle.seek(offset + (source + start) * row_bytes)
+            data = handle.read(size * row_bytes)
+            handle.seek(offset + (target + start) * row_bytes)
+            handle.write(data)
+
+
+def _shrink_npy(path: Path, shape: tuple[int, ...], offset: int) -> None:
+    """Rewrite a .npy header for fewer rows and cut the file (the rows were written first)."""
+    with open(path, "r+b") as handle:
+        _write_npy_header(handle, shape)
+        handle.truncate(offset + int(np.prod(shape)) * 8)
 
 
 def _train_tokenizer(dataset, train_indices: np.ndarray, cfg: Config, has_prompt: bool) -> TextTokenizer:
