@@ -91,3 +91,26 @@ def test_resumed_on_two_processes_matches_one_uninterrupted(both: Path, name: st
     """Every process restores its own random streams and the shared ones: the resumed run ends
     like the uninterrupted one (itself equal to one process)."""
     assert_same_run(both / "one" / RESUMED[name][0], both / "two" / name)
+
+
+def test_batch_smaller_than_the_processes_is_refused(tmp_path):
+    """Every process needs rows of each global batch."""
+    from textgan import api
+    from textgan.checkpoint import RunDirectory
+    from textgan.errors import ConfigError
+    from textgan.models import build_generator
+    from textgan.training import TRAINERS
+    from textgan.training.runtime import Runtime
+
+    from conftest import tiny_config
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(tiny_lines(40)) + "\n", encoding="utf-8")
+    cfg = tiny_config(corpus, **{"train.batch_size": 1})
+    data = api.build_data(cfg)
+    generator = build_generator(cfg.model, data.tokenizer.vocab_size, data.train.tokens.shape[1],
+                                    data.tokenizer.bos_id, data.tokenizer.eos_id, data.tokenizer.pad_id)
+    two_processes = Runtime(torch.device("cpu"), rank=0, world_size=2)
+    with pytest.raises(ConfigError, match="train.batch_size=1 is the global batch, split over 2 processes; "
+                                          "raise it to at least 2"):
+        TRAINERS["mle"](cfg, RunDirectory(tmp_path / "run"), two_processes, data, generator)

@@ -118,3 +118,27 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, trainer):
                 for line in (run / "metrics.jsonl").read_text().splitlines()]
 
     assert records(tmp_path / "full") == records(killed)
+
+
+def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    """What torchrun and batch schedulers send before stopping a job: a checkpoint, one line, exit 2."""
+    from conftest import tiny_lines
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(tiny_lines(400)) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    command = _train_command(corpus, run, "mle")
+    command[command.index("--epochs") + 1] = "50"
+    proc = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "latest").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in err, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("textgan: error: interrupted at step ") and f"--resume {run}" in line, err
+    step = int(line.split("interrupted at step ")[1].split(";")[0])
+    state = api.load(run, prefer="latest").state
+    assert state["step"] == step and not state["finished"]

@@ -8,8 +8,11 @@ hidden callbacks) and lists what it saves in `checkpoint_modules`, `optimizers` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
+import threading
 import time
 from typing import Any, Iterator
 
@@ -104,6 +107,23 @@ def evaluate_nll(generator: Generator, split: EncodedSplit, runtime: Runtime, ba
     return float(total[0] / total[1].clamp(min=1))
 
 
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt while the body runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Trainer:
     """Base of every trainer: owns the run directory, counters, checkpoints and resume."""
 
@@ -153,7 +173,12 @@ class Trainer:
 
     # -- shared -------------------------------------------------------------------------
     def train(self) -> None:
-        """Run training to the end, saving a checkpoint on Ctrl-C."""
+        """Run training to the end, saving a checkpoint on Ctrl-C or SIGTERM (what torchrun sends
+        its workers when stopped, and what batch schedulers send before preempting a job)."""
+        with interrupt_on_sigterm():
+            self._train()
+
+    def _train(self) -> None:
         self.run.save_config(self.cfg)
         if self.runtime.distributed:
             for module in [self.generator, *self.checkpoint_modules().values()]:
