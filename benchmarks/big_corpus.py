@@ -3,8 +3,8 @@
 Generates a text corpus of --gigabytes (synthetic English-like sentences, seeded), tokenises it
 once through the memory-mapped path (Arrow via `datasets`, one tokenising process per core,
 cached), then, in a fresh process, loads the cached rows and trains an LSTM for --steps steps.
-Prints lines/s of tokenisation and each phase's peak resident memory (process and children),
-anonymous and file-backed apart (target while training: under 3 GB). Usage:
+Prints lines/s of tokenisation and each phase's peak resident memory (process and children,
+proportional set size), anonymous and file-backed apart (target while training: under 3 GB). Usage:
     python benchmarks/big_corpus.py --gigabytes 2 --workdir /tmp/textgan-big
 """
 
@@ -51,9 +51,11 @@ def write_corpus(path: Path, gigabytes: float, seed: int) -> int:
 
 
 class MemoryWatch:
-    """Peak resident memory of this process and its children, sampled every 0.1 s, split into
-    anonymous memory (heap: what must fit in RAM) and file-backed pages (memory-mapped corpus and
-    token files: the kernel drops them under pressure)."""
+    """Peak resident memory of this process and its children, sampled every 0.1 s, as
+    proportional set size (a page shared by k processes counts 1/k to each, so forked workers
+    are not counted twice), split into anonymous memory (heap: what must fit in RAM) and
+    file-backed pages (memory-mapped corpus and token files: the kernel drops them under
+    pressure)."""
 
     def __init__(self) -> None:
         self.peak = {"total": 0, "anonymous": 0, "file": 0}
@@ -74,11 +76,12 @@ class MemoryWatch:
         anonymous = file = 0
         for pid in self._pids():
             try:
-                fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+                lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
             except (FileNotFoundError, ProcessLookupError):
                 continue
-            anonymous += int(fields.get("RssAnon", "0 kB").split()[0]) * 1024
-            file += int(fields.get("RssFile", "0 kB").split()[0]) * 1024 + int(fields.get("RssShmem", "0 kB").split()[0]) * 1024
+            kb = {name: int(value.split()[0]) * 1024 for name, value in (line.split(":", 1) for line in lines)}
+            anonymous += kb.get("Pss_Anon", 0)
+            file += kb.get("Pss_File", 0) + kb.get("Pss_Shmem", 0)
         for key, value in (("total", anonymous + file), ("anonymous", anonymous), ("file", file)):
             self.peak[key] = max(self.peak[key], value)
 
@@ -97,7 +100,7 @@ class MemoryWatch:
 
     def report(self) -> str:
         gb = {key: value / 2**30 for key, value in self.peak.items()}
-        return f"peak RSS {gb['total']:.2f} GB = {gb['anonymous']:.2f} GB anonymous + {gb['file']:.2f} GB file-backed (mapped)"
+        return f"peak resident {gb['total']:.2f} GB = {gb['anonymous']:.2f} GB anonymous + {gb['file']:.2f} GB file-backed (mapped)"
 
 
 def config(work: Path, corpus: Path, steps: int):

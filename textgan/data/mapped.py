@@ -217,63 +217,81 @@ def _train_tokenizer(dataset, train_indices: np.ndarray, cfg: Config, has_prompt
 
 
 def _non_empty_rows(dataset, has_prompt: bool) -> np.ndarray:
-    """Indices of rows whose text (and prompt) is not blank, computed by Arrow in C++."""
+    """Indices of rows whose text (and prompt) is not blank, computed by Arrow in C++ one record
+    batch at a time (the trimmed copies of a batch's strings are all it holds)."""
     import pyarrow.compute as pc
 
     table = dataset.data.table if hasattr(dataset.data, "table") else dataset.data
     columns = ["text", "prompt"] if has_prompt else ["text"]
-    keep = None
-    for column in columns:
-        values = pc.fill_null(table.column(column).cast("string"), "")
-        filled = pc.not_equal(pc.utf8_trim_whitespace(values), "")
-        keep = filled if keep is None else pc.and_(keep, filled)
-    return np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    found, offset = [], 0
+    for batch in table.select(columns).to_batches(max_chunksize=1 << 20):
+        keep = None
+        for column in columns:
+            values = pc.fill_null(batch.column(column).cast("string"), "")
+            filled = pc.not_equal(pc.utf8_trim_whitespace(values), "")
+            keep = filled if keep is None else pc.and_(keep, filled)
+        found.append(np.flatnonzero(keep.to_numpy(zero_copy_only=False)) + offset)
+        offset += batch.num_rows
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def _split_files(folder: Path, name: str, tokenizer: TextTokenizer, cfg: Config) -> dict[str, Path]:
+    key = f"{tokenizer.fingerprint()}-{cfg.tokenizer.max_length}-{cfg.tokenizer.overflow}"
+    return {"tokens": folder / f"{name}-{key}.tokens.npy", "prompt_lengths": folder / f"{name}-{key}.prompts.npy",
+            "meta": folder / f"{name}-{key}.json"}
+
+
+def _load_split(files: dict[str, Path]) -> EncodedSplit:
+    meta: dict[str, Any] = json.loads(files["meta"].read_text(encoding="utf-8"))
+    return EncodedSplit(_mapped_tensor(files["tokens"]), _mapped_tensor(files["prompt_lengths"]),
+                        meta["dropped"], meta["truncated"])
 
 
 def prepare_memory_mapped(cfg: Config, tokenizer: TextTokenizer | None = None):
-    """PreparedData whose splits are memory-mapped token rows (see the module docstring)."""
+    """PreparedData whose splits are memory-mapped token rows (see the module docstring).
+
+    When the cache holds every split, neither the corpus nor the split indices are read.
+    """
     from textgan.data import PreparedData
 
     path = resolve_corpus(cfg.data.corpus)
-    dataset = _load_dataset(path)
     text_field, prompt_field = _fields(cfg, path)
-    for field in filter(None, (text_field, prompt_field)):
-        if field not in dataset.column_names:
-            raise DataError(f"corpus {path} has no field {field!r} (fields: {', '.join(dataset.column_names)}); pass --text-field NAME")
     renames = {text_field: "text", **({prompt_field: "prompt"} if prompt_field else {})}
-    dataset = dataset.select_columns(list(renames)).rename_columns({k: v for k, v in renames.items() if k != v})
     has_prompt = prompt_field is not None
-
-    non_empty = _non_empty_rows(dataset, has_prompt)
-    if len(non_empty) == 0:
-        raise DataError(f"corpus {path} has no non-empty examples; give at least one line of text")
-    position = split_indices(len(non_empty), cfg.data, cfg.train.seed)
-    train, validation, test = (non_empty[p] for p in position)
-
     cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_dir()
     settings = json.dumps({"corpus": corpus_fingerprint(path), "fields": renames, "seed": cfg.train.seed,
                            "max_examples": cfg.data.max_examples, "fractions": [cfg.data.validation_fraction, cfg.data.test_fraction],
                            "tokenizer": vars(cfg.tokenizer) if tokenizer is None else tokenizer.fingerprint()},
                           sort_keys=True, default=str)
     folder = cache / hashlib.sha256(settings.encode()).hexdigest()[:16]
+    tokenizer_file = folder / "tokenizer.json"
+    if tokenizer is None and tokenizer_file.is_file():
+        tokenizer = TextTokenizer.load(tokenizer_file)
+    if tokenizer is not None and all(_split_files(folder, name, tokenizer, cfg)["meta"].is_file() for name in SPLITS):
+        log.info("using cached tokens in %s", folder)
+        return PreparedData(tokenizer=tokenizer, splits=None,
+                            **{name: _load_split(_split_files(folder, name, tokenizer, cfg)) for name in SPLITS})
+
+    dataset = _load_dataset(path)
+    for field in renames:
+        if field not in dataset.column_names:
+            raise DataError(f"corpus {path} has no field {field!r} (fields: {', '.join(dataset.column_names)}); pass --text-field NAME")
+    dataset = dataset.select_columns(list(renames)).rename_columns({k: v for k, v in renames.items() if k != v})
+    non_empty = _non_empty_rows(dataset, has_prompt)
+    if len(non_empty) == 0:
+        raise DataError(f"corpus {path} has no non-empty examples; give at least one line of text")
+    position = split_indices(len(non_empty), cfg.data, cfg.train.seed)
     folder.mkdir(parents=True, exist_ok=True)
     if tokenizer is None:
-        tokenizer_file = folder / "tokenizer.json"
-        if tokenizer_file.is_file():
-            tokenizer = TextTokenizer.load(tokenizer_file)
-        else:
-            tokenizer = _train_tokenizer(dataset, train, cfg, has_prompt)
-            tokenizer.save(tokenizer_file)
-    key = f"{tokenizer.fingerprint()}-{cfg.tokenizer.max_length}-{cfg.tokenizer.overflow}"
+        tokenizer = _train_tokenizer(dataset, non_empty[position[0]], cfg, has_prompt)
+        tokenizer.save(tokenizer_file)
     splits: dict[str, EncodedSplit] = {}
-    for name, indices in (("train", train), ("validation", validation), ("test", test)):
-        files = {"tokens": folder / f"{name}-{key}.tokens.npy", "prompt_lengths": folder / f"{name}-{key}.prompts.npy",
-                 "meta": folder / f"{name}-{key}.json"}
+    for name, chosen in zip(SPLITS, position):
+        files = _split_files(folder, name, tokenizer, cfg)
         if not files["meta"].is_file():
-            _write_split(dataset, indices, name, files, tokenizer, cfg, has_prompt)
-        else:
-            log.info("%s split: using cached tokens in %s", name, folder)
-        meta: dict[str, Any] = json.loads(files["meta"].read_text(encoding="utf-8"))
-        splits[name] = EncodedSplit(_mapped_tensor(files["tokens"]), _mapped_tensor(files["prompt_lengths"]),
-                                    meta["dropped"], meta["truncated"])
+            _write_split(dataset, non_empty[chosen], name, files, tokenizer, cfg, has_prompt)
+        splits[name] = _load_split(files)
     return PreparedData(tokenizer=tokenizer, splits=None, **splits)
