@@ -31,6 +31,8 @@ run seqgan-oracle-bf16   --config examples/oracle_seqgan.yaml --precision bf16 -
                          --set train.epochs=1 --set seqgan.pretrain_d_steps=2 --set seqgan.adversarial_rounds=2 --set seqgan.nll_oracle_samples=1000
 run gan-wgan-gp-bf16     --config examples/poems_gan_wgan_gp.yaml --precision bf16 --set data.max_examples=4000 --set train.epochs=1
 run vae-bf16             --config examples/poems_vae.yaml --precision bf16 --set data.max_examples=4000 --set train.epochs=1
+run gan-wgan-gp-fp16     --config examples/poems_gan_wgan_gp.yaml --precision fp16 --set data.max_examples=4000 --set train.epochs=1
+run vae-fp16             --config examples/poems_vae.yaml --precision fp16 --set data.max_examples=4000 --set train.epochs=1
 gpus=$(python -c "import torch; print(torch.cuda.device_count())")
 if [ "$gpus" -gt 1 ]; then  # every trainer also runs on all GPUs, one process each
   LAUNCH="torchrun --nproc_per_node $gpus -m textgan" run mle-lstm-bf16-x$gpus $poems --model lstm --epochs 2 --precision bf16 --set model.hidden_dim=256

@@ -107,6 +107,23 @@ def evaluate_nll(generator: Generator, split: EncodedSplit, runtime: Runtime, ba
     return float(total[0] / total[1].clamp(min=1))
 
 
+def backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                      parameters: list[nn.Parameter], runtime: Runtime, grad_clip: float = 0.0,
+                      report_norm: bool = False) -> float | None:
+    """One update outside DDP: backward of the (fp16-scaled) loss, gradients averaged over
+    processes, unscaled and clipped to `grad_clip` (0: not clipped), one optimizer step.
+    Returns the gradient norm before clipping when clipped or `report_norm`."""
+    scaler.scale(loss).backward()
+    runtime.average_gradients(parameters)
+    norm = None
+    if grad_clip or report_norm:
+        scaler.unscale_(optimizer)
+        norm = float(nn.utils.clip_grad_norm_(parameters, grad_clip or math.inf))
+    scaler.step(optimizer)
+    scaler.update()
+    return norm
+
+
 @contextlib.contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt while the body runs (main thread only)."""

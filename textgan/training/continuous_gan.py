@@ -16,7 +16,6 @@ mode-collapse signal that does not move with the noise — and, on oracle data, 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any, Iterator
 
 import torch
@@ -43,7 +42,7 @@ from textgan.objectives import (
     instance_noise_std,
     wasserstein_estimate,
 )
-from textgan.training.base import Trainer, batches_per_epoch
+from textgan.training.base import Trainer, backward_and_step, batches_per_epoch
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -87,6 +86,7 @@ class ContinuousGANTrainer(Trainer):
                                               cfg.train.learning_rate, betas)
         self.d_optimizer = make_gan_optimizer(self.discriminator.parameters(), g.optimizer, g.objective,
                                               cfg.discriminator.learning_rate, betas)
+        self.g_scaler, self.d_scaler = runtime.grad_scaler(), runtime.grad_scaler()  # fp16 only
         # Noise for z, instance noise and penalty interpolation: saved, so resume is exact.
         self.noise = torch.Generator(device=runtime.device).manual_seed(cfg.train.seed + 1)
         self.k = 0.0  # BEGAN's equilibrium variable k_t
@@ -96,7 +96,8 @@ class ContinuousGANTrainer(Trainer):
         self.references = [self.tokenizer.tokens(r) for r in references.tokens[:BLEU_REFERENCES].tolist()]
 
     def optimizers(self) -> dict[str, Any]:
-        return {"generator": self.g_optimizer, "discriminator": self.d_optimizer}
+        return {"generator": self.g_optimizer, "discriminator": self.d_optimizer,
+                "g_scaler": self.g_scaler, "d_scaler": self.d_scaler}
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"discriminator": self.discriminator}
@@ -192,9 +193,7 @@ class ContinuousGANTrainer(Trainer):
         loss = loss * runtime.share(len(rows), len(batch)) + l2
         self.check_finite(loss, "discriminator loss")
         self.d_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        runtime.average_gradients(self.discriminator.parameters())
-        self.d_optimizer.step()
+        backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
         if self.objective.name == "wgan":
             clip_weights(self.discriminator, g.clip)
         stats = runtime.mean_over_rows(row_means, len(rows))
@@ -231,12 +230,9 @@ class ContinuousGANTrainer(Trainer):
                 loss = self.objective.g_loss(fake_out, real_out)
         self.check_finite(loss, "generator loss")
         self.g_optimizer.zero_grad(set_to_none=True)
-        (loss * runtime.share(len(rows), len(batch))).backward()
+        grad_norm = backward_and_step(loss * runtime.share(len(rows), len(batch)), self.g_optimizer, self.g_scaler,
+                                      list(self.model.parameters()), runtime, self.cfg.train.grad_clip, report_norm=True)
         self.discriminator.requires_grad_(True)
-        runtime.average_gradients(self.model.parameters())
-        clip = self.cfg.train.grad_clip or math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-        self.g_optimizer.step()
         return {**runtime.mean_over_rows({"g_loss": float(loss.detach())}, len(rows)), "g_grad_norm": grad_norm}
 
     def evaluate_health(self) -> dict[str, Any]:

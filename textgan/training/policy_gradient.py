@@ -41,7 +41,7 @@ from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
 from textgan.objectives import instance_noise_std
 from textgan.rewards import RolloutNetwork, rollout_rewards, rollout_uniforms
-from textgan.training.base import Trainer, batches_per_epoch, evaluate_nll, global_batches
+from textgan.training.base import Trainer, backward_and_step, batches_per_epoch, evaluate_nll, global_batches
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.runtime import Runtime
 
@@ -245,13 +245,8 @@ class SeqGANTrainer(Trainer):
         loss = policy_gradient_loss(log_probs, rewards, mask, s.baseline, runtime.all_reduce_sum)
         total_loss = runtime.all_reduce_sum(loss.detach().clone())
         self.check_finite(total_loss, "policy-gradient loss")
-        self.pg_scaler.scale(loss * runtime.world_size).backward()
-        runtime.average_gradients(self.generator.parameters())
-        if self.cfg.train.grad_clip:
-            self.pg_scaler.unscale_(self.pg_optimizer)
-            nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.train.grad_clip)
-        self.pg_scaler.step(self.pg_optimizer)
-        self.pg_scaler.update()
+        backward_and_step(loss * runtime.world_size, self.pg_optimizer, self.pg_scaler, list(self.generator.parameters()),
+                          runtime, self.cfg.train.grad_clip)
         chosen = runtime.all_reduce_sum(torch.stack([(rewards * mask).sum().double(), mask.sum().double()]))
         return float(total_loss), float(chosen[0] / chosen[1].clamp(min=1))
 
@@ -289,10 +284,7 @@ class SeqGANTrainer(Trainer):
                 l2 = self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
                 loss = bce * runtime.share(len(local), len(batch)) + l2
                 self.check_finite(loss, "discriminator loss")
-                self.d_scaler.scale(loss).backward()
-                runtime.average_gradients(self.discriminator.parameters())
-                self.d_scaler.step(self.d_optimizer)
-                self.d_scaler.update()
+                backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
                 correct = float(((logits.detach() > 0).float() == labels[local]).sum())
                 totals += torch.tensor([float(bce.detach() + l2.detach()) * len(local), correct, len(local)],
                                        dtype=torch.float64, device=device)

@@ -21,7 +21,7 @@ from textgan.data import EncodedSplit, PreparedData
 from textgan.errors import TextGanError
 from textgan.models import Generator
 from textgan.models.vae import SentenceVAE, active_units, gaussian_kl
-from textgan.training.base import Trainer, batches_per_epoch, global_batches, loss_mask
+from textgan.training.base import Trainer, backward_and_step, batches_per_epoch, global_batches, loss_mask
 from textgan.training.mle import make_scheduler
 from textgan.training.runtime import Runtime
 
@@ -86,12 +86,13 @@ class VAETrainer(Trainer):
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
         self.steps_per_epoch = batches_per_epoch(len(data.train), t.batch_size, runtime.world_size)
         self.scheduler = make_scheduler(self.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
+        self.scaler = runtime.grad_scaler()  # fp16 only
         # Posterior noise and word dropout draw from here, so a resumed run repeats them exactly.
         self.noise = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
         self.epoch_totals = torch.zeros(4, dtype=torch.float64)  # reconstruction, KL, tokens, sentences
 
     def optimizers(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer, "scheduler": self.scheduler}
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
 
     def extra_state(self) -> dict[str, Any]:
         return {"noise_rng": self.noise.get_state(), "epoch_totals": self.epoch_totals}
@@ -121,11 +122,8 @@ class VAETrainer(Trainer):
                 loss = (reconstruction.sum() + beta * kl.sum()) / max(len(rows), 1)
                 self.check_finite(loss, "VAE loss")
                 self.optimizer.zero_grad(set_to_none=True)
-                (loss * runtime.share(len(rows), len(batch))).backward()
-                runtime.average_gradients(self.model.parameters())
-                if t.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
-                self.optimizer.step()
+                backward_and_step(loss * runtime.share(len(rows), len(batch)), self.optimizer, self.scaler,
+                                  list(self.model.parameters()), runtime, t.grad_clip)
                 self.scheduler.step()
                 sums = torch.tensor([float(reconstruction.detach().sum()), float(kl.detach().sum()),
                                      float(mask.sum()), len(rows)], dtype=torch.float64, device=device)
