@@ -125,8 +125,8 @@ def test_memory_mapped_path_equals_in_memory(tmp_path, request, corpus_fixture, 
     assert mapped.tokenizer.fingerprint() == in_memory.tokenizer.fingerprint()
     for name in ("train", "validation", "test"):
         a, b, c = getattr(in_memory, name), getattr(mapped, name), getattr(cached, name)
-        assert torch.equal(a.tokens, b.tokens) and torch.equal(a.prompt_lengths, b.prompt_lengths)
-        assert torch.equal(b.tokens, c.tokens) and a.dropped == b.dropped
+        assert torch.equal(a.tokens, b.tokens[:]) and torch.equal(a.prompt_lengths, b.prompt_lengths)
+        assert torch.equal(b.tokens[:], c.tokens[:]) and a.dropped == b.dropped
 
 
 def test_parallel_tokenisation_in_parts_with_dropped_rows_equals_in_memory(tmp_path, monkeypatch):
@@ -147,5 +147,23 @@ def test_parallel_tokenisation_in_parts_with_dropped_rows_equals_in_memory(tmp_p
     assert in_memory.train.dropped > 0 and len(in_memory.train) > 10
     for name in ("train", "validation", "test"):
         a, b = getattr(in_memory, name), getattr(parallel, name)
-        assert torch.equal(a.tokens, b.tokens) and torch.equal(a.prompt_lengths, b.prompt_lengths)
+        assert torch.equal(a.tokens, b.tokens[:]) and torch.equal(a.prompt_lengths, b.prompt_lengths)
         assert a.dropped == b.dropped
+
+
+def test_file_rows_read_what_indexing_a_tensor_reads(tmp_path):
+    """Token rows read from disk on demand answer every index the trainers use like a tensor."""
+    import numpy as np
+
+    from textgan.data.mapped import FileRows
+
+    rows = torch.arange(7 * 5).view(7, 5)
+    np.save(tmp_path / "t.npy", rows.numpy().astype(np.int64))
+    stored = FileRows(tmp_path / "t.npy")
+    assert len(stored) == 7 and stored.shape == rows.shape and stored.dim() == 2
+    for index in (torch.tensor([6, 0, 0, 3]), [2, -1], slice(2, 5), slice(None), slice(1, 7, 3), slice(5, 2)):
+        assert torch.equal(stored[index], rows[index]), index
+    assert torch.equal(stored[torch.tensor([4, 1]), :2], rows[torch.tensor([4, 1]), :2])
+    assert torch.equal(stored[3], rows[3]) and stored.tolist() == rows.tolist()
+    with pytest.raises(IndexError):
+        stored[torch.tensor([7])]

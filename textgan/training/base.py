@@ -58,13 +58,13 @@ def process_seed(seed: int, rank: int) -> int:
     return seed * 1_000_003 + 7_919 * (rank + 1)
 
 
-def global_batches(order: torch.Tensor, batch_size: int, world_size: int = 1) -> list[torch.Tensor]:
-    """Split an epoch's order into global batches (the last may be smaller); a last batch with
-    fewer rows than processes joins the one before it, so that no process gets an empty share."""
-    batches = list(torch.split(order, batch_size))
-    if len(batches) > 1 and len(batches[-1]) < world_size:
-        batches[-2:] = [torch.cat(batches[-2:])]
-    return batches
+def global_batches(order: torch.Tensor, batch_size: int, world_size: int = 1, start: int = 0) -> Iterator[torch.Tensor]:
+    """The global batches of an epoch's order, from batch `start` on, made one at a time (the
+    last may be smaller; a last batch with fewer rows than processes joins the one before it,
+    so that no process gets an empty share)."""
+    count = batches_per_epoch(len(order), batch_size, world_size)
+    for i in range(start, count):
+        yield order[i * batch_size : len(order) if i == count - 1 else (i + 1) * batch_size]
 
 
 def masked_nll_sum(generator: nn.Module, targets: torch.Tensor, mask: torch.Tensor,
@@ -332,4 +332,4 @@ class Trainer:
         """Each remaining global batch (row indices) of the current epoch; every process gets
         the same ones and keeps its rows with `runtime.local`."""
         order = epoch_order(len(split), self.cfg.train.seed, self.epoch)
-        yield from global_batches(order, batch_size, self.runtime.world_size)[self.batch_in_epoch :]
+        yield from global_batches(order, batch_size, self.runtime.world_size, self.batch_in_epoch)
