@@ -128,3 +128,19 @@ def test_fused_loss_under_bf16_autocast_stays_close():
     approx.backward()
     assert abs(approx.item() - exact.item()) < 0.02 * exact.item()
     assert all(p.grad.dtype == p.dtype and torch.isfinite(p.grad).all() for p in g.parameters())
+
+
+def test_init_std_draws_every_weight_from_a_normal():
+    """SeqGAN's initialisation: every LSTM weight and bias N(0, 0.1); GPT-2's initializer_range."""
+    torch.manual_seed(0)
+    lstm = build_generator(ModelConfig(kind="lstm", embedding_dim=64, hidden_dim=64, init_std=0.1),
+                           vocab_size=500, max_length=10, bos_id=1, eos_id=2, pad_id=0)
+    values = torch.cat([p.detach().flatten() for p in lstm.parameters()])
+    assert abs(float(values.std()) - 0.1) < 0.005 and abs(float(values.mean())) < 0.005
+    default = build_generator(ModelConfig(kind="lstm", embedding_dim=64, hidden_dim=64),
+                              vocab_size=500, max_length=10, bos_id=1, eos_id=2, pad_id=0)
+    assert float(default.embedding.weight.detach().std()) > 0.9  # PyTorch's N(0, 1) embeddings
+    gpt = build_generator(ModelConfig(kind="transformer", embedding_dim=16, num_heads=2, init_std=0.05),
+                          vocab_size=50, max_length=10, bos_id=1, eos_id=2, pad_id=0)
+    assert gpt.hf_config.initializer_range == 0.05
+    assert abs(float(gpt.model.transformer.wte.weight.detach().std()) - 0.05) < 0.01

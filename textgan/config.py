@@ -70,6 +70,9 @@ class ModelConfig:
     num_layers: int = 1
     num_heads: int = 4  # transformer only
     dropout: float = 0.0
+    # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
+    # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
+    init_std: float = 0.0
 
 
 @dataclass
@@ -256,6 +259,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.num_layers": (1, None, False),
     "model.num_heads": (1, None, False),
     "model.dropout": (0.0, 1.0, False),
+    "model.init_std": (0.0, None, False),
     "train.epochs": (1, None, False),
     "train.batch_size": (1, None, False),
     "train.learning_rate": (0.0, None, True),

@@ -48,8 +48,13 @@ def build_generator(cfg: ModelConfig, vocab_size: int, max_length: int, bos_id: 
                   pad_id=pad_id, embedding_dim=cfg.embedding_dim, num_layers=cfg.num_layers,
                   dropout=cfg.dropout)
     if cfg.kind == "lstm":
-        return LSTMGenerator(hidden_dim=cfg.hidden_dim, **common)
-    return _transformer_class()(num_heads=cfg.num_heads, **common)
+        model = LSTMGenerator(hidden_dim=cfg.hidden_dim, **common)
+        if cfg.init_std:
+            with torch.no_grad():
+                for parameter in model.parameters():
+                    parameter.normal_(0.0, cfg.init_std)
+        return model
+    return _transformer_class()(num_heads=cfg.num_heads, init_std=cfg.init_std, **common)
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:

@@ -24,13 +24,15 @@ class TransformerGenerator(Generator):
 
     def __init__(self, vocab_size: int, max_length: int, bos_id: int = 0, eos_id: int | None = None,
                  pad_id: int | None = None, embedding_dim: int = 64, num_layers: int = 2,
-                 num_heads: int = 4, dropout: float = 0.0, hf_config: GPT2Config | None = None) -> None:
+                 num_heads: int = 4, dropout: float = 0.0, init_std: float = 0.0,
+                 hf_config: GPT2Config | None = None) -> None:
         super().__init__(vocab_size, max_length, bos_id, eos_id, pad_id)
         if hf_config is None:
             hf_config = GPT2Config(
                 vocab_size=vocab_size, n_positions=max_length, n_embd=embedding_dim,
                 n_layer=num_layers, n_head=num_heads, resid_pdrop=dropout, embd_pdrop=dropout,
                 attn_pdrop=dropout, bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id,
+                initializer_range=init_std or 0.02,
             )
         self.hf_config = hf_config
         self.model = GPT2LMHeadModel(hf_config)
