@@ -100,7 +100,8 @@ class MemoryWatch:
 
     def report(self) -> str:
         gb = {key: value / 2**30 for key, value in self.peak.items()}
-        return f"peak resident {gb['total']:.2f} GB = {gb['anonymous']:.2f} GB anonymous + {gb['file']:.2f} GB file-backed (mapped)"
+        return (f"peak resident {gb['total']:.2f} GB (each at its own moment: peak anonymous {gb['anonymous']:.2f} GB, "
+                f"peak file-backed {gb['file']:.2f} GB)")
 
 
 def config(work: Path, corpus: Path, steps: int):
