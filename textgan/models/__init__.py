@@ -48,12 +48,7 @@ def build_generator(cfg: ModelConfig, vocab_size: int, max_length: int, bos_id: 
                   pad_id=pad_id, embedding_dim=cfg.embedding_dim, num_layers=cfg.num_layers,
                   dropout=cfg.dropout)
     if cfg.kind == "lstm":
-        model = LSTMGenerator(hidden_dim=cfg.hidden_dim, **common)
-        if cfg.init_std:
-            with torch.no_grad():
-                for parameter in model.parameters():
-                    parameter.normal_(0.0, cfg.init_std)
-        return model
+        return LSTMGenerator(hidden_dim=cfg.hidden_dim, init_std=cfg.init_std, **common)
     return _transformer_class()(num_heads=cfg.num_heads, init_std=cfg.init_std, **common)
 
 

@@ -17,7 +17,7 @@ class LSTMGenerator(Generator):
 
     def __init__(self, vocab_size: int, max_length: int, bos_id: int = 0, eos_id: int | None = None,
                  pad_id: int | None = None, embedding_dim: int = 32, hidden_dim: int = 32,
-                 num_layers: int = 1, dropout: float = 0.0) -> None:
+                 num_layers: int = 1, dropout: float = 0.0, init_std: float = 0.0) -> None:
         super().__init__(vocab_size, max_length, bos_id, eos_id, pad_id)
         self.embedding_dim, self.hidden_dim = embedding_dim, hidden_dim
         self.num_layers, self.dropout_rate = num_layers, dropout
@@ -26,6 +26,10 @@ class LSTMGenerator(Generator):
                             dropout=dropout if num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden_dim, vocab_size)
+        if init_std:  # SeqGAN's initialisation: every weight and bias N(0, init_std)
+            with torch.no_grad():
+                for parameter in self.parameters():
+                    parameter.normal_(0.0, init_std)
 
     def logits(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         hidden, state = self.lstm(self.embedding(tokens), state)
