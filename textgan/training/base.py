@@ -328,6 +328,11 @@ class Trainer:
         if self.runtime.distributed:
             seed_everything(process_seed(self.cfg.train.seed + self.step, self.runtime.rank))
 
+    @property
+    def steps_per_epoch(self) -> int:
+        """Global batches in an epoch of the training split (`global_batches`)."""
+        return batches_per_epoch(len(self.data.train), self.cfg.train.batch_size, self.runtime.world_size)
+
     def batches(self, split: EncodedSplit, batch_size: int) -> Iterator[torch.Tensor]:
         """Each remaining global batch (row indices) of the current epoch; every process gets
         the same ones and keeps its rows with `runtime.local`."""

@@ -42,7 +42,7 @@ from textgan.objectives import (
     instance_noise_std,
     wasserstein_estimate,
 )
-from textgan.training.base import Trainer, backward_and_step, batches_per_epoch
+from textgan.training.base import Trainer, backward_and_step
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -126,10 +126,10 @@ class ContinuousGANTrainer(Trainer):
 
     def run_training(self) -> None:
         g, t = self.cfg.gan, self.cfg.train
-        rounds_per_epoch = batches_per_epoch(len(self.data.train), t.batch_size, self.runtime.world_size) // g.d_steps
+        rounds_per_epoch = self.steps_per_epoch // g.d_steps
         if rounds_per_epoch == 0:
             raise DataError(
-                f"the training split gives {batches_per_epoch(len(self.data.train), t.batch_size, self.runtime.world_size)} batches per "
+                f"the training split gives {self.steps_per_epoch} batches per "
                 f"epoch, fewer than gan.d_steps={g.d_steps}; lower gan.d_steps or train.batch_size"
             )
         self.model.train()

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
 from textgan.models import Generator
-from textgan.training.base import Trainer, batches_per_epoch, evaluate_nll, loss_mask, masked_nll_sum
+from textgan.training.base import Trainer, evaluate_nll, loss_mask, masked_nll_sum
 from textgan.training.runtime import Runtime
 from textgan.checkpoint import RunDirectory
 
@@ -67,8 +67,7 @@ def mle_epoch(trainer: Trainer, stepper: MLEStepper, scheduler: torch.optim.lr_s
     (`epoch_nll`, `epoch_tokens`) so a checkpoint taken mid-epoch restores them.
     """
     t = trainer.cfg.train
-    steps_per_epoch = batches_per_epoch(len(trainer.data.train), t.batch_size, trainer.runtime.world_size)
-    progress = tqdm(trainer.batches(trainer.data.train, t.batch_size), total=steps_per_epoch,
+    progress = tqdm(trainer.batches(trainer.data.train, t.batch_size), total=trainer.steps_per_epoch,
                     initial=trainer.batch_in_epoch, desc=f"MLE epoch {trainer.epoch + 1}/{t.epochs}",
                     disable=not trainer.runtime.is_main, leave=False)
     for batch in progress:
@@ -97,8 +96,7 @@ class MLETrainer(Trainer):
         super().__init__(cfg, run, runtime, data, generator)
         t = cfg.train
         self.stepper = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
-        steps_per_epoch = batches_per_epoch(len(data.train), t.batch_size, runtime.world_size)
-        self.scheduler = make_scheduler(self.stepper.optimizer, t.lr_schedule, steps_per_epoch * t.epochs)
+        self.scheduler = make_scheduler(self.stepper.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
 
     def optimizers(self) -> dict[str, Any]:
         return {"optimizer": self.stepper.optimizer, "scheduler": self.scheduler, "scaler": self.stepper.scaler}

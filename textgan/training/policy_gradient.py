@@ -41,7 +41,7 @@ from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
 from textgan.objectives import instance_noise_std
 from textgan.rewards import RolloutNetwork, rollout_rewards, rollout_uniforms
-from textgan.training.base import Trainer, backward_and_step, batches_per_epoch, evaluate_nll, global_batches
+from textgan.training.base import Trainer, backward_and_step, evaluate_nll, global_batches
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.runtime import Runtime
 
@@ -98,8 +98,7 @@ class SeqGANTrainer(Trainer):
         self.sequence_length = data.train.tokens.shape[1]
         self.oracle = data.oracle.to(runtime.device) if data.oracle is not None else None
         self.mle = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
-        steps_per_epoch = batches_per_epoch(len(data.train), t.batch_size, runtime.world_size)
-        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, steps_per_epoch * t.epochs)
+        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
         self.discriminator = build_discriminator(cfg.discriminator, self.tokenizer.vocab_size,
                                                  self.sequence_length).to(runtime.device)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)

@@ -21,7 +21,7 @@ from textgan.data import EncodedSplit, PreparedData
 from textgan.errors import TextGanError
 from textgan.models import Generator
 from textgan.models.vae import SentenceVAE, active_units, gaussian_kl
-from textgan.training.base import Trainer, backward_and_step, batches_per_epoch, global_batches, loss_mask
+from textgan.training.base import Trainer, backward_and_step, global_batches, loss_mask
 from textgan.training.mle import make_scheduler
 from textgan.training.runtime import Runtime
 
@@ -84,7 +84,6 @@ class VAETrainer(Trainer):
         self.model: SentenceVAE = self.generator  # type: ignore[assignment]
         t = cfg.train
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
-        self.steps_per_epoch = batches_per_epoch(len(data.train), t.batch_size, runtime.world_size)
         self.scheduler = make_scheduler(self.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
         self.scaler = runtime.grad_scaler()  # fp16 only
         # Posterior noise and word dropout draw from here, so a resumed run repeats them exactly.
