@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from textgan.data.encoding import target_mask
+from textgan.data.encoding import fill_id, target_mask
 from textgan.errors import TextGanError
 from textgan.models.base import Generator
 from textgan.models.sampling import sample_tokens
@@ -143,7 +143,7 @@ class SentenceVAE(Generator):
 
 def encode_texts(texts: list[str], tokenizer: Any, max_length: int) -> torch.Tensor:
     """(N, max_length) target rows [text, <eos>, <pad>...] for sentences to encode."""
-    pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+    pad = fill_id(tokenizer.pad_id, tokenizer.eos_id)
     rows = []
     for text in texts:
         ids = tokenizer.encode(text) + ([tokenizer.eos_id] if tokenizer.eos_id is not None else [])
