@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from textgan import api
 from textgan.cli import main
 
-from conftest import tiny_config
+from conftest import reply_nll_by_hand, tiny_config
 
 
 @pytest.mark.parametrize("model, tokenizer", [("lstm", "word"), ("transformer", "char"), ("lstm", "bpe")])
@@ -55,6 +55,35 @@ def test_dialogue_model_answers_a_prompt(tmp_path, dialogue_corpus, capsys):
     replies = capsys.readouterr().out.strip().splitlines()
     assert len(replies) == 3 and all(r.strip() for r in replies)
     assert sum(r == "fine thanks ." for r in replies) >= 2
+
+
+@pytest.mark.parametrize("include_prompt", [False, True])
+def test_dialogue_loss_and_validation_nll_score_the_reply(tmp_path, dialogue_corpus, include_prompt):
+    # The convention for prompt -> reply data: the loss and every NLL count the reply only;
+    # train.nll_include_prompt=true counts the prompt too.
+    import copy
+
+    from textgan.checkpoint import RunDirectory
+    from textgan.models import build_generator
+    from textgan.training.mle import MLETrainer, mle_epoch
+    from textgan.training.runtime import make_runtime
+
+    cfg = tiny_config(dialogue_corpus, **{"data.prompt_field": "prompt", "data.reply_field": "reply",
+                                          "tokenizer.max_length": 14, "train.batch_size": 64,
+                                          "train.nll_include_prompt": include_prompt})
+    data = api.build_data(cfg)
+    tok = data.tokenizer
+    generator = build_generator(cfg.model, tok.vocab_size, 14, tok.bos_id, tok.eos_id, tok.pad_id)
+    trainer = MLETrainer(cfg, RunDirectory(tmp_path / "run"), make_runtime("cpu", "fp32"), data, generator)
+    before = copy.deepcopy(generator)
+    assert trainer.steps_per_epoch == 1  # the epoch's training NLL is that of the weights before it
+    train_nll = mle_epoch(trainer, trainer.stepper, trainer.scheduler)
+    assert train_nll == pytest.approx(reply_nll_by_hand(before, data.train, include_prompt), rel=1e-5)
+    trainer.end_of_epoch(train_nll)
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    expected = reply_nll_by_hand(trainer.generator, data.validation, include_prompt)
+    assert record["val_nll"] == pytest.approx(expected, rel=1e-5)
+    assert expected != pytest.approx(reply_nll_by_hand(trainer.generator, data.validation, not include_prompt), rel=1e-3)
 
 
 def test_same_seed_gives_identical_metrics(tmp_path, txt_corpus):

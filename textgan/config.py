@@ -88,6 +88,7 @@ class TrainConfig:
     patience: int = 3  # epochs without validation improvement before early stopping (0 = off)
     lr_schedule: str = "constant"  # constant | cosine
     eval_batches: int = 0  # 0 = the whole validation split
+    nll_include_prompt: bool = False  # prompt -> reply data: prompt tokens count in the MLE loss and every NLL
     checkpoint_every_steps: int = 0  # 0 = only at the end of each epoch
     checkpoint_every_minutes: float = 0.0
     keep_checkpoints: int = 3

@@ -255,7 +255,8 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
     record["mean_length"] = sum(map(len, hypotheses)) / len(hypotheses)
     if has_exact_likelihood(generator):
         record["nll_test"] = nll(generator, run.data.test.tokens, split="test", temperature=temperature,
-                                 prompt_lengths=run.data.test.prompt_lengths)
+                                 prompt_lengths=run.data.test.prompt_lengths,
+                                 include_prompt=run.checkpoint.config.train.nll_include_prompt)
     if run.data.oracle is not None:
         record["nll_oracle"] = nll_oracle(run.data.oracle, rows.to(run.device))
     return record, [tokenizer.decode(row) for row in ids]
