@@ -12,6 +12,8 @@ from textgan import api
 from textgan.checkpoint import RunDirectory
 from textgan.cli import main
 from textgan.errors import TextGanError
+from textgan.evaluate import text_metrics
+from textgan.metrics import bleu
 from textgan.models import build_generator, load_generator
 from textgan.models.continuous import AutoencoderDiscriminator, ContinuousGenerator, NoLikelihoodError
 from textgan.objectives import OBJECTIVES, Objective
@@ -138,6 +140,20 @@ def test_embedding_mlp_generator_with_gan_practice_knobs(tmp_path, txt_corpus):
     noise = [r["instance_noise"] for r in records(run, "gan")]
     assert noise[:5] == pytest.approx([0.5, 0.375, 0.25, 0.125, 0.0])
     assert isinstance(api.load(run).generator, ContinuousGenerator)
+
+
+def test_health_bleu_scores_empty_samples_as_evaluate_does(tmp_path, txt_corpus, monkeypatch):
+    # Half the fixed-noise sample is empty (<eos> first): those score 0, as in `textgan evaluate`.
+    trainer = make_trainer(gan_config(txt_corpus, **{"gan.eval_samples": 8}), tmp_path / "run")
+    real = trainer.data.validation.tokens[:4]
+    empty = torch.full_like(real, trainer.tokenizer.pad_id)
+    empty[:, 0] = trainer.tokenizer.eos_id
+    monkeypatch.setattr(trainer.model, "decode_scores", lambda scores, generator=None: torch.cat([real, empty]))
+    health = trainer.health_metrics()
+    samples = [trainer.tokenizer.tokens(r) for r in torch.cat([real, empty]).tolist()]
+    assert health["bleu_2"] == pytest.approx(text_metrics(samples, trainer.references, 2, False)["bleu2"])
+    assert health["bleu_2"] == pytest.approx(bleu(samples[:4], trainer.references, 2) / 2)
+    assert health["mean_length"] == pytest.approx(sum(map(len, samples[:4])) / 8)
 
 
 def test_weight_clipping_holds_after_every_step(tmp_path, txt_corpus):

@@ -29,7 +29,7 @@ from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
 from textgan.errors import ConfigError, DataError, TextGanError
 from textgan.io import atomic_write_text
-from textgan.metrics import bleu_multi, distinct_n, self_bleu_multi, tokenize_lines, unique_ratio
+from textgan.metrics import sample_metrics, tokenize_lines, unique_ratio
 from textgan.metrics.bleu import MAX_ORDER
 from textgan.metrics.nll import has_exact_likelihood, nll, nll_oracle
 from textgan.metrics.tokenize import TOKENIZE_MODES
@@ -92,28 +92,11 @@ def check_sample_count(n: int) -> int:
 # ------------------------------------------------------------------------- text metrics
 
 
-def _distinct(samples: list[list[str]], n: int) -> float | None:
-    """Distinct-n, or None when no sample has n tokens (undefined, not zero)."""
-    try:
-        return distinct_n(samples, n)
-    except DataError:
-        return None
-
-
 def text_metrics(hypotheses: list[list[str]], references: list[list[str]], max_n: int,
                  with_self_bleu: bool) -> dict[str, Any]:
-    """bleuK (K = 2..max_n), self_bleuK (if asked), distinct1/2 and the counts, for token lists."""
-    orders = bleu_orders(max_n)
-    metrics: dict[str, Any] = {f"bleu{n}": score for n, score in
-                               bleu_multi(hypotheses, references, max_n=max_n, min_n=orders[0]).items()}
-    if with_self_bleu:
-        if len(hypotheses) < 2:
-            raise DataError(f"Self-BLEU needs at least 2 hypotheses, got {len(hypotheses)}; pass more or drop --self-bleu")
-        metrics.update({f"self_bleu{n}": score for n, score in
-                        self_bleu_multi(hypotheses, max_n=max_n, min_n=orders[0]).items()})
-    metrics.update(distinct1=_distinct(hypotheses, 1), distinct2=_distinct(hypotheses, 2),
-                   num_hypotheses=len(hypotheses), num_references=len(references))
-    return metrics
+    """bleuK (K = 2..max_n), self_bleuK (if asked), distinct1/2 and the counts, for token lists
+    (`sample_metrics`: every hypothesis scored, an empty one 0)."""
+    return sample_metrics(hypotheses, references, max_n, bleu_orders(max_n)[0], with_self_bleu)
 
 
 def read_lines(path: str, what: str) -> list[str]:
