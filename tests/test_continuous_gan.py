@@ -145,7 +145,7 @@ def test_embedding_mlp_generator_with_gan_practice_knobs(tmp_path, txt_corpus):
 def test_health_bleu_scores_empty_samples_as_evaluate_does(tmp_path, txt_corpus, monkeypatch):
     # Half the fixed-noise sample is empty (<eos> first): those score 0, as in `textgan evaluate`.
     trainer = make_trainer(gan_config(txt_corpus, **{"gan.eval_samples": 8}), tmp_path / "run")
-    real = trainer.data.validation.tokens[:4]
+    real = trainer.data.train.tokens[:4]
     empty = torch.full_like(real, trainer.tokenizer.pad_id)
     empty[:, 0] = trainer.tokenizer.eos_id
     monkeypatch.setattr(trainer.model, "decode_scores", lambda scores, generator=None: torch.cat([real, empty]))
