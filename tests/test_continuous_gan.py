@@ -22,7 +22,7 @@ from textgan.training.base import NonFiniteLossError
 from textgan.training.continuous_gan import ContinuousGANTrainer
 from textgan.training.runtime import make_runtime
 
-from conftest import tiny_config
+from conftest import cli_error, tiny_config
 
 GAN_SETTINGS = {
     "train.trainer": "gan", "train.learning_rate": 0.002, "train.epochs": 2,
@@ -44,13 +44,26 @@ def records(run: Path, phase: str) -> list[dict]:
 
 def make_trainer(cfg, run: Path) -> ContinuousGANTrainer:
     data = api.build_data(cfg)
-    tok = data.tokenizer
-    plain = build_generator(cfg.model, tok.vocab_size, cfg.tokenizer.max_length, tok.bos_id, tok.eos_id, tok.pad_id)
-    return ContinuousGANTrainer(cfg, RunDirectory(run), make_runtime("cpu", "fp32"), data, plain)
+    generator = ContinuousGANTrainer.new_generator(cfg, data)
+    return ContinuousGANTrainer(cfg, RunDirectory(run), make_runtime("cpu", "fp32"), data, generator)
 
 
 def test_registered_as_gan():
     assert TRAINERS["gan"] is ContinuousGANTrainer
+
+
+def test_a_transformer_is_refused_in_one_line(tmp_path, txt_corpus, capsys):
+    # The image-style generator is not a model.kind: asking for a Transformer must not train it silently.
+    err = cli_error(["train", "--trainer", "gan", "--model", "transformer", "--corpus", str(txt_corpus),
+                     "--out", str(tmp_path / "run")], capsys)
+    assert "train.trainer=gan" in err and "model.kind=transformer" in err and "drop --model transformer" in err
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(TypeError, match="ContinuousGANTrainer.new_generator"):
+        cfg = gan_config(txt_corpus)
+        data = api.build_data(cfg)
+        tok = data.tokenizer
+        plain = build_generator(cfg.model, tok.vocab_size, 10, tok.bos_id, tok.eos_id, tok.pad_id)
+        ContinuousGANTrainer(cfg, RunDirectory(tmp_path / "other"), make_runtime("cpu", "fp32"), data, plain)
 
 
 @pytest.mark.parametrize("architecture, output", [("conv", "softmax"), ("mlp", "embedding")])

@@ -14,7 +14,7 @@ from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_c
 from textgan.config import Config
 from textgan.data import PreparedData, prepare_data, prompt_prefix
 from textgan.errors import ConfigError, TextGanError
-from textgan.models import Generator, build_generator
+from textgan.models import Generator
 from textgan.training import TRAINERS
 from textgan.training.runtime import make_runtime
 
@@ -91,10 +91,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     if checkpoint_path is not None:
         generator = loaded.generator
     else:
-        tokenizer = data.tokenizer
-        # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
-        generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
-                                    tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
+        generator = trainer_cls.new_generator(cfg, data)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
     if checkpoint_path is not None:
         trainer.resume_from(checkpoint_path)

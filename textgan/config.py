@@ -466,6 +466,12 @@ def validate(cfg: Config) -> None:
     if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
         raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
     check_filter_lists(cfg.discriminator.filter_sizes, cfg.discriminator.num_filters)
+    if cfg.train.trainer == "gan" and cfg.model.kind != "lstm":
+        raise ConfigError(
+            f"train.trainer=gan trains its own image-style generator (gan.architecture), not a model.kind="
+            f"{cfg.model.kind} one; drop --model {cfg.model.kind} (model.kind=lstm), or train a {cfg.model.kind} "
+            "with train.trainer=mle, seqgan or vae"
+        )
     if cfg.gan.label_smoothing and cfg.gan.objective not in ("minimax", "non_saturating", "lsgan", "rsgan"):
         raise ConfigError(
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "

@@ -131,12 +131,10 @@ def evaluate_files(hypotheses: str, references: str, tokenize: str, max_n: int,
 
 
 def model_name(cfg: Config) -> str:
-    """Trainer plus model kind, e.g. mle-lstm or seqgan-transformer (gan-<objective>, vae)."""
+    """Trainer plus model kind, e.g. mle-lstm, seqgan-transformer or vae-transformer (gan-<objective>)."""
     trainer = cfg.train.trainer
-    if trainer == "gan":  # the image-style generator ignores model.kind; its objective tells runs apart
+    if trainer == "gan":  # the image-style generator has no model.kind; its objective tells runs apart
         return f"gan-{cfg.gan.objective}"
-    if trainer == "vae":
-        return "vae"
     return f"{trainer}-{cfg.model.kind}"
 
 

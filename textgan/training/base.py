@@ -32,7 +32,7 @@ from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
 from textgan.data.encoding import scored_mask
 from textgan.errors import ConfigError, TextGanError
-from textgan.models import Generator
+from textgan.models import Generator, build_generator
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,14 @@ class Trainer:
         self._last_checkpoint_time = time.monotonic()
 
     # -- for subclasses -----------------------------------------------------------------
+    @classmethod
+    def new_generator(cls, cfg: Config, data: PreparedData) -> Generator:
+        """A fresh generator for this trainer: model.kind's, sized by the model section and the
+        data's row length (tokenizer.max_length, or data.oracle_seq_len for the oracle)."""
+        tok = data.tokenizer
+        return build_generator(cfg.model, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id,
+                               tok.pad_id)
+
     def run_training(self) -> None:
         """The trainer's loop; calls `after_step` after each optimisation step."""
         raise NotImplementedError

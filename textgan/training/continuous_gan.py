@@ -63,13 +63,19 @@ class ContinuousGANTrainer(Trainer):
 
     name = "gan"
 
+    @classmethod
+    def new_generator(cls, cfg: Config, data: PreparedData) -> ContinuousGenerator:
+        """A fresh image-style generator from the gan section (model.kind does not apply: see config.validate)."""
+        tok = data.tokenizer
+        length = data.train.tokens.shape[1]  # oracle rows are data.oracle_seq_len long
+        return build_continuous_generator(cfg.gan, cfg.discriminator.embedding_dim, tok.vocab_size, length,
+                                          tok.bos_id, tok.eos_id, tok.pad_id)
+
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        if not isinstance(generator, ContinuousGenerator):  # a fresh run: the API built a plain generator
-            tok = data.tokenizer
-            length = data.train.tokens.shape[1]  # oracle rows are data.oracle_seq_len long
-            generator = build_continuous_generator(cfg.gan, cfg.discriminator.embedding_dim, tok.vocab_size,
-                                                   length, tok.bos_id, tok.eos_id, tok.pad_id)
+        if not isinstance(generator, ContinuousGenerator):
+            raise TypeError(f"the gan trainer trains a ContinuousGenerator, not a {type(generator).__name__}; "
+                               "build it with ContinuousGANTrainer.new_generator")
         super().__init__(cfg, run, runtime, data, generator)
         self.model: ContinuousGenerator = self.generator  # type: ignore[assignment]
         g = cfg.gan

@@ -40,11 +40,11 @@ def kl_weight(step: int, schedule: str, anneal_steps: int, cycle_ratio: float = 
 
 def build_vae(cfg: Config, vocab_size: int, max_length: int, bos_id: int, eos_id: int | None,
               pad_id: int | None) -> SentenceVAE:
-    """A fresh sentence VAE: sizes from the model section, latent size from the vae section."""
+    """A fresh sentence VAE: decoder kind and sizes from the model section, latent size from the vae section."""
     m = cfg.model
     return SentenceVAE(vocab_size, max_length, bos_id, eos_id, pad_id,
                        embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim, num_layers=m.num_layers,
-                       latent_dim=cfg.vae.latent_dim)
+                       latent_dim=cfg.vae.latent_dim, decoder=m.kind, num_heads=m.num_heads)
 
 
 def elbo_terms(model: SentenceVAE, targets: torch.Tensor, mask: torch.Tensor, word_dropout: float,
@@ -75,11 +75,17 @@ class VAETrainer(Trainer):
 
     name = "vae"
 
+    @classmethod
+    def new_generator(cls, cfg: Config, data: PreparedData) -> SentenceVAE:
+        """A fresh VAE whose decoder is model.kind's (LSTM or Transformer)."""
+        tok = data.tokenizer
+        return build_vae(cfg, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
+
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        if not isinstance(generator, SentenceVAE):  # a fresh run: the API built a plain generator
-            tok = data.tokenizer
-            generator = build_vae(cfg, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
+        if not isinstance(generator, SentenceVAE):
+            raise TypeError(f"the vae trainer trains a SentenceVAE, not a {type(generator).__name__}; "
+                               "build it with VAETrainer.new_generator")
         super().__init__(cfg, run, runtime, data, generator)
         self.model: SentenceVAE = self.generator  # type: ignore[assignment]
         t = cfg.train
