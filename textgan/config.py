@@ -55,7 +55,7 @@ class TokenizerConfig:
     vocab_size: int = 8000  # bpe target size (char/word keep every symbol seen >= min_frequency)
     min_frequency: int = 1
     lowercase: bool = False
-    max_length: int = 32  # tokens per example, end token included
+    max_length: int | str = "auto"  # tokens per example, end token included; auto: from the corpus
     overflow: str = "drop"  # drop | truncate examples longer than max_length
     training_examples: int = 0  # train the tokenizer on at most this many examples (0 = all)
 
@@ -253,7 +253,6 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "data.oracle_vocab_size": (2, None, False),
     "tokenizer.vocab_size": (16, None, False),
     "tokenizer.min_frequency": (1, None, False),
-    "tokenizer.max_length": (2, None, False),
     "model.embedding_dim": (1, None, False),
     "model.hidden_dim": (1, None, False),
     "model.num_layers": (1, None, False),
@@ -323,7 +322,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             if option is type(None) and value is None:
                 return None
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _coerce(value, options[0], key)
+        for option in options[:-1]:  # the first type the value fits
+            try:
+                return _coerce(value, option, key)
+            except ConfigError:
+                pass
+        return _coerce(value, options[-1], key)
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if not isinstance(value, list):
@@ -468,6 +472,9 @@ def validate(cfg: Config) -> None:
                 else f">= {low}"
             )
             raise ConfigError(f"{key} must be {bound}, got {value!r}")
+    length = cfg.tokenizer.max_length
+    if length != "auto" and (not isinstance(length, int) or length < 2):
+        raise ConfigError(f"tokenizer.max_length must be auto or a whole number >= 2, got {length!r}")
     if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
         raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
     check_filter_lists(cfg.discriminator.filter_sizes, cfg.discriminator.num_filters)
