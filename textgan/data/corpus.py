@@ -246,9 +246,9 @@ def check_text_field(dataset, name: str, path: Path) -> None:
         for offset, value in enumerate(batch[name]):
             if value is not None and not isinstance(value, str):
                 row = start + offset
-                where = f"line {_line_of_row(path, row)}" if path.is_file() else f"row {row + 1}"
+                where = f"line {_line_of_row(path, row)}" if path.suffix.lower() == ".jsonl" else f"row {row + 1}"
                 raise DataError(
-                    f"corpus {path} {where}: field {name!r} holds {json.dumps(value)[:40]} "
+                    f"corpus {path} {where}: field {name!r} holds {json.dumps(value, default=str)[:40]} "
                     f"({type(value).__name__}), not text; quote it or remove the row"
                 )
         start += len(batch[name])

@@ -25,11 +25,10 @@ import torch
 from tqdm.auto import tqdm
 
 from textgan.config import Config
-from textgan.data.corpus import (BUNDLED_FIELDS, _load_dataset, check_text_field, report_skipped, resolve_corpus,
-                                 split_indices)
-from textgan.data.corpus import Example
-from textgan.data.encoding import (AUTO, AUTO_MAX_LENGTH, EncodedSplit, choose_max_length, encode_row, report_overflow, row_length,
-                                   token_ids)
+from textgan.data.corpus import (BUNDLED_FIELDS, Example, _load_dataset, check_text_field, report_skipped,
+                                 resolve_corpus, split_indices)
+from textgan.data.encoding import (AUTO, AUTO_MAX_LENGTH, EncodedSplit, choose_max_length, encode_row,
+                                   report_overflow, row_length, token_ids)
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
 from textgan.errors import DataError
 from textgan.io import atomic_path
