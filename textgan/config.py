@@ -64,11 +64,12 @@ class TokenizerConfig:
 class ModelConfig:
     """Generator architecture."""
 
-    kind: str = "lstm"  # lstm | transformer
+    kind: str = "lstm"  # lstm | transformer | relational_memory
     embedding_dim: int = 64
     hidden_dim: int = 64
     num_layers: int = 1
-    num_heads: int = 4  # transformer only
+    num_heads: int = 4  # transformer and relational_memory
+    memory_slots: int = 1  # relational_memory: rows of the memory, each hidden_dim wide
     dropout: float = 0.0
     # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
     # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
@@ -212,7 +213,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "tokenizer.word_split": ("whitespace", "nltk"),
     "tokenizer.overflow": ("drop", "truncate"),
     "data.memory_map": ("auto", "always", "never"),
-    "model.kind": ("lstm", "transformer"),
+    "model.kind": ("lstm", "transformer", "relational_memory"),
     "train.device": ("auto", "cpu", "cuda", "mps"),
     "train.precision": ("fp32", "bf16", "fp16"),
     "train.lr_schedule": ("constant", "cosine"),
@@ -258,6 +259,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "model.hidden_dim": (1, None, False),
     "model.num_layers": (1, None, False),
     "model.num_heads": (1, None, False),
+    "model.memory_slots": (1, None, False),
     "model.dropout": (0.0, 1.0, False),
     "model.init_std": (0.0, None, False),
     "train.epochs": (1, None, False),
@@ -475,6 +477,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
             f"real label), not {cfg.gan.objective}; set it to 0"
+        )
+    if cfg.model.kind == "relational_memory" and cfg.model.hidden_dim % cfg.model.num_heads:
+        raise ConfigError(
+            f"model.hidden_dim ({cfg.model.hidden_dim}) must be divisible by "
+            f"model.num_heads ({cfg.model.num_heads}) for the relational memory"
         )
     if cfg.model.kind == "transformer" and cfg.model.embedding_dim % cfg.model.num_heads:
         raise ConfigError(
