@@ -119,6 +119,9 @@ class DiscriminatorConfig:
     dropout: float = 0.25  # SeqGAN's dropout_keep_prob 0.75
     l2: float = 0.2  # SeqGAN's l2_reg_lambda, on the output layer
     learning_rate: float = 1e-4
+    # RelGAN's multiple representations: the embedding is cut into this many small ones, each
+    # read by the same filters (one logit each); 1 = SeqGAN's TextCNN
+    representations: int = 1
 
 
 @dataclass
@@ -279,6 +282,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "discriminator.dropout": (0.0, 1.0, False),
     "discriminator.l2": (0.0, None, False),
     "discriminator.learning_rate": (0.0, None, True),
+    "discriminator.representations": (1, None, False),
     "gan.noise_dim": (1, None, False),
     "gan.hidden_dim": (1, None, False),
     "gan.num_blocks": (1, None, False),
@@ -473,6 +477,11 @@ def validate(cfg: Config) -> None:
     if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
         raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
     check_filter_lists(cfg.discriminator.filter_sizes, cfg.discriminator.num_filters)
+    if cfg.discriminator.embedding_dim % cfg.discriminator.representations:
+        raise ConfigError(
+            f"discriminator.embedding_dim ({cfg.discriminator.embedding_dim}) must be divisible by "
+            f"discriminator.representations ({cfg.discriminator.representations})"
+        )
     if cfg.gan.label_smoothing and cfg.gan.objective not in ("minimax", "non_saturating", "lsgan", "rsgan"):
         raise ConfigError(
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
