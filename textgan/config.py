@@ -197,6 +197,24 @@ class SeqGanConfig:
 
 
 @dataclass
+class GumbelConfig:
+    """Relaxed-sampling GANs (RelGAN, GSGAN): D sees softmax(beta * (o + g)) of G's logits o and
+    Gumbel noise g. G is first trained by MLE for train.epochs epochs at train.learning_rate;
+    D learns at discriminator.learning_rate. Defaults are RelGAN's."""
+
+    adversarial_steps: int = 5000  # generator updates after pretraining
+    d_steps: int = 5  # discriminator updates per generator update
+    g_learning_rate: float = 1e-4  # Adam, adversarial phase
+    objective: str = "rsgan"  # any of gan.objective's choices
+    beta_max: float = 100.0  # final inverse temperature (GSGAN: 1 / tau with beta_schedule constant)
+    beta_schedule: str = "exponential"  # exponential | linear | log | sigmoid | constant (beta_max throughout)
+    beta_steps: int = 0  # adversarial steps over which beta rises from 1 to beta_max (0: reached at the last step)
+    eval_every: int = 100  # MLE epochs / adversarial steps between evaluations (phase ends always)
+    nll_oracle_samples: int = 10000  # generated samples the oracle scores per evaluation (oracle runs)
+    time_limit_minutes: float = 0.0  # no new adversarial step once the session has run this long (0 = no limit)
+
+
+@dataclass
 class Config:
     """Every section of a run."""
 
@@ -209,6 +227,7 @@ class Config:
     gan: GanConfig = field(default_factory=GanConfig)
     vae: VaeConfig = field(default_factory=VaeConfig)
     seqgan: SeqGanConfig = field(default_factory=SeqGanConfig)
+    gumbel: GumbelConfig = field(default_factory=GumbelConfig)
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -226,6 +245,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "gan.decode": ("argmax", "sample"),
     "gan.optimizer": ("auto", "adam", "rmsprop"),
     "vae.kl_schedule": ("linear", "cyclical", "constant"),
+    "gumbel.objective": ("minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "hinge", "rsgan", "began"),
+    "gumbel.beta_schedule": ("exponential", "linear", "log", "sigmoid", "constant"),
 }
 
 # (minimum, maximum, minimum is exclusive)
@@ -299,6 +320,14 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "gan.began_hidden_dim": (1, None, False),
     "gan.eval_every": (1, None, False),
     "gan.eval_samples": (2, None, False),
+    "gumbel.adversarial_steps": (0, None, False),
+    "gumbel.d_steps": (1, None, False),
+    "gumbel.g_learning_rate": (0.0, None, True),
+    "gumbel.beta_max": (0.0, None, True),
+    "gumbel.beta_steps": (0, None, False),
+    "gumbel.eval_every": (1, None, False),
+    "gumbel.nll_oracle_samples": (1, None, False),
+    "gumbel.time_limit_minutes": (0.0, None, False),
     "vae.latent_dim": (1, None, False),
     "vae.kl_anneal_steps": (1, None, False),
     "vae.kl_cycle_ratio": (0.0, 1.0, True),
