@@ -90,7 +90,7 @@ class GumbelTrainer(StagedTrainer):
                  generator: Generator) -> None:
         super().__init__(cfg, run, runtime, data, generator)
         g = cfg.gumbel
-        self.eval_every, self.nll_oracle_samples = g.eval_every, g.nll_oracle_samples
+        self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = cfg.train.epochs, g.eval_every, g.nll_oracle_samples
         self.time_limit_minutes = g.time_limit_minutes
         self.objective = get_objective(g.objective)
         vocab = self.tokenizer.vocab_size

@@ -3,8 +3,9 @@ the generator, then a second phase of updates on its own samples, with one saved
 stream, prompts for prompt -> reply corpora, and evaluations (validation NLL; on oracle data
 NLL-oracle of fresh samples and NLL-test, the generator's NLL of held-out oracle samples).
 
-A subclass sets `phase_name`, `eval_every`, `nll_oracle_samples` and `time_limit_minutes`,
-and implements `second_phase`; `after_step` counts MLE batches and second-phase steps.
+A subclass sets `phase_name`, `pretrain_epochs`, `eval_every`, `nll_oracle_samples` and
+`time_limit_minutes`, and implements `second_phase`; `after_step` counts MLE batches and
+second-phase steps.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ log = logging.getLogger(__name__)
 
 
 class StagedTrainer(Trainer):
-    """MLE pretraining (train.epochs at train.learning_rate), then `second_phase`."""
+    """MLE pretraining (`pretrain_epochs` at train.learning_rate), then `second_phase`."""
 
     phase_name = "second"
+    pretrain_epochs = 1
     eval_every = 1
     nll_oracle_samples = 1
     time_limit_minutes = 0.0
@@ -83,13 +85,13 @@ class StagedTrainer(Trainer):
 
     def pretrain_generator(self) -> None:
         """MLE epochs, each followed by validation NLL (and the oracle's figures on schedule)."""
-        t = self.cfg.train
         if self.step == 0:  # the untrained generator: where every curve starts
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.generator.train()
-        while self.epoch < t.epochs and not self.should_stop_early():
+        while self.epoch < self.pretrain_epochs and not self.should_stop_early():
             train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
-            metrics = self.evaluate(with_oracle=self.epoch == t.epochs or self.epoch % self.eval_every == 0)
+            last = self.epoch == self.pretrain_epochs
+            metrics = self.evaluate(with_oracle=last or self.epoch % self.eval_every == 0)
             self.improved(metrics.get("val_nll", train_nll))
             self.log("pretrain_g", train_nll=train_nll, **metrics)
             self.save("latest")
