@@ -145,3 +145,18 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, txt_
     state = api.load(run, prefer="latest").state
     assert state["extra"]["phase_steps"] == 2 and not state["finished"]
     assert RunDirectory(run).pointed("latest") is not None
+
+
+def test_relaxed_and_cot_presets_load():
+    from pathlib import Path
+
+    from textgan.config import load_config
+
+    root = Path(__file__).parents[1] / "examples"
+    for corpus in ("oracle", "coco", "poems", "dialogues"):
+        relgan = load_config(root / f"{corpus}_relgan.yaml")
+        assert relgan.train.trainer == "gumbel" and relgan.model.kind == "relational_memory"
+        assert relgan.discriminator.representations == 64 and relgan.gumbel.objective == "rsgan"
+        gsgan = load_config(root / f"{corpus}_gsgan.yaml")
+        assert gsgan.model.kind == "lstm" and gsgan.gumbel.beta_schedule == "constant"
+        assert load_config(root / f"{corpus}_cot.yaml").train.trainer == "cot"

@@ -66,3 +66,17 @@ def test_mle_training_lowers_the_validation_nll(tmp_path, txt_corpus):
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["val_nll"] < records[0]["val_nll"]
     assert api.sample(tmp_path / "run", n=2)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (["model.kind=relational_memory", "model.hidden_dim=10", "model.num_heads=3"],
+     "model.hidden_dim (10) must be divisible by model.num_heads (3) for the relational memory"),
+    (["discriminator.representations=5"],
+     "discriminator.embedding_dim (64) must be divisible by discriminator.representations (5)"),
+])
+def test_bad_sizes_exit_2_with_one_line(tmp_path, txt_corpus, capsys, settings, message):
+    from conftest import cli_error
+
+    args = ["train", "--corpus", str(txt_corpus), "--trainer", "gumbel", "--out", str(tmp_path / "run")]
+    err = cli_error([*args, *[a for s in settings for a in ("--set", s)]], capsys)
+    assert message in err and not (tmp_path / "run").exists()
