@@ -80,3 +80,18 @@ def test_bad_sizes_exit_2_with_one_line(tmp_path, txt_corpus, capsys, settings, 
     args = ["train", "--corpus", str(txt_corpus), "--trainer", "gumbel", "--out", str(tmp_path / "run")]
     err = cli_error([*args, *[a for s in settings for a in ("--set", s)]], capsys)
     assert message in err and not (tmp_path / "run").exists()
+
+
+def test_seqgan_rolls_out_the_relational_memory(tmp_path, txt_corpus):
+    """Rollouts expand the memory state by rows (select_state) and the delayed copy follows G."""
+    import json
+
+    cfg = tiny_config(txt_corpus, **{"model.kind": "relational_memory", "model.num_heads": 2, "train.trainer": "seqgan",
+                                     "train.epochs": 1, "discriminator.embedding_dim": 8,
+                                     "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [4, 4],
+                                     "seqgan.pretrain_d_steps": 1, "seqgan.adversarial_rounds": 2,
+                                     "seqgan.rollout_count": 2, "seqgan.d_samples": 16, "seqgan.eval_every": 1})
+    api.train(cfg, tmp_path / "run")
+    rounds = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+              if r["phase"] == "adversarial"]
+    assert [r["round"] for r in rounds] == [1, 2] and all(0 <= r["mean_reward"] <= 1 for r in rounds)
