@@ -114,7 +114,7 @@ class TextCNN(nn.Module):
 
     def features(self, embedded: torch.Tensor) -> torch.Tensor:
         """(B, T, E) embeddings -> (B, representations * sum(num_filters)) max-over-time filter features."""
-        rows, length, _ = embedded.shape
+        rows = embedded.shape[0]
         if self.representations > 1:  # each representation a row of its own for the shared filters
             embedded = embedded.unflatten(2, (self.representations, -1)).transpose(1, 2).flatten(0, 1)
         batch, length, width = embedded.shape
