@@ -81,3 +81,28 @@ def test_on_oracle_data_reports_nll_oracle_and_nll_test(tmp_path):
         "data.oracle_hidden_dim": 8, "data.oracle_embedding_dim": 8, "cot.nll_oracle_samples": 40}), run)
     last = records(run, "cooperative")[-1]
     assert last["nll_oracle"] > 0 and last["nll_test"] > 0
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, txt_corpus, monkeypatch):
+    from textgan.training import cot
+    from textgan.training.base import NonFiniteLossError
+
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss = cot_generator_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] > 2 else loss  # the 3rd generator update
+
+    monkeypatch.setattr(cot, "cot_generator_loss", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError, match="generator loss became non-finite"):
+        api.train(tiny_config(txt_corpus, **SETTINGS, **{"train.checkpoint_every_steps": 1}), run)
+    state = api.load(run, prefer="latest").state
+    assert state["extra"]["phase_steps"] == 2 and not state["finished"]
+
+
+def test_bf16_autocast_trains(tmp_path, txt_corpus):
+    run = tmp_path / "run"
+    api.train(tiny_config(txt_corpus, **SETTINGS, **{"train.precision": "bf16"}), run)
+    assert all(math.isfinite(r["g_kl"]) and math.isfinite(r["mediator_nll"]) for r in records(run, "cooperative"))
