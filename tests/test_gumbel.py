@@ -65,7 +65,6 @@ def test_gumbel_max_follows_the_softmax_and_the_relaxation_hardens_with_beta():
 
 
 def make_trainer(tmp_path, corpus, **overrides):
-    from textgan.checkpoint import RunDirectory
     from textgan.models import build_generator
     from textgan.training import TRAINERS
     from textgan.training.runtime import Runtime

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -61,8 +63,6 @@ def test_mle_training_lowers_the_validation_nll(tmp_path, txt_corpus):
     cfg = tiny_config(txt_corpus, **{"model.kind": "relational_memory", "model.num_heads": 2,
                                      "train.epochs": 3, "train.learning_rate": 0.005})
     api.train(cfg, tmp_path / "run")
-    import json
-
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["val_nll"] < records[0]["val_nll"]
     assert api.sample(tmp_path / "run", n=2)
@@ -84,8 +84,6 @@ def test_bad_sizes_exit_2_with_one_line(tmp_path, txt_corpus, capsys, settings, 
 
 def test_seqgan_rolls_out_the_relational_memory(tmp_path, txt_corpus):
     """Rollouts expand the memory state by rows (select_state) and the delayed copy follows G."""
-    import json
-
     cfg = tiny_config(txt_corpus, **{"model.kind": "relational_memory", "model.num_heads": 2, "train.trainer": "seqgan",
                                      "train.epochs": 1, "discriminator.embedding_dim": 8,
                                      "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [4, 4],
