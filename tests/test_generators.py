@@ -1,4 +1,4 @@
-"""Both generators behind one interface: teacher forcing = incremental decoding, sampling, save/load."""
+"""Every generator behind one interface: teacher forcing = incremental decoding, sampling, save/load."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from textgan.models import build_generator, load_generator
 from textgan.models.losses import fused_linear_nll
 from textgan.models.sampling import filter_logits, sample_tokens
 
-KINDS = ["lstm", "transformer"]
+KINDS = ["lstm", "transformer", "relational_memory"]
 
 
 def make(kind: str):

@@ -105,6 +105,10 @@ KILLED_RUNS = {
     "seqgan": ["--trainer", "seqgan", "--epochs", "1", *SMALL_D, "--set", "seqgan.pretrain_d_steps=4",
                "--set", "seqgan.adversarial_rounds=8", "--set", "seqgan.rollout_count=2",
                "--set", "seqgan.d_samples=32", "--set", "seqgan.instance_noise=0.2", "--set", "seqgan.eval_every=3"],
+    "gumbel": ["--trainer", "gumbel", "--epochs", "1", *SMALL_D, "--set", "discriminator.representations=2",
+               "--set", "model.kind=relational_memory", "--set", "model.hidden_dim=16", "--set", "model.num_heads=2",
+               "--set", "gumbel.adversarial_steps=8", "--set", "gumbel.d_steps=2", "--set", "gumbel.eval_every=3"],
+    "cot": ["--trainer", "cot", "--set", "cot.pretrain_epochs=1", "--set", "cot.steps=8", "--set", "cot.eval_every=3"],
 }
 
 
@@ -144,7 +148,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, trainer):
     for file in files:  # generator, and discriminator / rollout network where there are
         a, b = load_file(str(latest(tmp_path / "full") / file)), load_file(str(latest(killed) / file))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), file
-    def records(run: Path) -> list[dict]:  # all but SeqGAN's wall-clock elapsed_s
+    def records(run: Path) -> list[dict]:  # all but the wall-clock elapsed_s
         return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"}
                 for line in (run / "metrics.jsonl").read_text().splitlines()]
 
