@@ -11,14 +11,15 @@ NLL-oracle how likely the oracle finds its samples (quality).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-
-from textgan.data.encoding import target_mask
 from textgan.errors import ConfigError, DataError, TextGanError
-from textgan.models.base import Generator
-from textgan.models.oracle import OracleLSTM
+
+if TYPE_CHECKING:  # torch loads on first use: `textgan evaluate` on text files never needs it
+    import torch
+
+    from textgan.models.base import Generator
+    from textgan.models.oracle import OracleLSTM
 
 __all__ = ["HELD_OUT_SPLITS", "has_exact_likelihood", "nll", "nll_oracle"]
 
@@ -33,7 +34,6 @@ def has_exact_likelihood(generator: Generator) -> bool:
     return getattr(generator, "has_likelihood", True) and not isinstance(generator, SentenceVAE)
 
 
-@torch.no_grad()
 def nll(
     generator: Generator,
     tokens: torch.Tensor,
@@ -64,22 +64,28 @@ def nll(
         )
     if tokens.dim() != 2 or tokens.shape[0] == 0:
         raise DataError(f"the {split} split holds no rows (shape {tuple(tokens.shape)}); NLL needs at least one")
+    import torch
+    import torch.nn.functional as F
+
+    from textgan.data.encoding import target_mask
+
     was_training = generator.training
     generator.eval()
     device = generator.device
     total = 0.0
     count = 0
     positions = torch.arange(tokens.shape[1]).unsqueeze(0)
-    for start in range(0, tokens.shape[0], batch_size):
-        targets = tokens[start : start + batch_size]
-        mask = target_mask(targets, generator.eos_id)
-        if prompt_lengths is not None and not include_prompt:
-            mask &= positions >= prompt_lengths[start : start + batch_size].unsqueeze(1)
-        targets, mask = targets.to(device), mask.to(device)
-        logits = generator(generator.inputs_for(targets)).float() / temperature
-        token_nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-        total += float(token_nll.double()[mask.reshape(-1)].sum())
-        count += int(mask.sum())
+    with torch.no_grad():
+        for start in range(0, tokens.shape[0], batch_size):
+            targets = tokens[start : start + batch_size]
+            mask = target_mask(targets, generator.eos_id)
+            if prompt_lengths is not None and not include_prompt:
+                mask &= positions >= prompt_lengths[start : start + batch_size].unsqueeze(1)
+            targets, mask = targets.to(device), mask.to(device)
+            logits = generator(generator.inputs_for(targets)).float() / temperature
+            token_nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+            total += float(token_nll.double()[mask.reshape(-1)].sum())
+            count += int(mask.sum())
     generator.train(was_training)
     if count == 0:
         raise DataError(f"the {split} split holds no scored token (every row is a prompt only); NLL is undefined")
