@@ -344,3 +344,16 @@ def test_evaluate_run_distribution_metrics(oracle_run, capsys):
     assert all(DISTRIBUTION_KEYS <= set(r) for r in records)
     assert all(0.0 <= r["c2st_accuracy"] <= 1.0 for r in records)
     assert cli_json_lines(args, capsys) == records
+
+
+def test_evaluate_files_imports_no_torch(text_files):
+    import subprocess
+    import sys
+
+    hyps, refs = text_files
+    code = ("import sys; from textgan.cli import main; "
+            f"assert main(['evaluate', '--hypotheses', {str(hyps)!r}, '--references', {str(refs)!r}, "
+            "'--tokenize', 'nltk', '--self-bleu']) == 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
