@@ -263,6 +263,7 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     """Load a run's checkpoint (best, else latest) and rebuild its test split from its config and seed."""
     from textgan.api import build_data
     from textgan.checkpoint import find_checkpoint, load_checkpoint
+    from textgan.data.corpus import absolute_paths, check_corpus_unchanged
     from textgan.training.runtime import make_runtime
 
     given = Path(path)
@@ -270,6 +271,9 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     checkpoint = load_checkpoint(checkpoint_path)
     runtime = make_runtime(device, "fp32")
     cfg = checkpoint.config
+    run_dir = run_directory_of(checkpoint_path, given)
+    absolute_paths(cfg.data, run_dir)
+    check_corpus_unchanged(run_dir, cfg.data)
     try:
         data = build_data(cfg, checkpoint.tokenizer)
     except DataError as exc:
@@ -282,7 +286,7 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     checkpoint.generator.to(runtime.device).eval()
     if data.oracle is not None:
         data.oracle.to(runtime.device)
-    return LoadedRun(run_directory_of(checkpoint_path, given), checkpoint, data,
+    return LoadedRun(run_dir, checkpoint, data,
                      split_texts(data.test, checkpoint.tokenizer), runtime.device)
 
 
