@@ -211,7 +211,7 @@ def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
 
     from textgan import api
     from textgan.checkpoint import RunDirectory, read_state
-    from textgan.evaluate import DistributionBudget, evaluate_run, load_run, eval_file
+    from textgan.evaluate import DISTRIBUTION_KEYS, DistributionBudget, eval_file, evaluate_run, load_run
 
     torch.set_num_threads(plan["threads"])
     run = RunDirectory(cell.run_dir)
@@ -227,7 +227,7 @@ def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
     loaded = load_run(cell.run_dir, plan["device"])
     wanted = (loaded.checkpoint.path.name, plan["samples"], plan["eval_seed"])
     have = {r["temperature"] for r in read_jsonl(eval_file(cell.run_dir))
-            if (r.get("checkpoint"), r.get("n"), r.get("seed")) == wanted and "c2st_accuracy" in r}
+            if (r.get("checkpoint"), r.get("n"), r.get("seed")) == wanted and all(k in r for k in DISTRIBUTION_KEYS)}
     missing = [t for t in plan["temperatures"] if t not in have]
     if missing:
         print(f"{cell.name}: evaluating at T = {', '.join(map(str, missing))}", flush=True)
@@ -507,6 +507,7 @@ def write_results(out: Path, settings: list[str], results_file: Path, img_dir: P
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module notes)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget per cell, every model alike (default 10)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per model and setting (0..N-1; default 3)")
@@ -529,6 +530,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the grid (unless --report-only), then write the report; 1 if a cell failed, 2 on bad input."""
     args = parse_args(argv)
     if args.cell:
         return worker_main(args.cell)
