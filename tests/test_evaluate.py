@@ -316,3 +316,50 @@ def test_compare_bad_input(tmp_path, text_run, capsys):
     assert "not a number" in cli_error(["compare", str(text_run), "--out", out, "--temperatures", "x"], capsys)
     assert "-n must be >= 1" in cli_error(["compare", str(text_run), "--out", out, "-n", "0"], capsys)
     assert "required" in cli_error(["compare", str(text_run)], capsys)
+
+
+# ------------------------------------------------------------------------- distribution metrics
+
+DISTRIBUTION_KEYS = {"reverse_lm_nll", "forward_lm_nll", "c2st_accuracy"}
+
+
+def test_evaluate_files_distribution_metrics(tmp_path, capsys):
+    hyps, refs = tmp_path / "hyps.txt", tmp_path / "refs.txt"
+    refs.write_text("\n".join(tiny_lines(400, seed=1)) + "\n", encoding="utf-8")
+    hyps.write_text("the cat sat on a mat\n" * 400, encoding="utf-8")  # one sentence: every mode dropped
+    base = ["evaluate", "--hypotheses", str(hyps), "--references", str(refs), "--json", "--distribution",
+            "--distribution-epochs", "5"]
+    (record,) = cli_json_lines(base, capsys)
+    assert DISTRIBUTION_KEYS <= set(record) and FILE_KEYS <= set(record)
+    assert record["c2st_accuracy"] > 0.9
+    assert record["reverse_lm_nll"] > 2 * record["forward_lm_nll"]
+    assert cli_json_lines(base, capsys) == [record]  # seeded
+    (other_seed,) = cli_json_lines(base + ["--seed", "1"], capsys)
+    assert other_seed["reverse_lm_nll"] != record["reverse_lm_nll"]
+    (plain,) = cli_json_lines(base[:6], capsys)
+    assert not DISTRIBUTION_KEYS & set(plain)
+    assert "pass both" in cli_error(base[:6] + ["--distribution-epochs", "2"], capsys)
+    assert "--distribution" in cli_error(base[:6] + ["--seed", "1"], capsys)
+    assert ">= 1" in cli_error(base[:7] + ["--distribution-epochs", "0"], capsys)
+
+
+def test_evaluate_run_distribution_metrics(oracle_run, capsys):
+    args = ["evaluate", str(oracle_run), "--temperatures", "0.5,1", "-n", "60", "--json", "--distribution",
+            "--distribution-epochs", "1"]
+    records = cli_json_lines(args, capsys)
+    assert all(DISTRIBUTION_KEYS <= set(r) for r in records)
+    assert all(0.0 <= r["c2st_accuracy"] <= 1.0 for r in records)
+    assert cli_json_lines(args, capsys) == records
+
+
+def test_evaluate_files_imports_no_torch(text_files):
+    import subprocess
+    import sys
+
+    hyps, refs = text_files
+    code = ("import sys; from textgan.cli import main; "
+            f"assert main(['evaluate', '--hypotheses', {str(hyps)!r}, '--references', {str(refs)!r}, "
+            "'--tokenize', 'nltk', '--self-bleu']) == 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -177,3 +177,37 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     step = int(line.split("interrupted at step ")[1].split(";")[0])
     state = api.load(run, prefer="latest").state
     assert state["step"] == step and not state["finished"]
+
+
+TIME_LIMITED = {
+    "mle": {},
+    "vae": {"vae.latent_dim": 4},
+    "gan": {"gan.noise_dim": 8, "gan.hidden_dim": 8, "discriminator.embedding_dim": 8,
+            "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [6, 6]},
+    "seqgan": {"discriminator.embedding_dim": 8, "discriminator.filter_sizes": [2, 3],
+               "discriminator.num_filters": [6, 6], "seqgan.pretrain_d_steps": 2, "seqgan.d_samples": 32,
+               "seqgan.rollout_count": 2},
+}
+
+
+@pytest.mark.parametrize("trainer", list(TIME_LIMITED))
+def test_time_limit_stops_every_trainer_and_counts_resumed_sessions(tmp_path, txt_corpus, trainer):
+    from textgan.checkpoint import RunDirectory, read_state
+
+    def state() -> dict:
+        return read_state(RunDirectory(tmp_path / "run", write=False).pointed("latest"))
+
+    cfg = tiny_config(txt_corpus, **{"train.trainer": trainer, "train.epochs": 10_000, "train.patience": 0,
+                                     "seqgan.adversarial_rounds": 10_000, "train.time_limit_minutes": 0.01,
+                                     **TIME_LIMITED[trainer]})
+    started = time.monotonic()
+    api.train(cfg, tmp_path / "run")
+    assert time.monotonic() - started < 30
+    first = state()
+    assert first["finished"] and first["train_seconds"] >= 0.6 and first["step"] > 0
+    api.train(cfg, tmp_path / "run", resume=True)  # the budget is spent: nothing more is trained
+    assert state()["step"] == first["step"]
+    cfg.train.time_limit_minutes = 0.02
+    api.train(cfg, tmp_path / "run", resume=True)  # a larger budget: training continues to it
+    second = state()
+    assert second["step"] > first["step"] and 1.2 <= second["train_seconds"] < first["train_seconds"] + 5

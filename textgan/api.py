@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 # Keys that may change when a run is resumed; anything else must match the saved config.
 RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
-                  "train.checkpoint_every_minutes", "train.keep_checkpoints", "data.num_proc",
+                  "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes", "data.num_proc",
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
                   "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes",
                   "gumbel.adversarial_steps", "gumbel.time_limit_minutes", "cot.steps", "cot.time_limit_minutes"}

@@ -157,6 +157,9 @@ class TrainConfig:
     nll_include_prompt: bool = param(False)
     checkpoint_every_steps: int = param(0, low=0)  # 0 = only at the end of each epoch
     checkpoint_every_minutes: float = param(0.0, low=0.0)
+    # wall-clock budget: training stops (finished) once it has run this long in all, resumes
+    # included (0 = no limit); the leaderboard's equal budget per model
+    time_limit_minutes: float = param(0.0, low=0.0)
     keep_checkpoints: int = param(3, low=1)
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))

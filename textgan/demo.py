@@ -12,18 +12,15 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from textgan.checkpoint import RunDirectory, seed_everything
 from textgan.cli import register_command
 from textgan.config import Config, load_config
 from textgan.errors import TextGanError
 from textgan.metrics import bleu, self_bleu
-from textgan.models import build_generator
-from textgan.training.base import evaluate_nll
-from textgan.training.policy_gradient import SeqGANTrainer
-from textgan.training.runtime import make_runtime
+
+if TYPE_CHECKING:  # torch and the trainers load when the demo runs, not when the CLI starts
+    from textgan.training.policy_gradient import SeqGANTrainer
 
 SHOWN_SAMPLES = 5
 COOL_TEMPERATURE = 0.8
@@ -63,6 +60,10 @@ def demo_config(args: argparse.Namespace, time_limit_minutes: float) -> Config:
 def snapshot(trainer: SeqGANTrainer, label: str, references: list[list[str]], count: int,
              temperature: float = 1.0) -> Snapshot:
     """Validation NLL, BLEU-2 and Self-BLEU-2 of `count` samples drawn with a fixed seed."""
+    import torch
+
+    from textgan.training.base import evaluate_nll
+
     generator = trainer.generator
     rng = torch.Generator(device=trainer.runtime.device).manual_seed(trainer.cfg.train.seed)
     was_training = generator.training
@@ -126,6 +127,11 @@ def run_demo(args: argparse.Namespace) -> int:
     # the adversarial rounds get what is left after pretraining, less ~10 s for the final report
     time_limit = max(args.minutes - REPORT_MINUTES, 0.01)
     cfg = demo_config(args, time_limit)
+    from textgan.checkpoint import RunDirectory, seed_everything
+    from textgan.models import build_generator
+    from textgan.training.policy_gradient import SeqGANTrainer
+    from textgan.training.runtime import make_runtime
+
     seed_everything(cfg.train.seed)
     runtime = make_runtime(cfg.train.device, cfg.train.precision)
     data = build_data(cfg)

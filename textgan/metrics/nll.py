@@ -12,14 +12,15 @@ NLL-oracle how likely the oracle finds its samples (quality).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-
-from textgan.data.encoding import scored_mask
 from textgan.errors import ConfigError, DataError, TextGanError
-from textgan.models.base import Generator
-from textgan.models.oracle import OracleLSTM
+
+if TYPE_CHECKING:  # torch loads on first use: `textgan evaluate` on text files never needs it
+    import torch
+
+    from textgan.models.base import Generator
+    from textgan.models.oracle import OracleLSTM
 
 __all__ = ["HELD_OUT_SPLITS", "has_exact_likelihood", "nll", "nll_oracle"]
 
@@ -34,7 +35,6 @@ def has_exact_likelihood(generator: Generator) -> bool:
     return getattr(generator, "has_likelihood", True) and not isinstance(generator, SentenceVAE)
 
 
-@torch.no_grad()
 def nll(
     generator: Generator,
     tokens: torch.Tensor,
@@ -66,20 +66,26 @@ def nll(
         )
     if tokens.dim() != 2 or tokens.shape[0] == 0:
         raise DataError(f"the {split} split holds no rows (shape {tuple(tokens.shape)}); NLL needs at least one")
+    import torch
+    import torch.nn.functional as F
+
+    from textgan.data.encoding import scored_mask
+
     was_training = generator.training
     generator.eval()
     device = generator.device
     total = 0.0
     count = 0
-    for start in range(0, tokens.shape[0], batch_size):
-        targets = tokens[start : start + batch_size]
-        prompts = prompt_lengths[start : start + batch_size] if prompt_lengths is not None else None
-        mask = scored_mask(targets, prompts, generator.eos_id, include_prompt)
-        targets, mask = targets.to(device), mask.to(device)
-        logits = generator(generator.inputs_for(targets)).float() / temperature
-        token_nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-        total += float(token_nll.double()[mask.reshape(-1)].sum())
-        count += int(mask.sum())
+    with torch.no_grad():
+        for start in range(0, tokens.shape[0], batch_size):
+            targets = tokens[start : start + batch_size]
+            prompts = prompt_lengths[start : start + batch_size] if prompt_lengths is not None else None
+            mask = scored_mask(targets, prompts, generator.eos_id, include_prompt)
+            targets, mask = targets.to(device), mask.to(device)
+            logits = generator(generator.inputs_for(targets)).float() / temperature
+            token_nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+            total += float(token_nll.double()[mask.reshape(-1)].sum())
+            count += int(mask.sum())
     generator.train(was_training)
     if count == 0:
         raise DataError(f"the {split} split holds no scored token (every row is a prompt only); NLL is undefined")

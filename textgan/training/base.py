@@ -42,6 +42,10 @@ class NonFiniteLossError(TextGanError):
     """Training produced NaN or infinity."""
 
 
+class TimeLimitReached(Exception):
+    """Raised by `after_step` once train.time_limit_minutes is spent; ends training as finished."""
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The permutation of examples for an epoch: a pure function of seed and epoch (for resume)."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
@@ -164,6 +168,8 @@ class Trainer:
         self.finished = False
         self.resumed = False
         self._last_checkpoint_time = time.monotonic()
+        self.earlier_seconds = 0.0  # training time of earlier sessions of this run (resume)
+        self._session_start = time.monotonic()
 
     # -- for subclasses -----------------------------------------------------------------
     @classmethod
@@ -202,13 +208,17 @@ class Trainer:
 
     def _train(self) -> None:
         self.run.save_config(self.cfg)
+        self._session_start = time.monotonic()
         if self.runtime.distributed:
             for module in [self.generator, *self.checkpoint_modules().values()]:
                 self.runtime.broadcast_parameters(module)
             if not self.resumed:  # dropout masks: each process its own stream
                 seed_everything(process_seed(self.cfg.train.seed, self.runtime.rank))
         try:
+            self.check_time_limit()  # a resumed run whose budget is already spent trains no further
             self.run_training()
+        except TimeLimitReached:
+            log.info("train.time_limit_minutes=%g spent at step %d", self.cfg.train.time_limit_minutes, self.step)
         except KeyboardInterrupt:  # processes may stop at different points: no collectives
             path = self.save("latest", collective=False)
             raise TextGanError(
@@ -245,6 +255,17 @@ class Trainer:
             due = self.runtime.any_true(time.monotonic() - self._last_checkpoint_time >= every_minutes * 60)
         if due:
             self.save("latest")
+        self.check_time_limit()
+
+    def check_time_limit(self) -> None:
+        """Raise TimeLimitReached once train.time_limit_minutes is spent (every process agrees)."""
+        limit = self.cfg.train.time_limit_minutes
+        if limit and self.runtime.any_true(self.train_seconds() >= limit * 60):
+            raise TimeLimitReached
+
+    def train_seconds(self) -> float:
+        """Seconds this run has trained, earlier sessions included (train.time_limit_minutes counts these)."""
+        return self.earlier_seconds + time.monotonic() - self._session_start
 
     def improved(self, metric: float) -> bool:
         """Track the best validation metric; True when `metric` is a new best."""
@@ -270,6 +291,7 @@ class Trainer:
             "bad_evaluations": self.bad_evaluations,
             "epoch_sums": [self.epoch_nll, self.epoch_tokens],
             "finished": self.finished,
+            "train_seconds": self.train_seconds(),
             "process_rng": process_rng,  # python, numpy, torch RNG states of each process
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
             "extra": self.extra_state(),
@@ -315,6 +337,7 @@ class Trainer:
         self.bad_evaluations = state["bad_evaluations"]
         self.epoch_nll, self.epoch_tokens = state["epoch_sums"]
         self.finished = state["finished"]
+        self.earlier_seconds = state.get("train_seconds", 0.0)  # absent from older checkpoints
         self.load_extra_state(state["extra"])
         self.restore_process_rng(state)
         self.resumed = True
