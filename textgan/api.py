@@ -61,6 +61,47 @@ def build_data(cfg: Config, tokenizer=None) -> PreparedData:
     return prepare_data(cfg, tokenizer)
 
 
+def has_prompts(cfg: Config) -> bool:
+    """Whether the configured corpus is prompt -> reply pairs (named fields or a bundled dialogue set)."""
+    from textgan.data.corpus import BUNDLED_FIELDS
+
+    return bool(cfg.data.prompt_field) or cfg.data.corpus in BUNDLED_FIELDS
+
+
+def within_context(cfg: Config, context: int | None) -> Config:
+    """`cfg` for encoding data, with tokenizer.max_length capped at a pretrained model's context."""
+    if context is None or cfg.tokenizer.max_length <= context:
+        return cfg
+    log.warning("tokenizer.max_length=%d exceeds the %d positions of model %s; examples are encoded to %d tokens",
+                cfg.tokenizer.max_length, context, cfg.model.init_from, context)
+    capped = config_mod.from_dict(config_mod.to_dict(cfg))
+    capped.tokenizer.max_length = context
+    return capped
+
+
+def pretrained_generator_context(cfg: Config, generator: Generator) -> int | None:
+    """The context of a resumed run's pretrained model (None for runs not started from one)."""
+    hf_config = getattr(generator, "hf_config", None)
+    if not cfg.model.init_from or hf_config is None:
+        return None
+    from textgan.models.transformer import context_length
+
+    return context_length(hf_config)
+
+
+def pretrained_data(cfg: Config) -> PreparedData:
+    """The corpus encoded with the tokenizer of the model named by model.init_from."""
+    from textgan.config import TokenizerConfig
+    from textgan.models.pretrained import load_pretrained_tokenizer, pretrained_context
+
+    name = cfg.model.init_from
+    tokenizer = load_pretrained_tokenizer(name, separator=has_prompts(cfg))
+    ignored = "tokenizer.kind=%s is ignored: " % cfg.tokenizer.kind if cfg.tokenizer.kind != TokenizerConfig().kind else ""
+    (log.warning if ignored else log.info)("%sthe corpus is encoded with the tokenizer of %s (%d tokens)",
+                                           ignored, name, tokenizer.vocab_size)
+    return build_data(within_context(cfg, pretrained_context(name)), tokenizer)
+
+
 def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     """Train the configured trainer into run directory `out` (or continue it with resume)."""
     out = Path(out)
@@ -85,11 +126,18 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     with runtime.main_first():  # rank 0 fills the tokenisation cache, the others then read it
         if checkpoint_path is not None:
             loaded = load_checkpoint(checkpoint_path)
-            data = build_data(cfg, loaded.tokenizer)
+            data = build_data(within_context(cfg, pretrained_generator_context(cfg, loaded.generator)),
+                              loaded.tokenizer)
+        elif cfg.model.init_from:
+            data = pretrained_data(cfg)
         else:
             data = build_data(cfg)
     if checkpoint_path is not None:
         generator = loaded.generator
+    elif cfg.model.init_from:
+        from textgan.models.pretrained import load_pretrained_generator
+
+        generator = load_pretrained_generator(cfg.model.init_from, data.tokenizer, data.train.tokens.shape[1])
     else:
         tokenizer = data.tokenizer
         # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle

@@ -46,6 +46,7 @@ def config_from_args(args: argparse.Namespace, base: Path | None = None):
         "model": "model.kind", "epochs": "train.epochs", "device": "train.device",
         "seed": "train.seed", "precision": "train.precision", "trainer": "train.trainer",
         "batch_size": "train.batch_size", "max_length": "tokenizer.max_length",
+        "init_from": "model.init_from",
     }
     for attr, key in named.items():
         value = getattr(args, attr, None)
@@ -68,6 +69,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-field", help="field holding the text in .jsonl/.csv/dataset corpora")
     p.add_argument("--tokenizer", help="char | word | bpe")
     p.add_argument("--model", help="lstm | transformer")
+    p.add_argument("--init-from", metavar="NAME_OR_FOLDER",
+                   help="start from a Hugging Face causal LM (folder or Hub id) with its own tokenizer")
     p.add_argument("--trainer", help="mle or an adversarial trainer")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)

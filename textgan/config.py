@@ -73,6 +73,9 @@ class ModelConfig:
     # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
     # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
     init_std: float = 0.0
+    # a Hugging Face causal LM (folder or Hub id) to start from, with its own tokenizer; the
+    # architecture keys above and tokenizer.kind are then ignored
+    init_from: str = ""
 
 
 @dataclass
@@ -475,6 +478,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
             f"real label), not {cfg.gan.objective}; set it to 0"
+        )
+    if cfg.model.init_from and (cfg.data.corpus == "oracle" or cfg.train.trainer in ("gan", "vae")):
+        raise ConfigError(
+            f"model.init_from starts a token generator from a pretrained LM; it does not apply to "
+            f"{'the oracle corpus' if cfg.data.corpus == 'oracle' else 'train.trainer=' + cfg.train.trainer}; "
+            "unset model.init_from or pick a text corpus and a token-generator trainer (mle, seqgan)"
         )
     if cfg.model.kind == "transformer" and cfg.model.embedding_dim % cfg.model.num_heads:
         raise ConfigError(
