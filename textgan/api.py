@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
                   "train.checkpoint_every_minutes", "train.keep_checkpoints", "data.num_proc",
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
-                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes"}
+                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes", "train.tensorboard"}
 
 
 @dataclass
