@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import pytest
 import torch
@@ -123,3 +124,13 @@ def test_cli_init_from_and_one_line_errors(tmp_path, txt_corpus, tiny_pretrained
     err = cli_error(["train", "--corpus", "oracle", "--init-from", str(tiny_pretrained), "--out", str(tmp_path / "r3")],
                     capsys)
     assert "oracle" in err
+
+
+def test_evaluate_and_compare_take_a_pretrained_run(tmp_path, txt_corpus, tiny_pretrained, capsys):
+    run = tmp_path / "run"
+    api.train(pretrained_config(txt_corpus, tiny_pretrained, **{"train.epochs": 1}), run)
+    assert main(["evaluate", str(run), "--temperatures", "1.0", "-n", "8", "--json"]) == 0
+    assert "bleu" in capsys.readouterr().out
+    shutil.copytree(run, tmp_path / "copy")
+    assert main(["compare", str(run), str(tmp_path / "copy"), "--temperatures", "1.0", "-n", "8", "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "report.md").is_file()
