@@ -65,7 +65,7 @@ def config_from_args(args: argparse.Namespace, base: Path | None = None):
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", help="bundled corpus (poems, dialogues), a .txt/.jsonl/.csv file, a saved dataset folder, or 'oracle'")
+    p.add_argument("--corpus", help="bundled corpus (poems, dialogues, dialogues_shakespeare), a .txt/.jsonl/.csv file, a saved dataset folder, or 'oracle'")
     p.add_argument("--text-field", help="field holding the text in .jsonl/.csv/dataset corpora")
     p.add_argument("--tokenizer", help="char | word | bpe")
     p.add_argument("--model", help="lstm | transformer")

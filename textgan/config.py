@@ -80,7 +80,7 @@ def param(default: Any, *, low: float | None = None, high: float | None = None, 
 class DataConfig:
     """Where the examples come from and how they are split."""
 
-    corpus: str = param("poems", free=True)  # a bundled corpus name (poems, dialogues), a path, or "oracle"
+    corpus: str = param("poems", free=True)  # a bundled corpus name (poems, dialogues, dialogues_shakespeare), a path, or "oracle"
     text_field: str = param("text", free=True)  # column of a .jsonl/.csv/HF dataset holding the text
     prompt_field: str = param("", free=True)  # set (with reply_field) for prompt -> reply corpora
     reply_field: str = param("", free=True)
