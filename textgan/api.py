@@ -12,7 +12,7 @@ import torch
 from textgan import config as config_mod
 from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, seed_everything
 from textgan.config import Config
-from textgan.data import PreparedData, prepare_data, prompt_prefix
+from textgan.data import PreparedData, TextTokenizer, prepare_data, prompt_prefix
 from textgan.errors import ConfigError, TextGanError
 from textgan.models import Generator, build_generator
 from textgan.training import TRAINERS
@@ -177,6 +177,62 @@ def load(path: str | Path, prefer: str = "best") -> Checkpoint:
     return load_checkpoint(find_checkpoint(Path(path), prefer))
 
 
+@dataclass
+class Decoding:
+    """How tokens are chosen: sampled at a temperature within top-k / top-p, or greedily; with an
+    optional repetition penalty (> 1 discourages tokens already in the text)."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    greedy: bool = False
+    repetition_penalty: float = 1.0
+
+    def check(self) -> None:
+        """Refuse values outside their ranges, naming the option."""
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top-p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ConfigError(f"top-k must be >= 0, got {self.top_k}")
+        if self.repetition_penalty <= 0:
+            raise ConfigError(f"repetition penalty must be > 0 (1 = none), got {self.repetition_penalty}")
+
+
+def decode_rows(generator: Generator, n: int, prefix: list[int] | None, decoding: Decoding, seed: int) -> torch.Tensor:
+    """(n, max_length) rows continuing `prefix`. Greedy and repetition-penalised decoding of a
+    Hugging Face generator go through its own `generate`; everything else through `sample`."""
+    special = decoding.greedy or decoding.repetition_penalty != 1.0
+    options = dict(temperature=decoding.temperature, top_k=decoding.top_k, top_p=decoding.top_p)
+    if special and hasattr(generator, "generate_rows"):
+        return generator.generate_rows(n, generator.max_length, list(prefix or []), greedy=decoding.greedy,
+                                       repetition_penalty=decoding.repetition_penalty, seed=seed, **options)
+    if special and type(generator).sample is not Generator.sample:
+        raise ConfigError(f"greedy decoding and the repetition penalty apply to token generators (lstm, transformer, "
+                          f"--init-from), not to {type(generator).__name__}; drop --greedy / --repetition-penalty")
+    extra = dict(greedy=decoding.greedy, repetition_penalty=decoding.repetition_penalty) if special else {}
+    rng = torch.Generator(device=generator.device).manual_seed(seed)
+    return generator.sample(n, prefix=prefix, generator=rng, **options, **extra)
+
+
+def check_prompt(tokenizer: TextTokenizer, generator: Generator, prompt: str) -> list[int]:
+    """The ids that start a reply to `prompt`; unknown words and prompts too long are refused."""
+    unknown = tokenizer.unknown_characters(prompt)
+    if unknown:
+        raise TextGanError(
+            f"the prompt holds {', '.join(repr(u) for u in unknown[:5])}, unknown to this model's "
+            "tokenizer; rephrase the prompt with words seen in training"
+        )
+    prefix = prompt_prefix(tokenizer, prompt)
+    if len(prefix) >= generator.max_length:
+        raise TextGanError(
+            f"the prompt is {len(prefix)} tokens but the model generates at most "
+            f"{generator.max_length}; shorten the prompt"
+        )
+    return prefix
+
+
 def sample(
     model: Checkpoint | str | Path,
     n: int = 10,
@@ -186,35 +242,19 @@ def sample(
     prompt: str | None = None,
     seed: int = 0,
     device: str = "auto",
+    greedy: bool = False,
+    repetition_penalty: float = 1.0,
 ) -> list[str]:
     """Sample n texts (replies to `prompt`, if given) from a run or checkpoint."""
-    if temperature <= 0:
-        raise ConfigError(f"temperature must be > 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ConfigError(f"top-p must be in (0, 1], got {top_p}")
-    if top_k < 0:
-        raise ConfigError(f"top-k must be >= 0, got {top_k}")
+    decoding = Decoding(temperature, top_k, top_p, greedy, repetition_penalty)
+    decoding.check()
     if n < 1:
         raise ConfigError(f"-n must be >= 1, got {n}")
     checkpoint = model if isinstance(model, Checkpoint) else load(model)
     runtime = make_runtime(device, "fp32")
     generator: Generator = checkpoint.generator.to(runtime.device).eval()
     tokenizer = checkpoint.tokenizer
-    prefix = None
-    if prompt is not None:
-        unknown = tokenizer.unknown_characters(prompt)
-        if unknown:
-            raise TextGanError(
-                f"the prompt holds {', '.join(repr(u) for u in unknown[:5])}, unknown to this model's "
-                "tokenizer; rephrase the prompt with words seen in training"
-            )
-        prefix = prompt_prefix(tokenizer, prompt)
-        if len(prefix) >= generator.max_length:
-            raise TextGanError(
-                f"the prompt is {len(prefix)} tokens but the model generates at most "
-                f"{generator.max_length}; shorten the prompt"
-            )
-    rng = torch.Generator(device=runtime.device).manual_seed(seed)
-    rows = generator.sample(n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, generator=rng)
+    prefix = check_prompt(tokenizer, generator, prompt) if prompt is not None else None
+    rows = decode_rows(generator, n, prefix, decoding, seed)
     start = len(prefix) if prefix else 0
     return [tokenizer.decode(r[start:]) for r in rows.tolist()]

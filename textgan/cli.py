@@ -108,6 +108,9 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--greedy", action="store_true", help="take the most likely token at every step (no sampling)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="> 1 discourages tokens already in the text (CTRL's penalty; 1 = none)")
     p.add_argument("--prompt", help="reply to this prompt (dialogue models) or continue it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
@@ -119,7 +122,8 @@ def run_sample(args: argparse.Namespace) -> int:
     from textgan.io import atomic_write_text
 
     lines = sample(args.run, n=args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   prompt=args.prompt, seed=args.seed, device=args.device)
+                   prompt=args.prompt, seed=args.seed, device=args.device, greedy=args.greedy,
+                   repetition_penalty=args.repetition_penalty)
     if args.out:
         atomic_write_text(Path(args.out), "".join(line + "\n" for line in lines))
     else:

@@ -78,6 +78,30 @@ class TransformerGenerator(Generator):
             return self.model(input_ids=tokens, attention_mask=torch.ones_like(tokens), use_cache=False).logits
         return super().forward(tokens, targets, weights)
 
+    @torch.no_grad()
+    def generate_rows(self, n: int, max_len: int, prefix: list[int], temperature: float = 1.0, top_k: int = 0,
+                 top_p: float = 1.0, greedy: bool = False, repetition_penalty: float = 1.0,
+                 seed: int = 0) -> torch.Tensor:
+        """(n, max_len) rows as `sample` returns them (one `prefix` for every row), decoded by
+        `transformers`' own `generate` and its logits processors, seeded by `seed`."""
+        from transformers import GenerationConfig
+
+        fill = self.pad_id if self.pad_id is not None else (self.eos_id or 0)
+        inputs = torch.tensor([[self.bos_id, *prefix]] * n, dtype=torch.long, device=self.device)
+        config = GenerationConfig(
+            do_sample=not greedy, temperature=None if greedy else temperature, top_k=None if greedy else top_k,
+            top_p=None if greedy else top_p, repetition_penalty=repetition_penalty,
+            max_new_tokens=max_len - len(prefix), eos_token_id=self.eos_id, pad_token_id=fill,
+            bos_token_id=self.bos_id,
+        )
+        hf_logging.set_verbosity_error()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            out = self.model.generate(inputs, attention_mask=torch.ones_like(inputs), generation_config=config)
+        rows = torch.full((n, max_len), fill, dtype=torch.long, device=self.device)
+        rows[:, : out.shape[1] - 1] = out[:, 1:]  # without <bos>; generate pads rows after <eos>
+        return rows
+
     def select_state(self, state: Any, index: torch.Tensor) -> Any:
         return DynamicCache(ddp_cache_data=[(layer.keys[index], layer.values[index]) for layer in state.layers])
 
