@@ -164,7 +164,7 @@ def _register_optional_commands() -> None:
     """Commands defined in other modules add themselves to COMMANDS on import."""
     import importlib
 
-    for module in ("textgan.demo", "textgan.evaluate"):
+    for module in ("textgan.demo", "textgan.evaluate", "textgan.chat", "textgan.export"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
