@@ -102,7 +102,7 @@ def checkpoint_copy(trained_run: Path, tmp_path: Path) -> Path:
     return target
 
 
-def save_tiny_pretrained(folder: Path, with_pad: bool = False) -> Path:
+def save_tiny_pretrained(folder: Path, with_pad: bool = False, dropout: float = 0.1) -> Path:
     """A tiny GPT-2 and a tiny byte-level BPE tokenizer saved as a Hugging Face model folder
     (what `save_pretrained` writes), so `model.init_from` is tested without any download."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -121,7 +121,7 @@ def save_tiny_pretrained(folder: Path, with_pad: bool = False) -> Path:
     tokenizer.save_pretrained(folder)
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=16, n_layer=2, n_head=2,
-                        bos_token_id=0, eos_token_id=0)
+                        bos_token_id=0, eos_token_id=0, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout)
     GPT2LMHeadModel(config).save_pretrained(folder)
     return folder
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -31,6 +35,7 @@ def test_mle_fine_tunes_the_pretrained_model_with_its_own_tokenizer(tmp_path, tx
     data_row = checkpoint.tokenizer.encode("the cat sat")
     assert data_row == hf_tokenizer("the cat sat", add_special_tokens=False)["input_ids"]
     assert checkpoint.tokenizer.eos_id == hf_tokenizer.eos_token_id
+    assert checkpoint.tokenizer.tokens(data_row + [hf_tokenizer.eos_token_id, 5]) == ["the", "cat", "sat"]  # BLEU on words
     # the checkpoint is a Hugging Face model and tokenizer again, fine-tuned from the original
     folder = checkpoint.path
     tuned = AutoModelForCausalLM.from_pretrained(folder)
@@ -134,3 +139,23 @@ def test_evaluate_and_compare_take_a_pretrained_run(tmp_path, txt_corpus, tiny_p
     shutil.copytree(run, tmp_path / "copy")
     assert main(["compare", str(run), str(tmp_path / "copy"), "--temperatures", "1.0", "-n", "8", "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.md").is_file()
+
+
+def test_two_processes_match_one(tmp_path, txt_corpus):
+    folder = save_tiny_pretrained(tmp_path / "model", dropout=0.0)  # dropout masks differ by process
+    args = ["train", "--corpus", str(txt_corpus), "--init-from", str(folder), "--epochs", "2", "--batch-size", "15",
+            "--max-length", "24", "--device", "cpu", "--set", "train.learning_rate=0.005", "--set", "sample.num_samples=2"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    launches = {"one": [sys.executable, "-m", "textgan"],
+                "two": [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                        "127.0.0.1", "--master_port", str(port), "-m", "textgan"]}
+    for name, command in launches.items():
+        done = subprocess.run([*command, *args, "--out", str(tmp_path / name)], capture_output=True, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert done.returncode == 0, done.stderr[-3000:]
+    one, two = (tmp_path / "one" / "metrics.jsonl").read_text(), (tmp_path / "two" / "metrics.jsonl").read_text()
+    for a, b in zip(one.splitlines(), two.splitlines(), strict=True):
+        a, b = json.loads(a), json.loads(b)
+        assert a["step"] == b["step"] and a["val_nll"] == pytest.approx(b["val_nll"], rel=1e-4)

@@ -99,7 +99,10 @@ class TextTokenizer:
         return self.tokenizer.decode(kept, skip_special_tokens=True)
 
     def tokens(self, ids: Iterable[int]) -> list[str]:
-        """Token strings up to the end token (for BLEU on token level)."""
+        """Token strings up to the end token (for BLEU on token level); for a pretrained model's
+        subword tokenizer, the whitespace-separated words of the decoded text (BLEU on words)."""
+        if self.kind == PRETRAINED:
+            return self.decode(ids).split()
         out = []
         specials = {self.pad_id, self.bos_id if self.special_id("bos") is not None else None, self.sep_id}
         for i in ids:
