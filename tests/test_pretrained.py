@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import cli_error, save_tiny_pretrained, tiny_config
+from conftest import cli_error, save_tiny_pretrained, tiny_config, tiny_lines
 from textgan import api
 from textgan.cli import main
 
@@ -80,6 +80,19 @@ def test_context_caps_max_length_and_says_so(tmp_path, txt_corpus, tiny_pretrain
                                                                      "train.epochs": 1}), tmp_path / "run")
     assert "exceeds the 64 positions" in caplog.text
     assert api.load(tmp_path / "run").generator.max_length == 64
+
+
+def test_auto_max_length_stays_within_the_context(tmp_path, tiny_pretrained, caplog):
+    corpus = tmp_path / "long.txt"
+    lines = tiny_lines(400, seed=3)
+    corpus.write_text("\n".join(" ".join(lines[i:i + 20]) for i in range(0, 400, 20)) + "\n", encoding="utf-8")
+    sets = {"tokenizer.max_length": "auto", "tokenizer.overflow": "truncate", "train.epochs": 1}
+    with caplog.at_level(logging.WARNING):
+        api.train(pretrained_config(corpus, tiny_pretrained, **sets), tmp_path / "run")
+    assert "auto chose" in caplog.text and "more than the 64 positions" in caplog.text
+    assert api.load(tmp_path / "run").generator.max_length == 64
+    assert "max_length: 64" in (tmp_path / "run" / "config.yaml").read_text()  # resume rebuilds the same rows
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "2"]) == 0
 
 
 def test_pad_token_of_the_model_is_kept(tmp_path, txt_corpus):

@@ -13,7 +13,9 @@ from textgan import config as config_mod
 from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, seed_everything
 from textgan.config import Config
 from textgan.data import PreparedData, TextTokenizer, prepare_data, prompt_prefix
+from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
 from textgan.errors import ConfigError, TextGanError
+from textgan.io import atomic_write_text
 from textgan.models import Generator, build_generator
 from textgan.training import TRAINERS
 from textgan.training.runtime import make_runtime
@@ -53,12 +55,18 @@ def check_resume_compatible(saved: Config, requested: Config) -> None:
 
 
 def build_data(cfg: Config, tokenizer=None) -> PreparedData:
-    """Prepare the configured corpus (or the synthetic oracle's sequences)."""
+    """Prepare the configured corpus (or the synthetic oracle's sequences).
+
+    tokenizer.max_length: auto is replaced in `cfg` by the length chosen, so the run's saved
+    config rebuilds the same rows for sampling, resume and evaluation.
+    """
     if cfg.data.corpus == "oracle":
         from textgan.data.oracle import prepare_oracle_data
 
         return prepare_oracle_data(cfg)
-    return prepare_data(cfg, tokenizer)
+    data = prepare_data(cfg, tokenizer)
+    cfg.tokenizer.max_length = int(data.train.tokens.shape[1])
+    return data
 
 
 def has_prompts(cfg: Config) -> bool:
@@ -68,15 +76,22 @@ def has_prompts(cfg: Config) -> bool:
     return bool(cfg.data.prompt_field) or cfg.data.corpus in BUNDLED_FIELDS
 
 
-def within_context(cfg: Config, context: int | None) -> Config:
-    """`cfg` for encoding data, with tokenizer.max_length capped at a pretrained model's context."""
-    if context is None or cfg.tokenizer.max_length <= context:
-        return cfg
-    log.warning("tokenizer.max_length=%d exceeds the %d positions of model %s; examples are encoded to %d tokens",
-                cfg.tokenizer.max_length, context, cfg.model.init_from, context)
-    capped = config_mod.from_dict(config_mod.to_dict(cfg))
-    capped.tokenizer.max_length = context
-    return capped
+def encode_within_context(cfg: Config, tokenizer: TextTokenizer, context: int | None) -> PreparedData:
+    """The corpus encoded with `tokenizer`, rows no wider than a pretrained model's `context`: a
+    larger tokenizer.max_length, or one that auto chose, is capped (in `cfg`, so the saved config
+    rebuilds the same rows) with a warning."""
+    asked = cfg.tokenizer.max_length
+    if context is not None and asked != "auto" and int(asked) > context:
+        log.warning("tokenizer.max_length=%s exceeds the %d positions of model %s; examples are encoded to %d tokens",
+                    asked, context, cfg.model.init_from, context)
+        cfg.tokenizer.max_length = context
+    data = build_data(cfg, tokenizer)
+    if context is not None and data.train.tokens.shape[1] > context:
+        log.warning("tokenizer.max_length auto chose %d tokens, more than the %d positions of model %s; examples "
+                    "are encoded to %d tokens", data.train.tokens.shape[1], context, cfg.model.init_from, context)
+        cfg.tokenizer.max_length = context
+        data = build_data(cfg, tokenizer)
+    return data
 
 
 def pretrained_generator_context(cfg: Config, generator: Generator) -> int | None:
@@ -99,12 +114,17 @@ def pretrained_data(cfg: Config) -> PreparedData:
     ignored = "tokenizer.kind=%s is ignored: " % cfg.tokenizer.kind if cfg.tokenizer.kind != TokenizerConfig().kind else ""
     (log.warning if ignored else log.info)("%sthe corpus is encoded with the tokenizer of %s (%d tokens)",
                                            ignored, name, tokenizer.vocab_size)
-    return build_data(within_context(cfg, pretrained_context(name)), tokenizer)
+    return encode_within_context(cfg, tokenizer, pretrained_context(name))
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
-    """Train the configured trainer into run directory `out` (or continue it with resume)."""
+    """Train the configured trainer into run directory `out` (or continue it with resume).
+
+    The data paths of `cfg` become absolute (relative ones found in `out` on resume), so the run
+    reads the same files from any folder later.
+    """
     out = Path(out)
+    absolute_paths(cfg.data, out if resume else None)
     runtime = make_runtime(cfg.train.device, cfg.train.precision)
     run = RunDirectory(out, write=runtime.is_main)
     checkpoint_path = None
@@ -112,7 +132,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
         saved_config = out / "config.yaml"
         if not saved_config.is_file():
             raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
-        check_resume_compatible(config_mod.from_dict(config_mod.load_yaml(saved_config)), cfg)
+        saved = config_mod.from_dict(config_mod.load_yaml(saved_config))
+        absolute_paths(saved.data, out)
+        check_resume_compatible(saved, cfg)
+        check_corpus_unchanged(out, cfg.data)
         checkpoint_path = run.pointed("latest")
         if checkpoint_path is None:
             raise TextGanError(f"--resume {out}: no checkpoint in {run.checkpoints}; start the run again without --resume")
@@ -126,8 +149,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     with runtime.main_first():  # rank 0 fills the tokenisation cache, the others then read it
         if checkpoint_path is not None:
             loaded = load_checkpoint(checkpoint_path)
-            data = build_data(within_context(cfg, pretrained_generator_context(cfg, loaded.generator)),
-                              loaded.tokenizer)
+            data = encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator))
         elif cfg.model.init_from:
             data = pretrained_data(cfg)
         else:
@@ -144,6 +166,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
         generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
                                     tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
+    if checkpoint_path is None and runtime.is_main:
+        atomic_write_text(out / IDENTITY_FILE, json.dumps(corpus_identity(cfg.data), indent=1) + "\n")
     if checkpoint_path is not None:
         trainer.resume_from(checkpoint_path)
         log.info("resumed %s at step %d", out, trainer.step)
