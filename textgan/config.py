@@ -80,7 +80,7 @@ def param(default: Any, *, low: float | None = None, high: float | None = None, 
 class DataConfig:
     """Where the examples come from and how they are split."""
 
-    corpus: str = param("poems", free=True)  # a bundled corpus name (poems, dialogues), a path, or "oracle"
+    corpus: str = param("poems", free=True)  # a bundled corpus name (poems, dialogues, dialogues_shakespeare), a path, or "oracle"
     text_field: str = param("text", free=True)  # column of a .jsonl/.csv/HF dataset holding the text
     prompt_field: str = param("", free=True)  # set (with reply_field) for prompt -> reply corpora
     reply_field: str = param("", free=True)
@@ -135,6 +135,9 @@ class ModelConfig:
     # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
     # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
     init_std: float = param(0.0, low=0.0)
+    # a Hugging Face causal LM (folder or Hub id) to start from, with its own tokenizer; the
+    # architecture keys above and tokenizer.kind are then ignored
+    init_from: str = param("", free=True)
 
 
 TRAINER_NAMES = ("mle", "seqgan", "gan", "vae", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
@@ -164,6 +167,7 @@ class TrainConfig:
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))
     seed: int = param(0, low=0, high=2**63 - 1)
+    tensorboard: bool = param(True)  # event files in RUN/tensorboard/ (tensorboard --logdir runs/)
 
 
 @dataclass
@@ -534,6 +538,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
             f"real label), not {cfg.gan.objective}; set it to 0"
+        )
+    if cfg.model.init_from and (cfg.data.corpus == "oracle" or cfg.train.trainer in ("gan", "vae")):
+        raise ConfigError(
+            f"model.init_from starts a token generator from a pretrained LM; it does not apply to "
+            f"{'the oracle corpus' if cfg.data.corpus == 'oracle' else 'train.trainer=' + cfg.train.trainer}; "
+            "unset model.init_from or pick a text corpus and a token-generator trainer (mle, seqgan)"
         )
     if cfg.model.kind == "transformer" and cfg.model.embedding_dim % cfg.model.num_heads:
         raise ConfigError(

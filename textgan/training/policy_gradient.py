@@ -349,6 +349,7 @@ class SeqGANTrainer(Trainer):
         if self.oracle is not None and with_oracle:
             samples = self.evaluation_samples(self.cfg.seqgan.nll_oracle_samples)
             metrics["nll_oracle"] = self.oracle.nll(samples)
+        self.log_samples(self.phase)
         return metrics
 
     def write_phase_samples(self, phase: str) -> None:
