@@ -161,7 +161,7 @@ def main() -> None:
 
     seconds = best_seconds(shared, 1)
     conv_all = discriminator.conv_flops(length) * d_sequences
-    conv_new = sum(discriminator.conv_flops(length, t) for t in prefixes.tolist()) + discriminator.conv_flops(length) * batch
+    conv_new = discriminator.shared_prefix_conv_flops(length, prefixes) + discriminator.conv_flops(length) * batch
     flops_new = flops - (conv_all - conv_new)
     print(f"D pass over the same rollout completions, sharing prefixes with their samples: {seconds:.2f} s = "
           f"{flops_new / seconds / 1e9:,.0f} GFLOP/s ({flops_new / 1e9:,.0f} GFLOP); windows inside the shared "

@@ -154,3 +154,10 @@ def test_conv_flops_count_the_windows_outside_the_prefix():
     assert d.conv_flops(LENGTH) == 2 * 8 * (4 * 1 * 9 + 5 * 2 * 8 + 3 * 3 * 7 + 2 * 9 * 1)
     # prefix of 3 tokens: sizes 1, 2, 3 skip 3, 2, 1 windows; size 9 skips none
     assert d.conv_flops(LENGTH, 3) == 2 * 8 * (4 * 1 * 6 + 5 * 2 * 6 + 3 * 3 * 6 + 2 * 9 * 1)
+
+
+def test_shared_prefix_flops_follow_the_row_blocks():
+    d = tiny_textcnn()
+    d.row_block = 4
+    prefixes = torch.tensor([3, 1, 1, 1, 3, 3, 3, 3])  # blocks: [1, 1, 1, 3] then [3, 3, 3, 3]
+    assert d.shared_prefix_conv_flops(LENGTH, prefixes) == 4 * d.conv_flops(LENGTH, 1) + 4 * d.conv_flops(LENGTH, 3)

@@ -147,25 +147,34 @@ class TextCNN(nn.Module):
 
     def shared_prefix_logits(self, samples: torch.Tensor, completions: torch.Tensor, sources: torch.Tensor,
                              prefix_lengths: torch.Tensor) -> torch.Tensor:
-        """(R,) logits of `completions` (R, T) ids whose first prefix_lengths[r] tokens are those of
-        samples[sources[r]]: `self(completions)` up to float rounding, without recomputing the
-        windows that lie wholly inside the shared prefix."""
+        """(R,) logits of `completions` (R, T) ids whose first prefix_lengths[r] (< T) tokens are
+        those of samples[sources[r]]: `self(completions)` up to float rounding, without recomputing
+        the windows that lie wholly inside the shared prefix."""
         sample_embedded = self._prepared(self.embed(samples))
         # running[i][p]: the sample's maximum response of bank i over window positions 0..p
         running = [self._responses(sample_embedded, i).cummax(dim=0).values for i in range(len(self.filters))]
         logits = torch.empty(completions.shape[0], dtype=torch.float32, device=completions.device)
-        for prefix in prefix_lengths.unique().tolist():
-            for rows in (prefix_lengths == prefix).nonzero().squeeze(1).split(self.row_block):
-                embedded = self._prepared(self.embed(completions[rows]))
-                pooled = []
-                for i, size in enumerate(self.filter_sizes):
-                    inside = prefix - size + 1  # windows 0..inside-1 lie wholly in the prefix
-                    pooled_new = self._responses(embedded, i, max(inside, 0)).amax(dim=0)
-                    if inside > 0:
-                        pooled_new = torch.maximum(pooled_new, running[i][inside - 1][sources[rows]])
-                    pooled.append(pooled_new)
-                logits[rows] = self.head(self._activate(pooled))
+        for rows, prefix in self._prefix_blocks(prefix_lengths):
+            embedded = self._prepared(self.embed(completions[rows]))
+            pooled = []
+            for i, size in enumerate(self.filter_sizes):
+                inside = prefix - size + 1  # windows 0..inside-1 lie wholly in every row's prefix
+                pooled_new = self._responses(embedded, i, max(inside, 0)).amax(dim=0)
+                if inside > 0:
+                    pooled_new = torch.maximum(pooled_new, running[i][inside - 1][sources[rows]])
+                pooled.append(pooled_new)
+            logits[rows] = self.head(self._activate(pooled))
         return logits
+
+    def _prefix_blocks(self, prefix_lengths: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+        """Rows by increasing prefix length in blocks of `row_block` (as few ops as the plain
+        forward pass), each with the shortest prefix in it, which all its rows share."""
+        order = prefix_lengths.argsort(stable=True)
+        return [(rows, int(prefix_lengths[rows[0]])) for rows in order.split(self.row_block)]
+
+    def shared_prefix_conv_flops(self, length: int, prefix_lengths: torch.Tensor) -> int:
+        """Filter-bank FLOPs of `shared_prefix_logits` for completions of `length` tokens."""
+        return sum(len(rows) * self.conv_flops(length, prefix) for rows, prefix in self._prefix_blocks(prefix_lengths))
 
     def conv_flops(self, length: int, prefix_length: int = 0) -> int:
         """Multiply-adds x 2 of the filter banks for one sequence of `length` tokens, skipping the
