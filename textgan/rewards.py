@@ -186,6 +186,22 @@ def score_sequences(discriminator: nn.Module, sequences: torch.Tensor, chunk_siz
 
 
 @torch.no_grad()
+def _score_completions_and_samples(discriminator: nn.Module, samples: torch.Tensor, completions: torch.Tensor,
+                                   pair_positions: torch.Tensor, rollout_count: int, chunk_size: int,
+                                   autocast: AutocastFactory) -> torch.Tensor:
+    """sigmoid(D) of the completions, then of the samples. A D with `shared_prefix_logits` (the
+    TextCNN) skips the windows inside each completion's prefix, which the sample already scored."""
+    network = getattr(discriminator, "module", discriminator)  # under DistributedDataParallel
+    if not hasattr(network, "shared_prefix_logits") or not completions.shape[0]:
+        return score_sequences(discriminator, torch.cat([completions, samples]), chunk_size, autocast)
+    length = samples.shape[1]
+    pairs = pair_positions.repeat_interleave(rollout_count)  # completion rows come N per pair, in order
+    with autocast():
+        logits = network.shared_prefix_logits(samples, completions, pairs // length, pairs % length + 1)
+    return torch.cat([torch.sigmoid(logits.float()), score_sequences(discriminator, samples, chunk_size, autocast)])
+
+
+@torch.no_grad()
 def rollout_rewards(
     rollout_generator: Generator | RolloutNetwork,
     discriminator: nn.Module,
@@ -232,7 +248,8 @@ def rollout_rewards(
         if rollout_pairs:
             _run_rollouts(model, samples, needs_rollout, rollout_count, completions, pair_positions,
                           temperature, uniforms, autocast, block_rows)
-        scores = score_sequences(discriminator, torch.cat([completions, samples]), chunk_size, autocast)
+        scores = _score_completions_and_samples(discriminator, samples, completions, pair_positions,
+                                                rollout_count, chunk_size, autocast)
 
     full_scores = scores[completions.shape[0]:]
     rewards = full_scores.unsqueeze(1).expand(batch, length).clone()
