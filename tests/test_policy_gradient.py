@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from textgan.api import train
+from textgan.api import build_data, train
 from textgan.checkpoint import RunDirectory, load_checkpoint
 from textgan.cli import main
 from textgan.config import Config, load_config
+from textgan.models import build_generator
 from textgan.models.lstm import LSTMGenerator
+from textgan.training import TRAINERS
+from textgan.training.base import Trainer
 from textgan.training.policy_gradient import policy_gradient_loss, reply_mask
+from textgan.training.runtime import make_runtime
 
 TINY_SEQGAN = {
     "train.trainer": "seqgan", "train.device": "cpu", "train.batch_size": 32, "train.epochs": 2,
@@ -30,6 +35,16 @@ TINY_ORACLE = {"data.corpus": "oracle", "data.oracle_vocab_size": 20, "data.orac
 def tiny_seqgan_config(**overrides: object) -> Config:
     sets = {**TINY_SEQGAN, **TINY_ORACLE, **overrides}
     return load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])
+
+
+def build_trainer(cfg: Config, out: Path) -> Trainer:
+    """The configured trainer on its data, in one CPU process, without training it."""
+    torch.manual_seed(cfg.train.seed)
+    data = build_data(cfg)
+    tokenizer = data.tokenizer
+    generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
+                                tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
+    return TRAINERS[cfg.train.trainer](cfg, RunDirectory(out), make_runtime("cpu", "fp32"), data, generator)
 
 
 def records(run: Path) -> list[dict]:
@@ -53,6 +68,25 @@ def test_policy_gradient_step_raises_the_rewarded_token(baseline: bool):
     policy_gradient_loss(generator.log_prob(samples), rewards, mask, baseline).backward()
     optimizer.step()
     assert first_token_log_prob() > before + 0.05
+
+
+def test_policy_gradient_scores_the_samples_under_the_policy_that_drew_them(tmp_path: Path):
+    """Samples are drawn without dropout, so log pi must be too: with dropout on, the update
+    would depend on the dropout masks (the global stream), i.e. on another policy."""
+    trainer = build_trainer(tiny_seqgan_config(**{"model.dropout": 0.5}), tmp_path / "run")
+    trainer.rollout.update(trainer.generator, 0.0)
+    weights = copy.deepcopy(trainer.generator.state_dict())
+    optimizer, stream = copy.deepcopy(trainer.pg_optimizer.state_dict()), trainer.rng.get_state()
+    updated = []
+    for global_seed in (1, 2):
+        trainer.generator.load_state_dict(weights)
+        trainer.pg_optimizer.load_state_dict(optimizer)
+        trainer.rng.set_state(stream)
+        torch.manual_seed(global_seed)
+        trainer.policy_gradient_step()
+        updated.append(copy.deepcopy(trainer.generator.state_dict()))
+    assert all(torch.equal(updated[0][k], updated[1][k]) for k in weights)
+    assert not all(torch.equal(updated[0][k], weights[k]) for k in weights)
 
 
 def test_replies_keep_their_prompts_and_pad_after_eos():

@@ -237,9 +237,8 @@ class SeqGANTrainer(Trainer):
                                   prompt_lengths=prompt_lengths, uniforms=rollout_draws,
                                   autocast=runtime.autocast)
         mask = reply_mask(samples, prompt_lengths, self.generator.eos_id)
-        self.generator.train()
         self.pg_optimizer.zero_grad(set_to_none=True)
-        with runtime.autocast():
+        with eval_mode(self.generator), runtime.autocast():  # the policy that drew the samples: no dropout
             log_probs = self.generator.log_prob(samples)
         loss = policy_gradient_loss(log_probs, rewards, mask, s.baseline, runtime.all_reduce_sum)
         total_loss = runtime.all_reduce_sum(loss.detach().clone())
