@@ -70,6 +70,17 @@ def test_policy_gradient_step_raises_the_rewarded_token(baseline: bool):
     assert first_token_log_prob() > before + 0.05
 
 
+def test_baseline_leaves_each_rows_own_reward_out():
+    """b_t of row i is the mean reward at t of the *other* active rows; a row alone has none."""
+    log_probs = torch.zeros(3, 3, requires_grad=True)
+    rewards = torch.tensor([[0.2, 0.4, 0.9], [0.6, 0.8, 0.0], [1.0, 0.3, 0.5]])
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    policy_gradient_loss(log_probs, rewards, mask, baseline=True).backward()
+    # column 0: baselines (0.6+1.0)/2, (0.2+1.0)/2, (0.2+0.6)/2; column 1: 0.8, 0.4; column 2: row 0 alone
+    advantages = torch.tensor([[0.2 - 0.8, 0.4 - 0.8, 0.9], [0.6 - 0.6, 0.8 - 0.4, 0.0], [1.0 - 0.4, 0.0, 0.0]])
+    assert torch.allclose(log_probs.grad, -advantages / 6, atol=1e-7)
+
+
 def test_policy_gradient_scores_the_samples_under_the_policy_that_drew_them(tmp_path: Path):
     """Samples are drawn without dropout, so log pi must be too: with dropout on, the update
     would depend on the dropout masks (the global stream), i.e. on another policy."""

@@ -8,8 +8,8 @@ The loop, top to bottom, in three phases (each logged to metrics.jsonl under its
 2. `pretrain_d`: `seqgan.pretrain_d_steps` discriminator updates, each on `d_samples` fresh
    generated sequences and as many real ones, for `d_epochs` epochs.
 3. `adversarial`: rounds of `g_steps` REINFORCE updates (loss -mean_t log pi(y_t | y_<t) * Q_t,
-   Q from Monte-Carlo rollouts of a delayed copy of G scored by D, optionally minus the batch's
-   mean reward per position), a rollout-network update, then `d_steps` (k) discriminator
+   Q from Monte-Carlo rollouts of a delayed copy of G scored by D, optionally minus the mean
+   reward of the batch's other rows per position), a rollout-network update, then `d_steps` (k) discriminator
    updates on fresh samples with annealed instance noise and one-sided label smoothing.
 
 On oracle data every evaluation reports NLL-oracle, the oracle's mean per-token NLL of
@@ -73,16 +73,19 @@ def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: t
                          ) -> torch.Tensor:
     """REINFORCE: -mean over chosen tokens of log pi(y_t | y_<t) * (Q_t - b_t).
 
-    With `baseline`, b_t is the batch's mean reward at position t (0 otherwise): it leaves the
-    gradient's expectation unchanged and lowers its variance. Under several processes `reduce`
-    sums over them (the baseline's and the mean's counts), so each process returns its share
-    of the global batch's loss.
+    With `baseline`, b_t of a row is the mean reward at position t of the *other* rows that chose
+    a token there (leave-one-out, 0 where the row is alone): it does not depend on the row's own
+    sample, so it leaves the gradient's expectation unchanged and lowers its variance. Under
+    several processes `reduce` sums over them (the baseline's and the mean's counts), so each
+    process returns its share of the global batch's loss.
     """
     weights = mask.float()
     advantages = rewards
     if baseline:
         sums = reduce(torch.stack([(rewards * weights).sum(0), weights.sum(0)]))
-        advantages = rewards - (sums[0] / sums[1].clamp(min=1)).unsqueeze(0)
+        others = sums[1].unsqueeze(0) - weights
+        others_mean = (sums[0].unsqueeze(0) - rewards * weights) / others.clamp(min=1)
+        advantages = torch.where(others > 0, rewards - others_mean, rewards)
     return -(log_probs * advantages.detach() * weights).sum() / reduce(weights.sum()).clamp(min=1)
 
 
