@@ -100,6 +100,28 @@ def test_policy_gradient_scores_the_samples_under_the_policy_that_drew_them(tmp_
     assert not all(torch.equal(updated[0][k], weights[k]) for k in weights)
 
 
+def test_adversarial_phase_starts_from_the_best_pretraining_epoch(tmp_path: Path):
+    """Early stopping after worse epochs hands the best epoch's weights (not the last) to the
+    next phase; the kept copy is part of the checkpoint while pretraining runs."""
+    trainer = build_trainer(tiny_seqgan_config(**{"train.epochs": 5, "train.patience": 2}), tmp_path / "run")
+    scripted = iter([9.0, 3.0, 2.0, 2.5, 2.6])  # the untrained G, then epochs 1-4: epoch 2 is the best
+    snapshots, kept = [], []
+
+    def evaluate(with_oracle: bool) -> dict[str, float]:
+        snapshots.append(copy.deepcopy(trainer.generator.state_dict()))
+        kept.append(trainer.extra_state()["best_pretrained"] is not None)
+        return {"val_nll": next(scripted, 0.0)}
+
+    trainer.evaluate = evaluate
+    trainer.pretrain_generator()
+    assert trainer.epoch == 4 and len(snapshots) == 6  # stopped by patience; one more for the restored G
+    best, last = snapshots[2], snapshots[4]
+    assert not all(torch.equal(best[k], last[k]) for k in best)
+    assert all(torch.equal(v, best[k]) for k, v in trainer.generator.state_dict().items())
+    assert kept[3] and trainer.extra_state()["best_pretrained"] is None
+    assert records(tmp_path / "run")[-1]["restored_epoch"] == 2
+
+
 def test_replies_keep_their_prompts_and_pad_after_eos():
     torch.manual_seed(0)
     generator = LSTMGenerator(vocab_size=8, max_length=7, bos_id=1, eos_id=2, pad_id=0,

@@ -4,7 +4,7 @@ The loop, top to bottom, in three phases (each logged to metrics.jsonl under its
 
 1. `pretrain_g`: maximum likelihood for train.epochs epochs (`MLEStepper`), evaluated every
    `seqgan.eval_every` epochs; stops early after train.patience epochs without a better
-   validation NLL.
+   validation NLL, and hands the best epoch's weights (kept in memory and in checkpoints) on.
 2. `pretrain_d`: `seqgan.pretrain_d_steps` discriminator updates, each on `d_samples` fresh
    generated sequences and as many real ones, for `d_epochs` epochs.
 3. `adversarial`: rounds of `g_steps` REINFORCE updates (loss -mean_t log pi(y_t | y_<t) * Q_t,
@@ -115,6 +115,7 @@ class SeqGANTrainer(Trainer):
         self.phase = PHASES[0]
         self.d_pretrain_done = 0
         self.round = 0
+        self.best_pretrained: dict[str, torch.Tensor] | None = None  # G at the best MLE epoch so far
         self.started = time.monotonic()  # seqgan.time_limit_minutes counts from here
 
     # -- what a checkpoint holds ------------------------------------------------------------
@@ -128,11 +129,12 @@ class SeqGANTrainer(Trainer):
 
     def extra_state(self) -> dict[str, Any]:
         return {"phase": self.phase, "d_pretrain_done": self.d_pretrain_done, "round": self.round,
-                "rng": self.rng.get_state()}
+                "rng": self.rng.get_state(), "best_pretrained": self.best_pretrained}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.phase, self.d_pretrain_done, self.round = state["phase"], state["d_pretrain_done"], state["round"]
         self.rng.set_state(state["rng"])
+        self.best_pretrained = state.get("best_pretrained")
 
     # -- the loop -------------------------------------------------------------------------------
     def run_training(self) -> None:
@@ -162,12 +164,18 @@ class SeqGANTrainer(Trainer):
             train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
             last = self.epoch == t.epochs
             metrics = self.evaluate(with_oracle=last or self.epoch % s.eval_every == 0)
-            self.improved(metrics.get("val_nll", train_nll))
+            if self.improved(metrics.get("val_nll", train_nll)):
+                self.best_pretrained = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
             self.log("pretrain_g", train_nll=train_nll, **metrics)
             self.save("latest")
-        if self.oracle is not None and self.epoch < t.epochs and self.epoch % s.eval_every:
+        if self.bad_evaluations and self.best_pretrained is not None:
+            # the last epochs were worse: the next phases start from the best one
+            self.generator.load_state_dict(self.best_pretrained)
+            self.log("pretrain_g", restored_epoch=self.epoch - self.bad_evaluations, **self.evaluate(with_oracle=True))
+        elif self.oracle is not None and self.epoch < t.epochs and self.epoch % s.eval_every:
             # stopped early between evaluations: record NLL-oracle where MLE ended
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
+        self.best_pretrained = None
         self.write_phase_samples("pretrain_g")
         self.phase = "pretrain_d"
         self.save("latest")
