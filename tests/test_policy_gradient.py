@@ -122,6 +122,16 @@ def test_adversarial_phase_starts_from_the_best_pretraining_epoch(tmp_path: Path
     assert records(tmp_path / "run")[-1]["restored_epoch"] == 2
 
 
+def test_mean_reward_pools_the_tokens_of_a_rounds_updates(tmp_path: Path):
+    """One definition: the mean over every chosen token of the round, not a mean of batch means."""
+    trainer = build_trainer(tiny_seqgan_config(**{"seqgan.g_steps": 2, "seqgan.adversarial_rounds": 1,
+                                                  "seqgan.d_steps": 0}), tmp_path / "run")
+    steps = iter([(1.0, 3.0, 4.0), (1.0, 1.0, 6.0)])  # (loss, reward sum, tokens) of each update
+    trainer.policy_gradient_step = lambda: next(steps)
+    trainer.adversarial_training()
+    assert records(tmp_path / "run")[-1]["mean_reward"] == pytest.approx(0.4)
+
+
 def test_replies_keep_their_prompts_and_pad_after_eos():
     torch.manual_seed(0)
     generator = LSTMGenerator(vocab_size=8, max_length=7, bos_id=1, eos_id=2, pad_id=0,

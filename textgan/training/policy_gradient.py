@@ -208,21 +208,23 @@ class SeqGANTrainer(Trainer):
                 log.info("seqgan.time_limit_minutes reached after round %d; resume to continue", self.round)
                 break
             noise = instance_noise_std(self.round, s.instance_noise, s.instance_noise_rounds)
-            pg_losses, rewards = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
+            pg_losses, reward_sums, reward_counts = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
             self.rollout.update(self.generator, s.rollout_update_rate)
             d_results = [self.train_discriminator(noise) for _ in range(s.d_steps)]
             self.round += 1
+            # mean_reward: the mean reward of every token G chose in the round's updates (the only definition)
             metrics: dict[str, Any] = {"round": self.round, "pg_loss": sum(pg_losses) / len(pg_losses),
-                                       "mean_reward": sum(rewards) / len(rewards), "instance_noise": noise}
+                                       "mean_reward": sum(reward_sums) / max(sum(reward_counts), 1.0),
+                                       "instance_noise": noise}
             if d_results:
                 metrics.update(d_loss=sum(r[0] for r in d_results) / len(d_results),
                                d_accuracy=sum(r[1] for r in d_results) / len(d_results))
             evaluated = self.round % s.eval_every == 0 or self.round == s.adversarial_rounds
             if evaluated:
                 metrics.update(self.evaluate(with_oracle=True))
-            self.log("adversarial", **metrics)
+            record = self.log("adversarial", **metrics)
             progress.update()
-            progress.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if k in ("mean_reward", "nll_oracle")})
+            progress.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("mean_reward", "nll_oracle")})
             self.after_step()
         progress.close()
         if not evaluated:  # stopped by the time limit between evaluations: record where it ended
@@ -230,34 +232,54 @@ class SeqGANTrainer(Trainer):
         self.write_phase_samples("adversarial")
 
     # -- one update of each kind ------------------------------------------------------------------
-    def policy_gradient_step(self) -> tuple[float, float]:
-        """One REINFORCE update of G on a fresh batch; returns (loss, mean reward of chosen tokens).
+    def policy_gradient_step(self) -> tuple[float, float, float]:
+        """One REINFORCE update of G on a fresh batch; returns (loss, sum and count of the
+        reported rewards of the tokens G chose), over all processes.
 
         Each process samples, rolls out and scores its rows of the global batch (their draws
         made in full on every process), then gradients are averaged.
         """
-        s, runtime = self.cfg.seqgan, self.runtime
+        runtime = self.runtime
         count = self.cfg.train.batch_size
         rows, prompt_lengths = self.prompts(count)
         draws = self.rng_draw(count, self.sequence_length)
-        rollout_draws = runtime.local(rollout_uniforms(count, self.sequence_length, s.rollout_count, self.rng,
-                                                       self.rng.device)).to(runtime.device)
         rows, prompt_lengths = runtime.local(rows), runtime.local(prompt_lengths)
         samples = self.generate(rows, prompt_lengths, draws)
-        rewards = rollout_rewards(self.rollout, self.discriminator, samples, s.rollout_count,
-                                  prompt_lengths=prompt_lengths, uniforms=rollout_draws,
-                                  autocast=runtime.autocast)
         mask = reply_mask(samples, prompt_lengths, self.generator.eos_id)
+        rewards, reported = self.token_rewards(samples, prompt_lengths, mask)
         self.pg_optimizer.zero_grad(set_to_none=True)
         with eval_mode(self.generator), runtime.autocast():  # the policy that drew the samples: no dropout
             log_probs = self.generator.log_prob(samples)
-        loss = policy_gradient_loss(log_probs, rewards, mask, s.baseline, runtime.all_reduce_sum)
+        loss = policy_gradient_loss(log_probs, rewards, mask, self.baseline, runtime.all_reduce_sum)
         total_loss = runtime.all_reduce_sum(loss.detach().clone())
         self.check_finite(total_loss, "policy-gradient loss")
         backward_and_step(loss * runtime.world_size, self.pg_optimizer, self.pg_scaler, list(self.generator.parameters()),
                           runtime, self.cfg.train.grad_clip)
-        chosen = runtime.all_reduce_sum(torch.stack([(rewards * mask).sum().double(), mask.sum().double()]))
-        return float(total_loss), float(chosen[0] / chosen[1].clamp(min=1))
+        chosen = runtime.all_reduce_sum(torch.stack([(reported * mask).sum().double(), mask.sum().double()]))
+        return float(total_loss), float(chosen[0]), float(chosen[1])
+
+    @property
+    def baseline(self) -> bool:
+        """Whether the policy gradient subtracts the leave-one-out baseline from `token_rewards`."""
+        return self.cfg.seqgan.baseline
+
+    def token_rewards(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
+                      mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) rewards of this process's samples for the loss, and (B, T) rewards to report
+        as mean_reward; SeqGAN: both are the Monte-Carlo rollout Q-values of sigmoid(D)."""
+        rewards = self.rollout_q(samples, prompt_lengths)
+        return rewards, rewards
+
+    def rollout_q(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
+                  score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, T) rollout Q-values of this process's samples, each complete sequence scored by
+        `score` (default sigmoid(D)); the draws are made for the global batch on every process."""
+        s, runtime = self.cfg.seqgan, self.runtime
+        draws = rollout_uniforms(self.cfg.train.batch_size, self.sequence_length, s.rollout_count, self.rng,
+                                 self.rng.device)
+        return rollout_rewards(self.rollout, self.discriminator, samples, s.rollout_count,
+                               prompt_lengths=prompt_lengths, uniforms=runtime.local(draws).to(runtime.device),
+                               autocast=runtime.autocast, score=score)
 
     def train_discriminator(self, noise_std: float) -> tuple[float, float]:
         """One D update: d_samples real and as many fresh generated rows, d_epochs epochs.
