@@ -191,7 +191,9 @@ def test_transformer_generator_and_prompted_dialogues(tmp_path: Path, dialogue_c
     log = records(tmp_path / "dialogues")
     assert {r["phase"] for r in log} == {"pretrain_g", "pretrain_d", "adversarial"}
     assert "nll_oracle" not in log[-1] and "val_nll" in log[-1]
-    assert len((tmp_path / "dialogues" / "samples" / "adversarial.txt").read_text().splitlines()) == 3
+    written = (tmp_path / "dialogues" / "samples" / "adversarial.txt").read_text(encoding="utf-8").splitlines()
+    prompts = {"how are you ?", "what is your name ?", "where do you live ?"}
+    assert len(written) == 3 and all(line.split(" → ")[0] in prompts for line in written)  # prompt → reply
 
 
 @pytest.mark.parametrize(("setting", "message"), [

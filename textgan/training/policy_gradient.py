@@ -384,11 +384,14 @@ class SeqGANTrainer(Trainer):
         return metrics
 
     def write_phase_samples(self, phase: str) -> None:
-        """samples/<phase>.txt: sample.num_samples texts at the end of a phase, to compare them."""
-        rows = self.evaluation_samples(self.cfg.sample.num_samples)
-        start = self.data.train.prompt_lengths.new_zeros(len(rows))
-        if self.prompted:
-            source = self.data.validation if len(self.data.validation) else self.data.train
-            start = source.prompt_lengths[torch.arange(len(rows)) % len(source)]
-        lines = [self.tokenizer.decode(row[int(p):]) for row, p in zip(rows.tolist(), start)]
+        """samples/<phase>.txt: sample.num_samples texts at the end of a phase, to compare them;
+        replies to prompts are written `prompt → reply`."""
+        rows = self.evaluation_samples(self.cfg.sample.num_samples).tolist()
+        if not self.prompted:
+            self.run.write_samples(f"{phase}.txt", [self.tokenizer.decode(row) for row in rows])
+            return
+        source = self.data.validation if len(self.data.validation) else self.data.train
+        starts = source.prompt_lengths[torch.arange(len(rows)) % len(source)].tolist()
+        lines = [f"{self.tokenizer.decode(row[:start])} → {self.tokenizer.decode(row[start:])}"
+                 for row, start in zip(rows, starts)]
         self.run.write_samples(f"{phase}.txt", lines)
