@@ -30,7 +30,7 @@ def runs(corpus: str) -> dict[str, list[str]]:
            "--set", "gan.noise_dim=8", "--set", "gan.hidden_dim=8", "--set", "gan.num_blocks=1",
            "--set", "gan.d_steps=2", "--set", "gan.eval_every=2", "--set", "gan.eval_samples=8",
            "--set", "gan.began_hidden_dim=8", "--set", "gan.instance_noise=0.1"]
-    return {
+    table = {
         "mle": [*corpus_args(corpus), "--epochs", "2", "--batch-size", "15"],
         "seqgan": ["--trainer", "seqgan", "--corpus", "oracle", "--epochs", "1", "--batch-size", "15", *SMALL_D,
                    "--set", "data.oracle_vocab_size=20", "--set", "data.oracle_seq_len=8",
@@ -47,11 +47,21 @@ def runs(corpus: str) -> dict[str, list[str]]:
         "vae": ["--trainer", "vae", *corpus_args(corpus), "--epochs", "2", "--batch-size", "15",
                 "--set", "vae.latent_dim=4", "--set", "vae.kl_anneal_steps=5"],
     }
+    seqgan_knobs = table["seqgan"][2:]  # the kin share SeqGAN's machinery and its keys
+    table["maligan"] = ["--trainer", "maligan", *seqgan_knobs]
+    table["maligan_rollouts"] = ["--trainer", "maligan", *seqgan_knobs, "--set", "maligan.rollouts=true"]
+    # no baseline: log-rank rewards of an untrained ranker are all near log(1 / 8), and the
+    # leave-one-out differences (~1e-3) would magnify float32 rounding of D's features, which
+    # depends on how rows are chunked, beyond the weights' tolerance (SeqGAN's run covers the baseline)
+    table["rankgan"] = ["--trainer", "rankgan", *seqgan_knobs, "--set", "rankgan.reference_size=5",
+                        "--set", "rankgan.comparison_size=7", "--set", "seqgan.baseline=false"]
+    return table
 
 
 # Runs stopped early and resumed (under as many processes as the launch has): each must end
 # like the uninterrupted run it is named after.
 RESUMED = {"seqgan_resumed": ("seqgan", ["--set", "seqgan.adversarial_rounds=1"]),
+           "rankgan_resumed": ("rankgan", ["--set", "seqgan.adversarial_rounds=1"]),
            "vae_resumed": ("vae", ["--epochs", "1"]),
            "gan_wgan_gp_resumed": ("gan_wgan_gp", ["--epochs", "1"])}
 

@@ -75,6 +75,9 @@ KILLED_RUNS = {
                "--set", "seqgan.adversarial_rounds=8", "--set", "seqgan.rollout_count=2",
                "--set", "seqgan.d_samples=32", "--set", "seqgan.instance_noise=0.2", "--set", "seqgan.eval_every=3"],
 }
+KILLED_RUNS["maligan"] = ["--trainer", "maligan", *KILLED_RUNS["seqgan"][2:]]
+KILLED_RUNS["rankgan"] = ["--trainer", "rankgan", *KILLED_RUNS["seqgan"][2:], "--set", "rankgan.reference_size=8",
+                          "--set", "rankgan.comparison_size=8", "--set", "seqgan.baseline=true"]
 
 
 def _train_command(corpus: Path, out: Path, trainer: str) -> list[str]:

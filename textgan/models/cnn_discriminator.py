@@ -125,13 +125,17 @@ class TextCNN(nn.Module):
         bias = torch.cat([bank.bias for bank in self.filters])
         return torch.relu(torch.cat(pooled, dim=1).float() + bias)
 
-    def head(self, features: torch.Tensor) -> torch.Tensor:
-        """Highway, dropout and the output layer: features -> (B,) logits."""
+    def sentence_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The highway layer: (B, F) filter features -> (B, F) sentence features (RankGAN's ranker
+        compares these)."""
         # elementwise work in float32: mixing an autocast bf16 output with float32 is slow on CPU
         features = features.float()
         gate_input, candidate = self.highway(features).float().chunk(2, dim=1)
-        mixed = torch.lerp(features, torch.relu(candidate), torch.sigmoid(gate_input))  # gate*g + (1-gate)*x
-        return self.output(self.dropout(mixed)).squeeze(1).float()
+        return torch.lerp(features, torch.relu(candidate), torch.sigmoid(gate_input))  # gate*g + (1-gate)*x
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Highway, dropout and the output layer: features -> (B,) logits."""
+        return self.output(self.dropout(self.sentence_features(features))).squeeze(1).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B,) logits, real = 1, for ids (B, T), a soft one-hot (B, T, V) or embeddings (B, T, E)."""

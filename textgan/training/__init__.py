@@ -6,9 +6,12 @@ from textgan.training.base import Trainer
 from textgan.training.mle import MLETrainer
 from textgan.training.policy_gradient import SeqGANTrainer
 from textgan.training.continuous_gan import ContinuousGANTrainer
+from textgan.training.discrete_gans import MaliGANTrainer, RankGANTrainer
 from textgan.training.vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {"mle": MLETrainer}
 TRAINERS["vae"] = VAETrainer
 TRAINERS["gan"] = ContinuousGANTrainer
 TRAINERS["seqgan"] = SeqGANTrainer
+TRAINERS["maligan"] = MaliGANTrainer
+TRAINERS["rankgan"] = RankGANTrainer

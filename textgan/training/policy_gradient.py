@@ -93,6 +93,7 @@ class SeqGANTrainer(Trainer):
     """MLE pretraining, D pretraining, then policy-gradient rounds against a TextCNN."""
 
     name = "seqgan"
+    title = "SeqGAN"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -200,7 +201,7 @@ class SeqGANTrainer(Trainer):
     def adversarial_training(self) -> None:
         """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
         s = self.cfg.seqgan
-        progress = tqdm(total=s.adversarial_rounds, initial=self.round, desc="SeqGAN rounds",
+        progress = tqdm(total=s.adversarial_rounds, initial=self.round, desc=f"{self.title} rounds",
                         disable=not self.runtime.is_main, leave=False)
         evaluated = True
         while self.round < s.adversarial_rounds:
@@ -288,12 +289,8 @@ class SeqGANTrainer(Trainer):
         over them like an MLE batch. Returns the mean loss and accuracy over the update's batches.
         """
         s, runtime, device = self.cfg.seqgan, self.runtime, self.runtime.device
-        count = min(s.d_samples, len(self.data.train))
-        chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
-        real = self.data.train.tokens[chosen].to(device)
-        lengths = self.data.train.prompt_lengths[chosen].to(device)
-        draws = self.rng_draw(count, self.sequence_length)
-        fake = runtime.gather_rows(self.generate(runtime.local(real), runtime.local(lengths), draws), count)
+        real, fake = self.real_and_generated()
+        count = len(real)
         inputs = torch.cat([real, fake])
         targets = torch.cat([torch.full((count,), 1.0 - s.label_smoothing, device=device),
                              torch.zeros(count, device=device)])
@@ -321,6 +318,17 @@ class SeqGANTrainer(Trainer):
                                        dtype=torch.float64, device=device)
         runtime.all_reduce_sum(totals)
         return float(totals[0] / totals[2]), float(totals[1] / totals[2])
+
+    def real_and_generated(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's data for one update: min(d_samples, training rows) distinct real rows and as many
+        fresh generated ones (replies to the same prompts); processes generate their share."""
+        runtime, device = self.runtime, self.runtime.device
+        count = min(self.cfg.seqgan.d_samples, len(self.data.train))
+        chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
+        real = self.data.train.tokens[chosen].to(device)
+        lengths = self.data.train.prompt_lengths[chosen].to(device)
+        draws = self.rng_draw(count, self.sequence_length)
+        return real, runtime.gather_rows(self.generate(runtime.local(real), runtime.local(lengths), draws), count)
 
     def discriminate(self, tokens: torch.Tensor, noise_std: float, noise: torch.Tensor | None = None) -> torch.Tensor:
         """D's logits, with instance noise noise_std * `noise` on its input embeddings."""
