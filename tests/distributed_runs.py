@@ -50,11 +50,8 @@ def runs(corpus: str) -> dict[str, list[str]]:
     seqgan_knobs = table["seqgan"][2:]  # the kin share SeqGAN's machinery and its keys
     table["maligan"] = ["--trainer", "maligan", *seqgan_knobs]
     table["maligan_rollouts"] = ["--trainer", "maligan", *seqgan_knobs, "--set", "maligan.rollouts=true"]
-    # no baseline: log-rank rewards of an untrained ranker are all near log(1 / 8), and the
-    # leave-one-out differences (~1e-3) would magnify float32 rounding of D's features, which
-    # depends on how rows are chunked, beyond the weights' tolerance (SeqGAN's run covers the baseline)
     table["rankgan"] = ["--trainer", "rankgan", *seqgan_knobs, "--set", "rankgan.reference_size=5",
-                        "--set", "rankgan.comparison_size=7", "--set", "seqgan.baseline=false"]
+                        "--set", "rankgan.comparison_size=7"]
     return table
 
 

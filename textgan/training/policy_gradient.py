@@ -82,10 +82,12 @@ def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: t
     weights = mask.float()
     advantages = rewards
     if baseline:
-        sums = reduce(torch.stack([(rewards * weights).sum(0), weights.sum(0)]))
-        others = sums[1].unsqueeze(0) - weights
-        others_mean = (sums[0].unsqueeze(0) - rewards * weights) / others.clamp(min=1)
-        advantages = torch.where(others > 0, rewards - others_mean, rewards)
+        # float64: the sums (and S - r_i) then round alike however the rows are split over processes
+        chosen, exact = weights.double(), rewards.double()
+        sums = reduce(torch.stack([(exact * chosen).sum(0), chosen.sum(0)]))
+        others = sums[1].unsqueeze(0) - chosen
+        others_mean = (sums[0].unsqueeze(0) - exact * chosen) / others.clamp(min=1)
+        advantages = torch.where(others > 0, exact - others_mean, exact).to(rewards.dtype)
     return -(log_probs * advantages.detach() * weights).sum() / reduce(weights.sum()).clamp(min=1)
 
 
