@@ -9,8 +9,9 @@ The loop, top to bottom, in three phases (each logged to metrics.jsonl under its
    generated sequences and as many real ones, for `d_epochs` epochs.
 3. `adversarial`: rounds of `g_steps` REINFORCE updates (loss -mean_t log pi(y_t | y_<t) * Q_t,
    Q from Monte-Carlo rollouts of a delayed copy of G scored by D, optionally minus the mean
-   reward of the batch's other rows per position), a rollout-network update, then `d_steps` (k) discriminator
-   updates on fresh samples with annealed instance noise and one-sided label smoothing.
+   reward of the batch's other rows per position), a rollout-network update, then `d_steps`
+   (k) discriminator updates on fresh samples with annealed instance noise and one-sided label
+   smoothing. MaliGAN and RankGAN (training/discrete_gans.py) change the reward (`token_rewards`).
 
 On oracle data every evaluation reports NLL-oracle, the oracle's mean per-token NLL of
 `nll_oracle_samples` generated sequences. For prompt -> reply data the prompt is a fixed
@@ -174,7 +175,8 @@ class SeqGANTrainer(Trainer):
         if self.bad_evaluations and self.best_pretrained is not None:
             # the last epochs were worse: the next phases start from the best one
             self.generator.load_state_dict(self.best_pretrained)
-            self.log("pretrain_g", restored_epoch=self.epoch - self.bad_evaluations, **self.evaluate(with_oracle=True))
+            self.log("pretrain_g", restored_epoch=self.epoch - self.bad_evaluations,
+                     **self.evaluate(with_oracle=True))
         elif self.oracle is not None and self.epoch < t.epochs and self.epoch % s.eval_every:
             # stopped early between evaluations: record NLL-oracle where MLE ended
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
