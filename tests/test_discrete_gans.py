@@ -36,7 +36,7 @@ def test_every_phase_runs_with_both_generators(tmp_path: Path, name: str, kind: 
 def test_prompted_dialogues_reward_only_the_reply(tmp_path: Path, dialogue_corpus: Path, trainer: str):
     cfg = tiny_seqgan_config(**{"train.trainer": trainer, "data.corpus": str(dialogue_corpus),
                                 "data.prompt_field": "prompt", "data.reply_field": "reply", "tokenizer.kind": "word",
-                                "tokenizer.max_length": 10, "train.epochs": 1, "seqgan.adversarial_rounds": 1,
+                                "tokenizer.max_length": 12, "train.epochs": 1, "seqgan.adversarial_rounds": 1,
                                 "rankgan.reference_size": 4, "rankgan.comparison_size": 4})
     train(cfg, tmp_path / "run")
     written = (tmp_path / "run" / "samples" / "adversarial.txt").read_text(encoding="utf-8").splitlines()

@@ -20,7 +20,7 @@ from textgan.metrics.nll import nll, nll_oracle
 from textgan.training.base import evaluate_nll
 from textgan.training.runtime import make_runtime
 
-from conftest import tiny_config, tiny_lines
+from conftest import reply_nll_by_hand, tiny_config, tiny_lines
 
 ORACLE = {"data.oracle_samples": 200, "data.oracle_vocab_size": 30, "data.oracle_seq_len": 8,
           "data.oracle_hidden_dim": 8, "data.oracle_embedding_dim": 8, "train.epochs": 1}
@@ -262,7 +262,13 @@ def test_evaluate_prompted_run_scores_the_replies(tmp_path, dialogue_corpus, cap
     assert bool((run.data.test.prompt_lengths > 0).all())
     assert {" ".join(r) for r in run.references} <= {"fine thanks .", "my name is bot .", "i live here ."}
     (record,) = cli_json_lines(["evaluate", str(tmp_path / "run"), "-n", "6", "--json"], capsys)
-    assert record["num_hypotheses"] == 6 and "nll_test" in record
+    assert record["num_hypotheses"] == 6
+    generator = run.checkpoint.generator
+    assert record["nll_test"] == pytest.approx(reply_nll_by_hand(generator, run.data.test), rel=1e-5)
+    whole_rows = nll(generator, run.data.test.tokens, split="test", prompt_lengths=run.data.test.prompt_lengths,
+                     include_prompt=True)
+    assert whole_rows == pytest.approx(reply_nll_by_hand(generator, run.data.test, include_prompt=True), rel=1e-5)
+    assert whole_rows != pytest.approx(record["nll_test"], rel=1e-3)
 
 
 # ------------------------------------------------------------------------- compare

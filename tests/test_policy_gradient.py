@@ -183,7 +183,7 @@ def test_resume_continues_exactly(tmp_path: Path):
 
 def test_transformer_generator_and_prompted_dialogues(tmp_path: Path, dialogue_corpus: Path):
     overrides = {"data.corpus": str(dialogue_corpus), "data.prompt_field": "prompt", "data.reply_field": "reply",
-                 "tokenizer.kind": "word", "tokenizer.max_length": 10, "model.kind": "transformer",
+                 "tokenizer.kind": "word", "tokenizer.max_length": 12, "model.kind": "transformer",
                  "train.epochs": 1, "seqgan.adversarial_rounds": 1}
     sets = {**TINY_SEQGAN, **overrides}
     cfg = load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])

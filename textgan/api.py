@@ -13,8 +13,10 @@ from textgan import config as config_mod
 from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, seed_everything
 from textgan.config import Config
 from textgan.data import PreparedData, prepare_data, prompt_prefix
+from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
 from textgan.errors import ConfigError, TextGanError
-from textgan.models import Generator, build_generator
+from textgan.io import atomic_write_text
+from textgan.models import Generator
 from textgan.training import TRAINERS
 from textgan.training.runtime import make_runtime
 
@@ -24,7 +26,8 @@ log = logging.getLogger(__name__)
 RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
                   "train.checkpoint_every_minutes", "train.keep_checkpoints", "data.num_proc",
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
-                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes"}
+                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes",
+                  "gumbel.adversarial_steps", "gumbel.time_limit_minutes", "cot.steps", "cot.time_limit_minutes"}
 
 
 @dataclass
@@ -53,17 +56,28 @@ def check_resume_compatible(saved: Config, requested: Config) -> None:
 
 
 def build_data(cfg: Config, tokenizer=None) -> PreparedData:
-    """Prepare the configured corpus (or the synthetic oracle's sequences)."""
+    """Prepare the configured corpus (or the synthetic oracle's sequences).
+
+    tokenizer.max_length: auto is replaced in `cfg` by the length chosen, so the run's saved
+    config rebuilds the same rows for sampling, resume and evaluation.
+    """
     if cfg.data.corpus == "oracle":
         from textgan.data.oracle import prepare_oracle_data
 
         return prepare_oracle_data(cfg)
-    return prepare_data(cfg, tokenizer)
+    data = prepare_data(cfg, tokenizer)
+    cfg.tokenizer.max_length = int(data.train.tokens.shape[1])
+    return data
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
-    """Train the configured trainer into run directory `out` (or continue it with resume)."""
+    """Train the configured trainer into run directory `out` (or continue it with resume).
+
+    The data paths of `cfg` become absolute (relative ones found in `out` on resume), so the run
+    reads the same files from any folder later.
+    """
     out = Path(out)
+    absolute_paths(cfg.data, out if resume else None)
     runtime = make_runtime(cfg.train.device, cfg.train.precision)
     run = RunDirectory(out, write=runtime.is_main)
     checkpoint_path = None
@@ -71,7 +85,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
         saved_config = out / "config.yaml"
         if not saved_config.is_file():
             raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
-        check_resume_compatible(config_mod.from_dict(config_mod.load_yaml(saved_config)), cfg)
+        saved = config_mod.from_dict(config_mod.load_yaml(saved_config))
+        absolute_paths(saved.data, out)
+        check_resume_compatible(saved, cfg)
+        check_corpus_unchanged(out, cfg.data)
         checkpoint_path = run.pointed("latest")
         if checkpoint_path is None:
             raise TextGanError(f"--resume {out}: no checkpoint in {run.checkpoints}; start the run again without --resume")
@@ -91,11 +108,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     if checkpoint_path is not None:
         generator = loaded.generator
     else:
-        tokenizer = data.tokenizer
-        # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
-        generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
-                                    tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
+        generator = trainer_cls.new_generator(cfg, data)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
+    if checkpoint_path is None and runtime.is_main:
+        atomic_write_text(out / IDENTITY_FILE, json.dumps(corpus_identity(cfg.data), indent=1) + "\n")
     if checkpoint_path is not None:
         trainer.resume_from(checkpoint_path)
         log.info("resumed %s at step %d", out, trainer.step)

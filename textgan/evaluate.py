@@ -27,9 +27,10 @@ from textgan.checkpoint import RUN_CONFIG, Checkpoint, find_checkpoint, load_che
 from textgan.cli import register_command
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
+from textgan.data.corpus import absolute_paths, check_corpus_unchanged
 from textgan.errors import ConfigError, DataError, TextGanError
 from textgan.io import atomic_write_text
-from textgan.metrics import bleu_multi, distinct_n, self_bleu_multi, tokenize_lines, unique_ratio
+from textgan.metrics import sample_metrics, tokenize_lines, unique_ratio
 from textgan.metrics.bleu import MAX_ORDER
 from textgan.metrics.nll import has_exact_likelihood, nll, nll_oracle
 from textgan.metrics.tokenize import TOKENIZE_MODES
@@ -92,28 +93,11 @@ def check_sample_count(n: int) -> int:
 # ------------------------------------------------------------------------- text metrics
 
 
-def _distinct(samples: list[list[str]], n: int) -> float | None:
-    """Distinct-n, or None when no sample has n tokens (undefined, not zero)."""
-    try:
-        return distinct_n(samples, n)
-    except DataError:
-        return None
-
-
 def text_metrics(hypotheses: list[list[str]], references: list[list[str]], max_n: int,
                  with_self_bleu: bool) -> dict[str, Any]:
-    """bleuK (K = 2..max_n), self_bleuK (if asked), distinct1/2 and the counts, for token lists."""
-    orders = bleu_orders(max_n)
-    metrics: dict[str, Any] = {f"bleu{n}": score for n, score in
-                               bleu_multi(hypotheses, references, max_n=max_n, min_n=orders[0]).items()}
-    if with_self_bleu:
-        if len(hypotheses) < 2:
-            raise DataError(f"Self-BLEU needs at least 2 hypotheses, got {len(hypotheses)}; pass more or drop --self-bleu")
-        metrics.update({f"self_bleu{n}": score for n, score in
-                        self_bleu_multi(hypotheses, max_n=max_n, min_n=orders[0]).items()})
-    metrics.update(distinct1=_distinct(hypotheses, 1), distinct2=_distinct(hypotheses, 2),
-                   num_hypotheses=len(hypotheses), num_references=len(references))
-    return metrics
+    """bleuK (K = 2..max_n), self_bleuK (if asked), distinct1/2 and the counts, for token lists
+    (`sample_metrics`: every hypothesis scored, an empty one 0)."""
+    return sample_metrics(hypotheses, references, max_n, bleu_orders(max_n)[0], with_self_bleu)
 
 
 def read_lines(path: str, what: str) -> list[str]:
@@ -148,12 +132,10 @@ def evaluate_files(hypotheses: str, references: str, tokenize: str, max_n: int,
 
 
 def model_name(cfg: Config) -> str:
-    """Trainer plus model kind, e.g. mle-lstm or seqgan-transformer (gan-<objective>, vae)."""
+    """Trainer plus model kind, e.g. mle-lstm, seqgan-transformer or vae-transformer (gan-<objective>)."""
     trainer = cfg.train.trainer
-    if trainer == "gan":  # the image-style generator ignores model.kind; its objective tells runs apart
+    if trainer == "gan":  # the image-style generator has no model.kind; its objective tells runs apart
         return f"gan-{cfg.gan.objective}"
-    if trainer == "vae":
-        return "vae"
     return f"{trainer}-{cfg.model.kind}"
 
 
@@ -193,6 +175,9 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     checkpoint = load_checkpoint(checkpoint_path)
     runtime = make_runtime(device, "fp32")
     cfg = checkpoint.config
+    run_dir = run_directory_of(checkpoint_path, given)
+    absolute_paths(cfg.data, run_dir)
+    check_corpus_unchanged(run_dir, cfg.data)
     try:
         data = build_data(cfg, checkpoint.tokenizer)
     except DataError as exc:
@@ -205,7 +190,7 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     checkpoint.generator.to(runtime.device).eval()
     if data.oracle is not None:
         data.oracle.to(runtime.device)
-    return LoadedRun(run_directory_of(checkpoint_path, given), checkpoint, data,
+    return LoadedRun(run_dir, checkpoint, data,
                      split_texts(data.test, checkpoint.tokenizer), runtime.device)
 
 
@@ -255,7 +240,8 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
     record["mean_length"] = sum(map(len, hypotheses)) / len(hypotheses)
     if has_exact_likelihood(generator):
         record["nll_test"] = nll(generator, run.data.test.tokens, split="test", temperature=temperature,
-                                 prompt_lengths=run.data.test.prompt_lengths)
+                                 prompt_lengths=run.data.test.prompt_lengths,
+                                 include_prompt=run.checkpoint.config.train.nll_include_prompt)
     if run.data.oracle is not None:
         record["nll_oracle"] = nll_oracle(run.data.oracle, rows.to(run.device))
     return record, [tokenizer.decode(row) for row in ids]

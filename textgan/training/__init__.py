@@ -8,6 +8,8 @@ from textgan.training.policy_gradient import SeqGANTrainer
 from textgan.training.continuous_gan import ContinuousGANTrainer
 from textgan.training.discrete_gans import MaliGANTrainer, RankGANTrainer
 from textgan.training.vae import VAETrainer
+from textgan.training.gumbel import GumbelTrainer
+from textgan.training.cot import CoTTrainer
 
 TRAINERS: dict[str, type[Trainer]] = {"mle": MLETrainer}
 TRAINERS["vae"] = VAETrainer
@@ -15,3 +17,5 @@ TRAINERS["gan"] = ContinuousGANTrainer
 TRAINERS["seqgan"] = SeqGANTrainer
 TRAINERS["maligan"] = MaliGANTrainer
 TRAINERS["rankgan"] = RankGANTrainer
+TRAINERS["gumbel"] = GumbelTrainer
+TRAINERS["cot"] = CoTTrainer

@@ -30,9 +30,9 @@ from textgan.checkpoint import (
 )
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
-from textgan.data.encoding import target_mask
+from textgan.data.encoding import scored_mask
 from textgan.errors import ConfigError, TextGanError
-from textgan.models import Generator
+from textgan.models import Generator, build_generator
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -74,20 +74,17 @@ def masked_nll_sum(generator: nn.Module, targets: torch.Tensor, mask: torch.Tens
     return generator(torch.cat([start, targets[:, :-1]], dim=1), targets, mask)
 
 
-def loss_mask(split: EncodedSplit, rows: torch.Tensor, eos_id: int | None, include_prompt: bool) -> torch.Tensor:
-    """Tokens that count for rows of a split: up to <eos>, optionally without the prompt."""
-    targets = split.tokens[rows]
-    mask = target_mask(targets, eos_id)
-    if not include_prompt:
-        positions = torch.arange(targets.shape[1]).unsqueeze(0)
-        mask &= positions >= split.prompt_lengths[rows].unsqueeze(1)
-    return mask
+def loss_mask(split: EncodedSplit, rows: torch.Tensor, eos_id: int | None, include_prompt: bool = False) -> torch.Tensor:
+    """Tokens that count for rows of a split (`scored_mask`: up to <eos>, the reply only unless
+    `include_prompt`, i.e. train.nll_include_prompt)."""
+    return scored_mask(split.tokens[rows], split.prompt_lengths[rows], eos_id, include_prompt)
 
 
 @torch.no_grad()
 def evaluate_nll(generator: Generator, split: EncodedSplit, runtime: Runtime, batch_size: int,
-                 max_batches: int = 0, include_prompt: bool = True) -> float:
-    """Mean per-token NLL (nats) of a split; shards rows across processes and sums."""
+                 max_batches: int = 0, include_prompt: bool = False) -> float:
+    """Mean per-token NLL (nats) of a split's scored tokens (`loss_mask`); shards rows across
+    processes and sums."""
     was_training = generator.training
     generator.eval()
     total = torch.zeros(2, dtype=torch.float64, device=runtime.device)
@@ -169,6 +166,14 @@ class Trainer:
         self._last_checkpoint_time = time.monotonic()
 
     # -- for subclasses -----------------------------------------------------------------
+    @classmethod
+    def new_generator(cls, cfg: Config, data: PreparedData) -> Generator:
+        """A fresh generator for this trainer: model.kind's, sized by the model section and the
+        data's row length (tokenizer.max_length, or data.oracle_seq_len for the oracle)."""
+        tok = data.tokenizer
+        return build_generator(cfg.model, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id,
+                               tok.pad_id)
+
     def run_training(self) -> None:
         """The trainer's loop; calls `after_step` after each optimisation step."""
         raise NotImplementedError

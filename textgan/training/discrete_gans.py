@@ -57,7 +57,7 @@ class RankGANTrainer(SeqGANTrainer):
     def sentence_features(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, F) ranker features of token rows."""
         cnn = self.discriminator
-        return cnn.sentence_features(cnn.features(cnn.embed(tokens)))
+        return cnn.sentence_features(cnn.features(cnn.embed(tokens))).flatten(1)
 
     def relevance(self, tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """(B,) gamma * cos(feature, mean feature of the reference rows)."""
