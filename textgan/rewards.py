@@ -215,6 +215,7 @@ def rollout_rewards(
     generator: torch.Generator | None = None,
     uniforms: torch.Tensor | None = None,
     autocast: AutocastFactory = contextlib.nullcontext,
+    score: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """(B, T) SeqGAN Q-values of `samples` (B, T): all prefixes and rollouts stepped together.
 
@@ -224,7 +225,8 @@ def rollout_rewards(
     `chunk_size` sequences go to D per call; `block_rows` rollout rows go to the generator per call.
     `uniforms` (B, T-1, N, T), from `rollout_uniforms` (drawn from `generator` when absent), are
     the draws of rollout n of prefix length s of row b at [b, s-1, n]: a row's rewards then do
-    not depend on the other rows, so processes can split the batch.
+    not depend on the other rows, so processes can split the batch. `score`, when given, maps
+    (R, T) complete sequences to (R,) rewards in place of sigmoid(D) (RankGAN's log-rank score).
     """
     _check_rollout_count(rollout_count)
     model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
@@ -248,8 +250,12 @@ def rollout_rewards(
         if rollout_pairs:
             _run_rollouts(model, samples, needs_rollout, rollout_count, completions, pair_positions,
                           temperature, uniforms, autocast, block_rows)
-        scores = _score_completions_and_samples(discriminator, samples, completions, pair_positions,
-                                                rollout_count, chunk_size, autocast)
+        if score is None:
+            scores = _score_completions_and_samples(discriminator, samples, completions, pair_positions,
+                                                    rollout_count, chunk_size, autocast)
+        else:
+            sequences = torch.cat([completions, samples])
+            scores = torch.cat([score(chunk).float() for chunk in torch.split(sequences, chunk_size)])
 
     full_scores = scores[completions.shape[0]:]
     rewards = full_scores.unsqueeze(1).expand(batch, length).clone()

@@ -202,14 +202,18 @@ class TextCNN(nn.Module):
         return sum(2 * n * k * self.embedding_dim * (length - k + 1 - max(prefix_length - k + 1, 0))
                    for k, n in zip(self.filter_sizes, self.num_filters))
 
-    def head(self, features: torch.Tensor, per_representation: bool = False) -> torch.Tensor:
-        """Highway, dropout and the output layer: features -> (B,) logits (the mean over
-        representations), or (B, representations) with `per_representation`."""
+    def sentence_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The highway layer: (B, representations * F) filter features -> (B, representations, F)
+        sentence features (RankGAN's ranker compares them, flattened)."""
         # elementwise work in float32: mixing an autocast bf16 output with float32 is slow on CPU
         features = features.float().unflatten(1, (self.representations, -1))
         gate_input, candidate = self.highway(features).float().chunk(2, dim=-1)
-        mixed = torch.lerp(features, torch.relu(candidate), torch.sigmoid(gate_input))  # gate*g + (1-gate)*x
-        logits = self.output(self.dropout(mixed)).squeeze(-1).float()
+        return torch.lerp(features, torch.relu(candidate), torch.sigmoid(gate_input))  # gate*g + (1-gate)*x
+
+    def head(self, features: torch.Tensor, per_representation: bool = False) -> torch.Tensor:
+        """Highway, dropout and the output layer: features -> (B,) logits (the mean over
+        representations), or (B, representations) with `per_representation`."""
+        logits = self.output(self.dropout(self.sentence_features(features))).squeeze(-1).float()
         return logits if per_representation else logits.mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
