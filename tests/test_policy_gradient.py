@@ -13,11 +13,12 @@ from textgan.api import build_data, train
 from textgan.checkpoint import RunDirectory, load_checkpoint
 from textgan.cli import main
 from textgan.config import Config, load_config
+from textgan.data.encoding import scored_mask
 from textgan.models import build_generator
 from textgan.models.lstm import LSTMGenerator
 from textgan.training import TRAINERS
 from textgan.training.base import Trainer
-from textgan.training.policy_gradient import policy_gradient_loss, reply_mask
+from textgan.training.policy_gradient import policy_gradient_loss
 from textgan.training.runtime import make_runtime
 
 TINY_SEQGAN = {
@@ -140,7 +141,7 @@ def test_replies_keep_their_prompts_and_pad_after_eos():
     prompt_lengths = torch.tensor([4, 2])
     out = generator.sample(2, 7, prefix=rows, prefix_lengths=prompt_lengths, generator=torch.Generator().manual_seed(0))
     assert out[0, :4].tolist() == [5, 6, 7, 3] and out[1, :2].tolist() == [4, 3]
-    mask = reply_mask(out, prompt_lengths, eos_id=2)
+    mask = scored_mask(out, prompt_lengths, eos_id=2)
     assert not mask[0, :4].any() and not mask[1, :2].any() and mask[0, 4] and mask[1, 2]
     for row in out.tolist():
         if 2 in row[2:]:

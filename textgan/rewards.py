@@ -28,6 +28,7 @@ from typing import Callable, ContextManager
 import torch
 from torch import nn
 
+from textgan.data.encoding import eos_positions, fill_id, pad_after_eos, scored_mask
 from textgan.errors import ConfigError
 from textgan.models.base import Generator
 
@@ -141,41 +142,6 @@ def _check_rollout_count(rollout_count: int) -> None:
         raise ConfigError(f"rollout count must be >= 1 (SeqGAN uses 16), got {rollout_count}")
 
 
-def _fill_id(model: Generator) -> int:
-    """The token written after <eos>, as `Generator.sample` does."""
-    return model.pad_id if model.pad_id is not None else (model.eos_id or 0)
-
-
-def eos_positions(samples: torch.Tensor, eos_id: int | None) -> torch.Tensor:
-    """(B,) index of the first <eos> of each row, or T where there is none."""
-    length = samples.shape[1]
-    if eos_id is None:
-        return torch.full((samples.shape[0],), length, dtype=torch.long, device=samples.device)
-    is_eos = samples == eos_id
-    first = is_eos.float().argmax(dim=1)
-    return torch.where(is_eos.any(dim=1), first, torch.full_like(first, length))
-
-
-def pad_after_eos(tokens: torch.Tensor, eos_id: int | None, fill: int) -> torch.Tensor:
-    """Rows with everything after the first <eos> replaced by `fill`."""
-    if eos_id is None:
-        return tokens
-    positions = torch.arange(tokens.shape[1], device=tokens.device)
-    return tokens.masked_fill(positions > eos_positions(tokens, eos_id).unsqueeze(1), fill)
-
-
-def _reward_mask(samples: torch.Tensor, prompt_lengths: torch.Tensor, eos_id: int | None) -> torch.Tensor:
-    """(B, T) positions holding a generated token: after the prompt, up to the first <eos>."""
-    positions = torch.arange(samples.shape[1], device=samples.device).unsqueeze(0)
-    return (positions >= prompt_lengths.unsqueeze(1)) & (positions <= eos_positions(samples, eos_id).unsqueeze(1))
-
-
-def _prompt_lengths(prompt_lengths: torch.Tensor | None, samples: torch.Tensor) -> torch.Tensor:
-    if prompt_lengths is None:
-        return torch.zeros(samples.shape[0], dtype=torch.long, device=samples.device)
-    return torch.as_tensor(prompt_lengths, dtype=torch.long, device=samples.device)
-
-
 @torch.no_grad()
 def score_sequences(discriminator: nn.Module, sequences: torch.Tensor, chunk_size: int,
                     autocast: AutocastFactory = contextlib.nullcontext) -> torch.Tensor:
@@ -232,9 +198,8 @@ def rollout_rewards(
     model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
     batch, length = samples.shape
     device = samples.device
-    prompts = _prompt_lengths(prompt_lengths, samples)
-    fill = _fill_id(model)
-    mask = _reward_mask(samples, prompts, model.eos_id)
+    fill = fill_id(model.pad_id, model.eos_id)
+    mask = scored_mask(samples, prompt_lengths, model.eos_id)
     # Q of prefix length t (reward column t-1) needs rollouts when that column is a generated,
     # non-final token before <eos>: columns 0..T-2 of the mask, without the <eos> column.
     eos_at = eos_positions(samples, model.eos_id)
@@ -365,8 +330,7 @@ def reference_rollout_rewards(
     _check_rollout_count(rollout_count)
     model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
     batch, length = samples.shape
-    prompts = _prompt_lengths(prompt_lengths, samples)
-    fill = _fill_id(model)
+    fill = fill_id(model.pad_id, model.eos_id)
     if uniforms is None:
         uniforms = rollout_uniforms(batch, length, rollout_count, generator, samples.device)
     with _eval_mode(model, discriminator):
@@ -382,4 +346,4 @@ def reference_rollout_rewards(
     rewards = torch.cat([(totals / rollout_count).float(), final.unsqueeze(1)], dim=1)
     eos_at = eos_positions(samples, model.eos_id).unsqueeze(1)
     rewards = torch.where(torch.arange(length, device=samples.device) >= eos_at, final.unsqueeze(1), rewards)
-    return rewards * _reward_mask(samples, prompts, model.eos_id)
+    return rewards * scored_mask(samples, prompt_lengths, model.eos_id)

@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM, DynamicCache, GPT2Config, Pretrai
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.utils import logging as hf_logging
 
+from textgan.data.encoding import fill_id
 from textgan.models.base import Generator
 
 MODEL_TYPE = "gpt2"
@@ -86,7 +87,7 @@ class TransformerGenerator(Generator):
         `transformers`' own `generate` and its logits processors, seeded by `seed`."""
         from transformers import GenerationConfig
 
-        fill = self.pad_id if self.pad_id is not None else (self.eos_id or 0)
+        fill = fill_id(self.pad_id, self.eos_id)
         inputs = torch.tensor([[self.bos_id, *prefix]] * n, dtype=torch.long, device=self.device)
         config = GenerationConfig(
             do_sample=not greedy, temperature=None if greedy else temperature, top_k=None if greedy else top_k,

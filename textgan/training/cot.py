@@ -24,10 +24,11 @@ from torch import nn
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
+from textgan.data.encoding import scored_mask
 from textgan.models import Generator, build_generator
 from textgan.rewards import _untie_parameters
 from textgan.training.base import backward_and_step, masked_nll_sum
-from textgan.training.policy_gradient import eval_mode, reply_mask
+from textgan.training.policy_gradient import eval_mode
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer
 
@@ -90,14 +91,14 @@ class CoTTrainer(StagedTrainer):
         draws = self.draw(count, self.sequence_length)
         real, lengths = self.runtime.local(real), self.runtime.local(lengths)
         fake = self.generate(real, lengths, draws)
-        return real, lengths, fake, reply_mask(fake, lengths, self.generator.eos_id)
+        return real, lengths, fake, scored_mask(fake, lengths, self.generator.eos_id)
 
     def mediator_step(self) -> float:
         """One MLE update of the mediator on the real rows and as many samples; the mixture's NLL per token."""
         runtime, eos = self.runtime, self.generator.eos_id
         real, lengths, fake, fake_mask = self.samples()
         tokens = torch.cat([real, fake])
-        mask = torch.cat([reply_mask(real, lengths, eos), fake_mask])
+        mask = torch.cat([scored_mask(real, lengths, eos), fake_mask])
         count = runtime.all_reduce_sum(mask.sum().double().reshape(1)).clamp(min=1)
         self.mediator.train()
         with runtime.autocast():

@@ -28,6 +28,7 @@ from torch import nn
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
+from textgan.data.encoding import scored_mask
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import TextCNN, build_discriminator
 from textgan.models.continuous import AutoencoderDiscriminator
@@ -40,7 +41,7 @@ from textgan.objectives import (
     gradient_penalty,
 )
 from textgan.training.base import backward_and_step
-from textgan.training.policy_gradient import eval_mode, reply_mask
+from textgan.training.policy_gradient import eval_mode
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer
 
@@ -164,7 +165,7 @@ class GumbelTrainer(StagedTrainer):
                 rows, prompt_lengths)
             logits = self.generator(self.generator.inputs_for(tokens))
         relaxed = relaxed_one_hot(logits, noise, beta)
-        chosen = reply_mask(tokens, prompt_lengths, self.generator.eos_id).unsqueeze(-1)
+        chosen = scored_mask(tokens, prompt_lengths, self.generator.eos_id).unsqueeze(-1)
         return tokens, torch.where(chosen, relaxed, F.one_hot(tokens, relaxed.shape[-1]).to(relaxed.dtype))
 
     def discriminator_step(self, beta: float) -> dict[str, float]:

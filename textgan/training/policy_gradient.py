@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
-from textgan.data.encoding import target_mask
+from textgan.data.encoding import scored_mask
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
 from textgan.objectives import instance_noise_std
@@ -61,12 +61,6 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
         yield
     finally:
         module.train(was_training)
-
-
-def reply_mask(samples: torch.Tensor, prompt_lengths: torch.Tensor, eos_id: int | None) -> torch.Tensor:
-    """(B, T) positions G chose: after the prompt, up to and including the first <eos>."""
-    positions = torch.arange(samples.shape[1], device=samples.device).unsqueeze(0)
-    return target_mask(samples, eos_id) & (positions >= prompt_lengths.unsqueeze(1))
 
 
 def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
@@ -250,7 +244,7 @@ class SeqGANTrainer(Trainer):
         draws = self.rng_draw(count, self.sequence_length)
         rows, prompt_lengths = runtime.local(rows), runtime.local(prompt_lengths)
         samples = self.generate(rows, prompt_lengths, draws)
-        mask = reply_mask(samples, prompt_lengths, self.generator.eos_id)
+        mask = scored_mask(samples, prompt_lengths, self.generator.eos_id)
         rewards, reported = self.token_rewards(samples, prompt_lengths, mask)
         self.pg_optimizer.zero_grad(set_to_none=True)
         with eval_mode(self.generator), runtime.autocast():  # the policy that drew the samples: no dropout
