@@ -17,7 +17,7 @@ from textgan.data.encoding import scored_mask
 from textgan.models import build_generator
 from textgan.models.lstm import LSTMGenerator
 from textgan.training import TRAINERS
-from textgan.training.base import Trainer
+from textgan.training.base import Trainer, evaluate_nll
 from textgan.training.policy_gradient import policy_gradient_loss
 from textgan.training.runtime import make_runtime
 
@@ -210,3 +210,19 @@ def test_bad_settings_exit_2_with_one_line(tmp_path: Path, capsys, setting: str,
     err = capsys.readouterr().err.strip()
     assert err.startswith("textgan: error: ") and message in err and "\n" not in err
 
+
+
+@pytest.mark.parametrize("trainer", ["seqgan", "gumbel", "cot"])
+def test_val_nll_counts_the_prompt_when_train_nll_include_prompt(tmp_path: Path, dialogue_corpus: Path, trainer: str):
+    overrides = {"train.trainer": trainer, "data.corpus": str(dialogue_corpus), "data.prompt_field": "prompt",
+                 "data.reply_field": "reply", "tokenizer.kind": "word", "tokenizer.max_length": 12}
+    figures = {}
+    for include in (False, True):
+        sets = {**TINY_SEQGAN, **overrides, "train.nll_include_prompt": include}
+        cfg = load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])
+        trainer_ = build_trainer(cfg, tmp_path / f"{trainer}-{include}")
+        expected = evaluate_nll(trainer_.generator, trainer_.data.validation, trainer_.runtime, cfg.train.batch_size,
+                                cfg.train.eval_batches, include_prompt=include)
+        figures[include] = trainer_.evaluate(with_oracle=False)["val_nll"]
+        assert figures[include] == pytest.approx(expected)
+    assert figures[True] != pytest.approx(figures[False])

@@ -73,7 +73,8 @@ def snapshot(trainer: SeqGANTrainer, label: str, references: list[list[str]], co
     tokens = [trainer.tokenizer.tokens(row) for row in rows]
     val_nll = None
     if temperature == 1.0:
-        val_nll = evaluate_nll(generator, trainer.data.validation, trainer.runtime, trainer.cfg.train.batch_size)
+        val_nll = evaluate_nll(generator, trainer.data.validation, trainer.runtime, trainer.cfg.train.batch_size,
+                               include_prompt=trainer.cfg.train.nll_include_prompt)
     return Snapshot(label, val_nll, bleu(tokens, references, 2), self_bleu(tokens, 2),
                     ["".join(t) for t in tokens[:SHOWN_SAMPLES]])
 

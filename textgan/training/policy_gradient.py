@@ -383,7 +383,7 @@ class SeqGANTrainer(Trainer):
         metrics: dict[str, float] = {}
         if len(self.data.validation):
             metrics["val_nll"] = evaluate_nll(self.generator, self.data.validation, self.runtime,
-                                              t.batch_size, t.eval_batches)
+                                              t.batch_size, t.eval_batches, include_prompt=t.nll_include_prompt)
         if self.oracle is not None and with_oracle:
             samples = self.evaluation_samples(self.cfg.seqgan.nll_oracle_samples)
             metrics["nll_oracle"] = self.oracle.nll(samples)

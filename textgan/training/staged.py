@@ -163,11 +163,12 @@ class StagedTrainer(Trainer):
         metrics: dict[str, float] = {}
         if len(self.data.validation):
             metrics["val_nll"] = evaluate_nll(self.generator, self.data.validation, self.runtime,
-                                              t.batch_size, t.eval_batches)
+                                              t.batch_size, t.eval_batches, include_prompt=t.nll_include_prompt)
         if self.oracle is not None and with_oracle:
             metrics["nll_oracle"] = self.oracle.nll(self.evaluation_samples(self.nll_oracle_samples))
             if len(self.data.test):
-                metrics["nll_test"] = evaluate_nll(self.generator, self.data.test, self.runtime, t.batch_size)
+                metrics["nll_test"] = evaluate_nll(self.generator, self.data.test, self.runtime, t.batch_size,
+                                                   include_prompt=t.nll_include_prompt)
         return metrics
 
     def write_phase_samples(self, phase: str) -> None:
