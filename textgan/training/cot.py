@@ -28,9 +28,8 @@ from textgan.data.encoding import scored_mask
 from textgan.models import Generator, build_generator
 from textgan.rewards import _untie_parameters
 from textgan.training.base import backward_and_step, masked_nll_sum
-from textgan.training.policy_gradient import eval_mode
 from textgan.training.runtime import Runtime
-from textgan.training.staged import StagedTrainer
+from textgan.training.staged import StagedTrainer, eval_mode
 
 
 def cot_generator_loss(generator_logits: torch.Tensor, mediator_logits: torch.Tensor, mask: torch.Tensor,
@@ -88,7 +87,7 @@ class CoTTrainer(StagedTrainer):
         samples continuing those prompts; then the samples' reply mask."""
         count = self.cfg.train.batch_size
         real, lengths = self.real_rows(count)
-        draws = self.draw(count, self.sequence_length)
+        draws = self.rng_draw(count, self.sequence_length)
         real, lengths = self.runtime.local(real), self.runtime.local(lengths)
         fake = self.generate(real, lengths, draws)
         return real, lengths, fake, scored_mask(fake, lengths, self.generator.eos_id)

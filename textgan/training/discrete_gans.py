@@ -12,7 +12,8 @@ import torch
 
 from textgan.gan_rewards import cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards, ranker_loss
 from textgan.training.base import backward_and_step, global_batches
-from textgan.training.policy_gradient import SeqGANTrainer, eval_mode
+from textgan.training.policy_gradient import SeqGANTrainer
+from textgan.training.staged import eval_mode
 
 
 class MaliGANTrainer(SeqGANTrainer):
@@ -48,11 +49,10 @@ class RankGANTrainer(SeqGANTrainer):
     name = "rankgan"
     title = "RankGAN"
 
-    def real_rows(self, count: int) -> torch.Tensor:
+    def ranking_rows(self, count: int) -> torch.Tensor:
         """`count` training rows drawn with replacement from the trainer's stream (reference and
         comparison sets; the same on every process)."""
-        chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
-        return self.data.train.tokens[chosen].to(self.runtime.device)
+        return self.real_rows(count)[0]
 
     def sentence_features(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, F) ranker features of token rows."""
@@ -68,7 +68,7 @@ class RankGANTrainer(SeqGANTrainer):
                       mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rollout Q-values of the log-rank score against a fresh reference and comparison set."""
         r, runtime = self.cfg.rankgan, self.runtime
-        reference, comparison = self.real_rows(r.reference_size), self.real_rows(r.comparison_size)
+        reference, comparison = self.ranking_rows(r.reference_size), self.ranking_rows(r.comparison_size)
         with torch.no_grad(), runtime.autocast():
             reference_feature = self.sentence_features(reference).mean(dim=0)
             comparison_relevance = cosine_relevance(self.sentence_features(comparison), reference_feature, r.gamma)
@@ -95,7 +95,7 @@ class RankGANTrainer(SeqGANTrainer):
         self.discriminator.train()
         for _ in range(s.d_epochs):
             order = torch.randperm(len(inputs), generator=self.rng, device=self.rng.device).to(device)
-            reference = self.real_rows(self.cfg.rankgan.reference_size)
+            reference = self.ranking_rows(self.cfg.rankgan.reference_size)
             for batch in global_batches(order, s.d_batch_size):
                 self.d_optimizer.zero_grad(set_to_none=True)
                 with runtime.autocast():

@@ -41,9 +41,8 @@ from textgan.objectives import (
     gradient_penalty,
 )
 from textgan.training.base import backward_and_step
-from textgan.training.policy_gradient import eval_mode
 from textgan.training.runtime import Runtime
-from textgan.training.staged import StagedTrainer
+from textgan.training.staged import StagedTrainer, eval_mode
 
 BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "constant")
 
@@ -152,7 +151,7 @@ class GumbelTrainer(StagedTrainer):
         noise (rows, T, V) for the fakes that continue those prompts; and the global size."""
         count = self.cfg.train.batch_size
         real, lengths = self.real_rows(count)
-        noise = gumbel_noise(self.draw(count, self.sequence_length, self.tokenizer.vocab_size))
+        noise = gumbel_noise(self.rng_draw(count, self.sequence_length, self.tokenizer.vocab_size))
         return self.runtime.local(real), self.runtime.local(lengths), noise, count
 
     def relaxed_samples(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, noise: torch.Tensor,
@@ -183,7 +182,7 @@ class GumbelTrainer(StagedTrainer):
                 loss = self.objective.d_loss(real_out, fake_out)
         means = {"d_real": float(real_out.detach().float().mean()), "d_fake": float(fake_out.detach().float().mean())}
         if self.objective.name == "wgan_gp":
-            penalty = gradient_penalty(self.scores, real, fake, mix=self.draw(count))
+            penalty = gradient_penalty(self.scores, real, fake, mix=self.rng_draw(count))
             means["gradient_penalty"] = float(penalty.detach())
             loss = loss + gan.gp_weight * penalty
         means["d_loss"] = float(loss.detach())

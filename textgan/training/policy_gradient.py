@@ -24,10 +24,9 @@ saved, and a resumed run repeats the rest exactly.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,25 +41,11 @@ from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
 from textgan.objectives import instance_noise_std
 from textgan.rewards import RolloutNetwork, rollout_rewards, rollout_uniforms
-from textgan.training.base import Trainer, backward_and_step, evaluate_nll, global_batches
-from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
+from textgan.training.base import backward_and_step, global_batches
 from textgan.training.runtime import Runtime
+from textgan.training.staged import SamplingTrainer, eval_mode
 
 log = logging.getLogger(__name__)
-
-PHASES = ("pretrain_g", "pretrain_d", "adversarial")
-GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Run with dropout off, restoring the training flag afterwards."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
 
 
 def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
@@ -86,20 +71,18 @@ def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: t
     return -(log_probs * advantages.detach() * weights).sum() / reduce(weights.sum()).clamp(min=1)
 
 
-class SeqGANTrainer(Trainer):
+class SeqGANTrainer(SamplingTrainer):
     """MLE pretraining, D pretraining, then policy-gradient rounds against a TextCNN."""
 
     name = "seqgan"
     title = "SeqGAN"
+    next_phase = "pretrain_d"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
         super().__init__(cfg, run, runtime, data, generator)
-        s, t = cfg.seqgan, cfg.train
-        self.sequence_length = data.train.tokens.shape[1]
-        self.oracle = data.oracle.to(runtime.device) if data.oracle is not None else None
-        self.mle = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
-        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
+        s = cfg.seqgan
+        self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = cfg.train.epochs, s.eval_every, s.nll_oracle_samples
         self.discriminator = build_discriminator(cfg.discriminator, self.tokenizer.vocab_size,
                                                  self.sequence_length).to(runtime.device)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
@@ -107,31 +90,25 @@ class SeqGANTrainer(Trainer):
         self.pg_optimizer = torch.optim.Adam(self.generator.parameters(), lr=s.pg_learning_rate)
         self.pg_scaler = runtime.grad_scaler()
         self.rollout = RolloutNetwork(self.generator)  # re-copied from the pretrained G before round 1
-        # Samples, rollouts, D data order and instance noise draw from this stream; it is saved.
-        self.rng = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
-        self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
-        self.phase = PHASES[0]
         self.d_pretrain_done = 0
         self.round = 0
         self.best_pretrained: dict[str, torch.Tensor] | None = None  # G at the best MLE epoch so far
-        self.started = time.monotonic()  # seqgan.time_limit_minutes counts from here
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
-        return {"mle": self.mle.optimizer, "mle_scheduler": self.mle_scheduler, "mle_scaler": self.mle.scaler,
-                "pg": self.pg_optimizer, "pg_scaler": self.pg_scaler,
+        return {**super().optimizers(), "pg": self.pg_optimizer, "pg_scaler": self.pg_scaler,
                 "discriminator": self.d_optimizer, "d_scaler": self.d_scaler}
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"discriminator": self.discriminator, "rollout": self.rollout}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"phase": self.phase, "d_pretrain_done": self.d_pretrain_done, "round": self.round,
-                "rng": self.rng.get_state(), "best_pretrained": self.best_pretrained}
+        return {**super().extra_state(), "d_pretrain_done": self.d_pretrain_done, "round": self.round,
+                "best_pretrained": self.best_pretrained}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.phase, self.d_pretrain_done, self.round = state["phase"], state["d_pretrain_done"], state["round"]
-        self.rng.set_state(state["rng"])
+        super().load_extra_state(state)
+        self.d_pretrain_done, self.round = state["d_pretrain_done"], state["round"]
         self.best_pretrained = state.get("best_pretrained")
 
     # -- the loop -------------------------------------------------------------------------------
@@ -143,31 +120,19 @@ class SeqGANTrainer(Trainer):
         if self.phase == "adversarial":
             self.adversarial_training()
 
-    def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
-        """A metrics record with the seconds this session has run (for curves against time)."""
-        return super().log(phase, **metrics, elapsed_s=round(time.monotonic() - self.started, 1))
-
     def out_of_time(self) -> bool:
         """True once this session (pretraining included) has run seqgan.time_limit_minutes (0 = never)."""
         limit = self.cfg.seqgan.time_limit_minutes
         return bool(limit) and self.runtime.any_true(time.monotonic() - self.started >= limit * 60)
 
-    def pretrain_generator(self) -> None:
-        """Phase 1: MLE epochs, each followed by validation NLL (and NLL-oracle on schedule)."""
+    def pretraining_improved(self) -> None:
+        """Phase 1 (MLE, `pretrain_generator`): keep the best epoch's weights so far."""
+        self.best_pretrained = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
+
+    def end_pretraining(self) -> None:
+        """The next phases start from the best MLE epoch when the last ones were worse."""
         t, s = self.cfg.train, self.cfg.seqgan
-        if self.step == 0:  # the untrained generator: where every curve starts
-            self.log("pretrain_g", **self.evaluate(with_oracle=True))
-        self.generator.train()
-        while self.epoch < t.epochs and not self.should_stop_early():
-            train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
-            last = self.epoch == t.epochs
-            metrics = self.evaluate(with_oracle=last or self.epoch % s.eval_every == 0)
-            if self.improved(metrics.get("val_nll", train_nll)):
-                self.best_pretrained = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
-            self.log("pretrain_g", train_nll=train_nll, **metrics)
-            self.save("latest")
         if self.bad_evaluations and self.best_pretrained is not None:
-            # the last epochs were worse: the next phases start from the best one
             self.generator.load_state_dict(self.best_pretrained)
             self.log("pretrain_g", restored_epoch=self.epoch - self.bad_evaluations,
                      **self.evaluate(with_oracle=True))
@@ -175,9 +140,6 @@ class SeqGANTrainer(Trainer):
             # stopped early between evaluations: record NLL-oracle where MLE ended
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.best_pretrained = None
-        self.write_phase_samples("pretrain_g")
-        self.phase = "pretrain_d"
-        self.save("latest")
 
     def pretrain_discriminator(self) -> None:
         """Phase 2: D updates on fresh generated sequences against real ones."""
@@ -334,71 +296,3 @@ class SeqGANTrainer(Trainer):
             return self.discriminator(tokens)
         embedded = self.discriminator.embed(tokens)
         return self.discriminator.head(self.discriminator.features(embedded + noise_std * noise.to(embedded.dtype)))
-
-    def rng_draw(self, *shape: int, normal: bool = False) -> torch.Tensor:
-        """This process's rows of a draw from the trainer's stream (made in full on every process)."""
-        return self.runtime.local_rand(*shape, generator=self.rng, normal=normal).to(self.runtime.device)
-
-    # -- sampling and evaluation --------------------------------------------------------------
-    def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows to start from: random training rows (their prompts) or empty rows for plain text."""
-        device = self.runtime.device
-        if not self.prompted:
-            return (torch.zeros(count, self.sequence_length, dtype=torch.long, device=device),
-                    torch.zeros(count, dtype=torch.long, device=device))
-        chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
-        return self.data.train.tokens[chosen].to(device), self.data.train.prompt_lengths[chosen].to(device)
-
-    @torch.no_grad()
-    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-        """G's samples (no dropout): rows keep their first prompt_lengths[i] tokens (the prompt,
-        or none for plain text) and are continued with the (rows, T) draws `uniforms`."""
-        if not len(rows):  # fewer evaluation samples than processes
-            return rows.clone()
-        chunks = []
-        with eval_mode(self.generator):
-            for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
-                chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
-                                                    prefix_lengths=lengths, uniforms=draws))
-        return torch.cat(chunks)
-
-    def evaluation_samples(self, count: int) -> torch.Tensor:
-        """`count` samples from a fixed seed, so evaluations differ only by the model (every
-        process generates its share; all get every sample)."""
-        runtime, device = self.runtime, self.runtime.device
-        rng = torch.Generator(device=device).manual_seed(self.cfg.train.seed + 2)
-        if self.prompted:
-            source = self.data.validation if len(self.data.validation) else self.data.train
-            rows = source.tokens[torch.arange(count) % len(source)].to(device)
-            lengths = source.prompt_lengths[torch.arange(count) % len(source)].to(device)
-        else:
-            rows = torch.zeros(count, self.sequence_length, dtype=torch.long, device=device)
-            lengths = torch.zeros(count, dtype=torch.long, device=device)
-        draws = runtime.local_rand(count, self.sequence_length, generator=rng)
-        return runtime.gather_rows(self.generate(runtime.local(rows), runtime.local(lengths), draws), count)
-
-    def evaluate(self, with_oracle: bool) -> dict[str, float]:
-        """Validation NLL and, on oracle data when asked, NLL-oracle of fresh samples."""
-        t = self.cfg.train
-        metrics: dict[str, float] = {}
-        if len(self.data.validation):
-            metrics["val_nll"] = evaluate_nll(self.generator, self.data.validation, self.runtime,
-                                              t.batch_size, t.eval_batches, include_prompt=t.nll_include_prompt)
-        if self.oracle is not None and with_oracle:
-            samples = self.evaluation_samples(self.cfg.seqgan.nll_oracle_samples)
-            metrics["nll_oracle"] = self.oracle.nll(samples)
-        self.log_samples(self.phase)
-        return metrics
-
-    def write_phase_samples(self, phase: str) -> None:
-        """samples/<phase>.txt: sample.num_samples texts at the end of a phase, to compare them;
-        replies to prompts are written `prompt → reply`."""
-        rows = self.evaluation_samples(self.cfg.sample.num_samples).tolist()
-        if not self.prompted:
-            self.run.write_samples(f"{phase}.txt", [self.tokenizer.decode(row) for row in rows])
-            return
-        source = self.data.validation if len(self.data.validation) else self.data.train
-        starts = source.prompt_lengths[torch.arange(len(rows)) % len(source)].tolist()
-        lines = [f"{self.tokenizer.decode(row[:start])} → {self.tokenizer.decode(row[start:])}"
-                 for row, start in zip(rows, starts)]
-        self.run.write_samples(f"{phase}.txt", lines)

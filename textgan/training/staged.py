@@ -1,20 +1,24 @@
-"""What the relaxed-sampling (`gumbel`) and cooperative (`cot`) trainers share: MLE pretraining of
-the generator, then a second phase of updates on its own samples, with one saved random
-stream, prompts for prompt -> reply corpora, and evaluations (validation NLL; on oracle data
-NLL-oracle of fresh samples and NLL-test, the generator's NLL of held-out oracle samples).
+"""What the generator-sampling trainers share, SeqGAN and its kin (training/policy_gradient.py)
+as well as the relaxed-sampling (`gumbel`) and cooperative (`cot`) trainers: MLE pretraining of
+the generator, one saved random stream, prompts for prompt -> reply corpora, sampling, the
+evaluations (validation NLL; on oracle data NLL-oracle of fresh samples) and samples/<phase>.txt.
 
-A subclass sets `phase_name`, `pretrain_epochs`, `eval_every`, `nll_oracle_samples` and
+`SamplingTrainer` is that common part; `StagedTrainer` adds the gumbel and cot loop: after
+pretraining, one second phase of steps on the generator's samples. A subclass of it sets
+`phase_name`, `pretrain_epochs`, `eval_every`, `nll_oracle_samples` and
 `time_limit_minutes`, and implements `second_phase`; `after_step` counts MLE batches and
 second-phase steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from textgan.checkpoint import RunDirectory
@@ -23,20 +27,32 @@ from textgan.data import PreparedData
 from textgan.models import Generator
 from textgan.training.base import Trainer, evaluate_nll
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
-from textgan.training.policy_gradient import GENERATION_CHUNK, eval_mode
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
 
-class StagedTrainer(Trainer):
-    """MLE pretraining (`pretrain_epochs` at train.learning_rate), then `second_phase`."""
 
-    phase_name = "second"
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run with dropout off, restoring the training flag afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+class SamplingTrainer(Trainer):
+    """MLE pretraining (`pretrain_epochs` at train.learning_rate), then phases of the subclass's
+    on the generator's own samples, all drawn from one saved random stream."""
+
+    next_phase = "second"  # the phase after MLE pretraining
     pretrain_epochs = 1
     eval_every = 1
     nll_oracle_samples = 1
-    time_limit_minutes = 0.0
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -46,23 +62,147 @@ class StagedTrainer(Trainer):
         self.oracle = data.oracle.to(runtime.device) if data.oracle is not None else None
         self.mle = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
         self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
-        # Real rows, samples and noise of the second phase draw from this stream; it is saved.
+        # Real rows, samples, rollouts and noise after pretraining draw from this stream; it is saved.
         self.rng = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
         self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
         self.phase = "pretrain_g"
-        self.phase_steps = 0  # steps of the second phase done
-        self.started = time.monotonic()
+        self.started = time.monotonic()  # a session's time limit counts from here
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
         return {"mle": self.mle.optimizer, "mle_scheduler": self.mle_scheduler, "mle_scaler": self.mle.scaler}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"phase": self.phase, "phase_steps": self.phase_steps, "rng": self.rng.get_state()}
+        return {"phase": self.phase, "rng": self.rng.get_state()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.phase, self.phase_steps = state["phase"], state["phase_steps"]
+        self.phase = state["phase"]
         self.rng.set_state(state["rng"])
+
+    # -- MLE pretraining --------------------------------------------------------------------------
+    def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
+        """A metrics record with the seconds this session has run (for curves against time)."""
+        return super().log(phase, **metrics, elapsed_s=round(time.monotonic() - self.started, 1))
+
+    def pretrain_generator(self) -> None:
+        """MLE epochs, each followed by validation NLL (and NLL-oracle on schedule); then the
+        pretrained generator's samples, and on to `next_phase`."""
+        if self.step == 0:  # the untrained generator: where every curve starts
+            self.log("pretrain_g", **self.evaluate(with_oracle=True))
+        self.generator.train()
+        while self.epoch < self.pretrain_epochs and not self.should_stop_early():
+            train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
+            last = self.epoch == self.pretrain_epochs
+            metrics = self.evaluate(with_oracle=last or self.epoch % self.eval_every == 0)
+            if self.improved(metrics.get("val_nll", train_nll)):
+                self.pretraining_improved()
+            self.log("pretrain_g", train_nll=train_nll, **metrics)
+            self.save("latest")
+        self.end_pretraining()
+        self.write_phase_samples("pretrain_g")
+        self.phase = self.next_phase
+        self.save("latest")
+
+    def pretraining_improved(self) -> None:
+        """Called when an MLE epoch reaches the best validation NLL so far (SeqGAN keeps its weights)."""
+
+    def end_pretraining(self) -> None:
+        """Called after the last MLE epoch, before the pretrained generator's samples are written."""
+
+    # -- rows, samples and evaluation -------------------------------------------------------------
+    def real_rows(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """`count` random training rows and their prompt lengths (0 for plain text), global."""
+        chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
+        device = self.runtime.device
+        return self.data.train.tokens[chosen].to(device), self.data.train.prompt_lengths[chosen].to(device)
+
+    def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows to start from: random training rows (their prompts) or empty rows for plain text."""
+        if self.prompted:
+            return self.real_rows(count)
+        device = self.runtime.device
+        return (torch.zeros(count, self.sequence_length, dtype=torch.long, device=device),
+                torch.zeros(count, dtype=torch.long, device=device))
+
+    def rng_draw(self, *shape: int, normal: bool = False) -> torch.Tensor:
+        """This process's rows of a draw from the trainer's stream (made in full on every process)."""
+        return self.runtime.local_rand(*shape, generator=self.rng, normal=normal).to(self.runtime.device)
+
+    @torch.no_grad()
+    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """G's samples (no dropout): rows keep their first prompt_lengths[i] tokens (the prompt,
+        or none for plain text) and are continued with the (rows, T) draws `uniforms`."""
+        if not len(rows):  # fewer evaluation samples than processes
+            return rows.clone()
+        chunks = []
+        with eval_mode(self.generator):
+            for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
+                chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
+                                                    prefix_lengths=lengths, uniforms=draws))
+        return torch.cat(chunks)
+
+    def evaluation_source(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed rows and prompt lengths that evaluation samples start from: validation rows
+        (training rows without a validation split) for prompts, training rows (none kept) for plain text."""
+        source = self.data.validation if self.prompted and len(self.data.validation) else self.data.train
+        index = torch.arange(count) % len(source)
+        return source.tokens[index], source.prompt_lengths[index]
+
+    def evaluation_samples(self, count: int) -> torch.Tensor:
+        """`count` samples from a fixed seed, so evaluations differ only by the model (every
+        process generates its share; all get every sample)."""
+        runtime, device = self.runtime, self.runtime.device
+        rng = torch.Generator(device=device).manual_seed(self.cfg.train.seed + 2)
+        rows, lengths = (x.to(device) for x in self.evaluation_source(count))
+        draws = runtime.local_rand(count, self.sequence_length, generator=rng)
+        return runtime.gather_rows(self.generate(runtime.local(rows), runtime.local(lengths), draws), count)
+
+    def evaluate(self, with_oracle: bool) -> dict[str, float]:
+        """Validation NLL and, on oracle data when asked, NLL-oracle of fresh samples."""
+        t = self.cfg.train
+        metrics: dict[str, float] = {}
+        if len(self.data.validation):
+            metrics["val_nll"] = evaluate_nll(self.generator, self.data.validation, self.runtime,
+                                              t.batch_size, t.eval_batches, include_prompt=t.nll_include_prompt)
+        if self.oracle is not None and with_oracle:
+            metrics["nll_oracle"] = self.oracle.nll(self.evaluation_samples(self.nll_oracle_samples))
+        self.log_samples(self.phase)
+        return metrics
+
+    def write_phase_samples(self, phase: str) -> None:
+        """samples/<phase>.txt: sample.num_samples texts at the end of a phase, to compare them;
+        replies to prompts are written `prompt → reply`."""
+        rows = self.evaluation_samples(self.cfg.sample.num_samples).tolist()
+        if not self.prompted:
+            self.run.write_samples(f"{phase}.txt", [self.tokenizer.decode(row) for row in rows])
+            return
+        starts = self.evaluation_source(len(rows))[1].tolist()
+        lines = [f"{self.tokenizer.decode(row[:start])} → {self.tokenizer.decode(row[start:])}"
+                 for row, start in zip(rows, starts)]
+        self.run.write_samples(f"{phase}.txt", lines)
+
+
+class StagedTrainer(SamplingTrainer):
+    """MLE pretraining (`pretrain_epochs` at train.learning_rate), then `second_phase`."""
+
+    phase_name = "second"
+    time_limit_minutes = 0.0
+
+    def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
+                 generator: Generator) -> None:
+        super().__init__(cfg, run, runtime, data, generator)
+        self.phase_steps = 0  # steps of the second phase done
+
+    @property
+    def next_phase(self) -> str:  # type: ignore[override]
+        return self.phase_name
+
+    def extra_state(self) -> dict[str, Any]:
+        return {**super().extra_state(), "phase_steps": self.phase_steps}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        self.phase_steps = state["phase_steps"]
 
     # -- the loop -------------------------------------------------------------------------------
     def run_training(self) -> None:
@@ -74,30 +214,10 @@ class StagedTrainer(Trainer):
         """The trainer's own updates after pretraining."""
         raise NotImplementedError
 
-    def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
-        """A metrics record with the seconds this session has run (for curves against time)."""
-        return super().log(phase, **metrics, elapsed_s=round(time.monotonic() - self.started, 1))
-
     def out_of_time(self) -> bool:
         """True once this session (pretraining included) has run `time_limit_minutes` (0 = never)."""
         limit = self.time_limit_minutes
         return bool(limit) and self.runtime.any_true(time.monotonic() - self.started >= limit * 60)
-
-    def pretrain_generator(self) -> None:
-        """MLE epochs, each followed by validation NLL (and the oracle's figures on schedule)."""
-        if self.step == 0:  # the untrained generator: where every curve starts
-            self.log("pretrain_g", **self.evaluate(with_oracle=True))
-        self.generator.train()
-        while self.epoch < self.pretrain_epochs and not self.should_stop_early():
-            train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
-            last = self.epoch == self.pretrain_epochs
-            metrics = self.evaluate(with_oracle=last or self.epoch % self.eval_every == 0)
-            self.improved(metrics.get("val_nll", train_nll))
-            self.log("pretrain_g", train_nll=train_nll, **metrics)
-            self.save("latest")
-        self.write_phase_samples("pretrain_g")
-        self.phase = self.phase_name
-        self.save("latest")
 
     def run_phase(self, total: int, step: Any, description: str) -> None:
         """`total` steps of the second phase, each `step()` -> metrics; evaluated every
@@ -122,58 +242,13 @@ class StagedTrainer(Trainer):
             self.log(self.phase_name, **{f"{self.phase_name}_step": self.phase_steps}, **self.evaluate(with_oracle=True))
         self.write_phase_samples(self.phase_name)
 
-    # -- rows, samples and evaluation -------------------------------------------------------------
-    def real_rows(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """`count` random training rows and their prompt lengths (0 for plain text), global."""
-        chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
-        device = self.runtime.device
-        return self.data.train.tokens[chosen].to(device), self.data.train.prompt_lengths[chosen].to(device)
-
-    def draw(self, *shape: int, normal: bool = False) -> torch.Tensor:
-        """This process's rows of a draw from the trainer's stream (made in full on every process)."""
-        return self.runtime.local_rand(*shape, generator=self.rng, normal=normal).to(self.runtime.device)
-
-    @torch.no_grad()
-    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-        """G's samples (no dropout) continuing each row's first prompt_lengths[i] tokens with the
-        (rows, T) draws `uniforms`."""
-        if not len(rows):
-            return rows.clone()
-        chunks = []
-        with eval_mode(self.generator):
-            for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
-                chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
-                                                    prefix_lengths=lengths, uniforms=draws))
-        return torch.cat(chunks)
-
-    def evaluation_samples(self, count: int) -> torch.Tensor:
-        """`count` samples from a fixed seed, so evaluations differ only by the model."""
-        runtime, device = self.runtime, self.runtime.device
-        rng = torch.Generator(device=device).manual_seed(self.cfg.train.seed + 2)
-        source = self.data.validation if self.prompted and len(self.data.validation) else self.data.train
-        index = torch.arange(count) % len(source)
-        rows = source.tokens[index].to(device)
-        lengths = source.prompt_lengths[index].to(device)
-        draws = runtime.local_rand(count, self.sequence_length, generator=rng)
-        return runtime.gather_rows(self.generate(runtime.local(rows), runtime.local(lengths), draws), count)
 
     def evaluate(self, with_oracle: bool) -> dict[str, float]:
-        """Validation NLL and, on oracle data when asked, NLL-oracle of fresh samples and NLL-test."""
-        t = self.cfg.train
-        metrics: dict[str, float] = {}
-        if len(self.data.validation):
-            metrics["val_nll"] = evaluate_nll(self.generator, self.data.validation, self.runtime,
-                                              t.batch_size, t.eval_batches, include_prompt=t.nll_include_prompt)
-        if self.oracle is not None and with_oracle:
-            metrics["nll_oracle"] = self.oracle.nll(self.evaluation_samples(self.nll_oracle_samples))
-            if len(self.data.test):
-                metrics["nll_test"] = evaluate_nll(self.generator, self.data.test, self.runtime, t.batch_size,
-                                                   include_prompt=t.nll_include_prompt)
+        """Validation NLL and, on oracle data when asked, NLL-oracle of fresh samples and NLL-test,
+        the generator's NLL of the held-out oracle samples."""
+        metrics = super().evaluate(with_oracle)
+        if self.oracle is not None and with_oracle and len(self.data.test):
+            t = self.cfg.train
+            metrics["nll_test"] = evaluate_nll(self.generator, self.data.test, self.runtime, t.batch_size,
+                                               include_prompt=t.nll_include_prompt)
         return metrics
-
-    def write_phase_samples(self, phase: str) -> None:
-        """samples/<phase>.txt: sample.num_samples texts at the end of a phase."""
-        rows = self.evaluation_samples(self.cfg.sample.num_samples)
-        source = self.data.validation if self.prompted and len(self.data.validation) else self.data.train
-        start = source.prompt_lengths[torch.arange(len(rows)) % len(source)]
-        self.run.write_samples(f"{phase}.txt", [self.tokenizer.decode(row[int(p):]) for row, p in zip(rows.tolist(), start)])
