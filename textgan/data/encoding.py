@@ -60,6 +60,24 @@ def encode_row(text_ids: list[int], prompt_ids: list[int] | None, tokenizer: Tex
     return row + [fill_id(tokenizer.pad_id, tokenizer.eos_id)] * (max_length - len(row)), len(prefix), truncated
 
 
+def encode_rows(texts: list[list[int]], prompts: list[list[int]] | list[None], tokenizer: TextTokenizer,
+                max_length: int, overflow: str) -> tuple[list[list[int]], list[int], int, int]:
+    """`encode_row` over examples: the kept rows, their prompt lengths, and how many were
+    dropped and truncated."""
+    rows: list[list[int]] = []
+    prompt_lengths: list[int] = []
+    dropped = truncated = 0
+    for text_ids, prompt_ids in zip(texts, prompts):
+        row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, max_length, overflow)
+        if row is None:
+            dropped += 1
+            continue
+        truncated += was_truncated
+        rows.append(row)
+        prompt_lengths.append(prompt_length)
+    return rows, prompt_lengths, dropped, truncated
+
+
 def row_length(text_ids: list[int], prompt_ids: list[int] | None, tokenizer: TextTokenizer) -> int:
     """Tokens of an example's row: [prompt, <sep>,] text[, <eos>]."""
     prefix = len(prompt_ids) + 1 if prompt_ids is not None else 0
@@ -123,17 +141,7 @@ def encode_examples(
     if auto:
         limit = choose_max_length([row_length(t, p, tokenizer) for t, p in zip(texts, prompts)]) if examples else 2
         log.info("tokenizer.max_length auto: %d tokens from the %s split's %d examples", limit, name, len(examples))
-    rows: list[list[int]] = []
-    prompt_lengths: list[int] = []
-    dropped = truncated = 0
-    for text_ids, prompt_ids in zip(texts, prompts):
-        row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, limit, overflow)
-        if row is None:
-            dropped += 1
-            continue
-        truncated += was_truncated
-        rows.append(row)
-        prompt_lengths.append(prompt_length)
+    rows, prompt_lengths, dropped, truncated = encode_rows(texts, prompts, tokenizer, limit, overflow)
     report_overflow(name, dropped, truncated, len(examples), limit)
     tokens = torch.tensor(rows, dtype=torch.long) if rows else torch.empty(0, limit, dtype=torch.long)
     return EncodedSplit(tokens, torch.tensor(prompt_lengths, dtype=torch.long), dropped, truncated)

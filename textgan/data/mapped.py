@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from textgan.config import Config
 from textgan.data.corpus import (BUNDLED_FIELDS, Example, _load_dataset, check_text_field, report_skipped,
                                  resolve_corpus, split_indices)
-from textgan.data.encoding import (AUTO, AUTO_MAX_LENGTH, EncodedSplit, choose_max_length, encode_row,
+from textgan.data.encoding import (AUTO, AUTO_MAX_LENGTH, EncodedSplit, choose_max_length, encode_rows,
                                    report_overflow, row_length, token_ids)
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
 from textgan.errors import DataError
@@ -225,15 +225,8 @@ def _encode_part(bounds: tuple[int, int]) -> tuple[int, int, int, int]:
         for batch in _PART["subset"].select(range(lo, hi)).iter(batch_size=32768):
             texts = tokenizer.encode_capped([t.strip() for t in batch["text"]], width)
             prompts = tokenizer.encode_capped([p.strip() for p in batch["prompt"]], width) if has_prompt else [None] * len(texts)
-            rows, prompt_lengths = [], []
-            for text_ids, prompt_ids in zip(texts, prompts):
-                row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, width, overflow)
-                if row is None:
-                    dropped += 1
-                    continue
-                truncated += was_truncated
-                rows.append(row)
-                prompt_lengths.append(prompt_length)
+            rows, prompt_lengths, part_dropped, part_truncated = encode_rows(texts, prompts, tokenizer, width, overflow)
+            dropped, truncated = dropped + part_dropped, truncated + part_truncated
             if rows:
                 token_file.write(np.asarray(rows, dtype=np.int64).tobytes())
                 prompt_file.write(np.asarray(prompt_lengths, dtype=np.int64).tobytes())
