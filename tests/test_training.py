@@ -190,6 +190,9 @@ TIME_LIMITED = {
     "seqgan": {"discriminator.embedding_dim": 8, "discriminator.filter_sizes": [2, 3],
                "discriminator.num_filters": [6, 6], "seqgan.pretrain_d_steps": 2, "seqgan.d_samples": 32,
                "seqgan.rollout_count": 2},
+    "gumbel": {"discriminator.embedding_dim": 8, "discriminator.filter_sizes": [2, 3],
+               "discriminator.num_filters": [6, 6], "gumbel.adversarial_steps": 10_000},
+    "cot": {"cot.steps": 10_000},
 }
 
 

@@ -27,7 +27,7 @@ RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.chec
                   "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes", "data.num_proc",
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
                   "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes", "train.tensorboard",
-                  "gumbel.adversarial_steps", "gumbel.time_limit_minutes", "cot.steps", "cot.time_limit_minutes"}
+                  "gumbel.adversarial_steps", "cot.steps"}
 
 
 @dataclass

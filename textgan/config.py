@@ -271,7 +271,9 @@ class SeqGanConfig:
     label_smoothing: float = param(0.0, low=0.0, high=0.5)  # one-sided: D's target for real sequences is 1 - this
     nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
     eval_every: int = param(5, low=1)  # MLE epochs / adversarial rounds between evaluations (phase ends always)
-    time_limit_minutes: float = param(0.0, low=0.0)  # no new adversarial round once the session has run this long (0 = no limit)
+    # no new adversarial round once this session has run this long (0 = no limit); unlike
+    # train.time_limit_minutes it counts this session only, and only stops the rounds
+    time_limit_minutes: float = param(0.0, low=0.0)
 
 
 @dataclass
@@ -309,7 +311,6 @@ class GumbelConfig:
     beta_steps: int = param(0, low=0)  # adversarial steps for beta to rise from 1 to beta_max (0: by the last step)
     eval_every: int = param(100, low=1)  # MLE epochs / adversarial steps between evaluations (phase ends always)
     nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
-    time_limit_minutes: float = param(0.0, low=0.0)  # no new adversarial step once the session has run this long (0 = no limit)
 
 
 @dataclass
@@ -325,7 +326,6 @@ class CotConfig:
     mediator_learning_rate: float = param(1e-3, low=0.0, low_open=True)  # Adam
     eval_every: int = param(100, low=1)  # MLE epochs / generator updates between evaluations (phase ends always)
     nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
-    time_limit_minutes: float = param(0.0, low=0.0)  # no new step once the session has run this long (0 = no limit)
 
 
 @dataclass

@@ -57,7 +57,6 @@ class CoTTrainer(StagedTrainer):
         super().__init__(cfg, run, runtime, data, generator)
         c = cfg.cot
         self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = c.pretrain_epochs, c.eval_every, c.nll_oracle_samples
-        self.time_limit_minutes = c.time_limit_minutes
         tok = self.tokenizer
         self.mediator = build_generator(cfg.model, tok.vocab_size, self.sequence_length, tok.bos_id, tok.eos_id,
                                         tok.pad_id)

@@ -91,7 +91,6 @@ class GumbelTrainer(StagedTrainer):
         super().__init__(cfg, run, runtime, data, generator)
         g = cfg.gumbel
         self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = cfg.train.epochs, g.eval_every, g.nll_oracle_samples
-        self.time_limit_minutes = g.time_limit_minutes
         self.objective = get_objective(g.objective)
         vocab = self.tokenizer.vocab_size
         if self.objective.autoencoder:

@@ -5,15 +5,14 @@ evaluations (validation NLL; on oracle data NLL-oracle of fresh samples) and sam
 
 `SamplingTrainer` is that common part; `StagedTrainer` adds the gumbel and cot loop: after
 pretraining, one second phase of steps on the generator's samples. A subclass of it sets
-`phase_name`, `pretrain_epochs`, `eval_every`, `nll_oracle_samples` and
-`time_limit_minutes`, and implements `second_phase`; `after_step` counts MLE batches and
-second-phase steps.
+`phase_name`, `pretrain_epochs`, `eval_every` and `nll_oracle_samples`, and implements
+`second_phase`; `after_step` counts MLE batches and second-phase steps (and stops the run once
+train.time_limit_minutes is spent).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from typing import Any, Iterator
 
@@ -28,8 +27,6 @@ from textgan.models import Generator
 from textgan.training.base import Trainer, evaluate_nll
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
 
@@ -66,7 +63,7 @@ class SamplingTrainer(Trainer):
         self.rng = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
         self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
         self.phase = "pretrain_g"
-        self.started = time.monotonic()  # a session's time limit counts from here
+        self.started = time.monotonic()  # elapsed_s (and seqgan.time_limit_minutes) count from here
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
@@ -186,7 +183,6 @@ class StagedTrainer(SamplingTrainer):
     """MLE pretraining (`pretrain_epochs` at train.learning_rate), then `second_phase`."""
 
     phase_name = "second"
-    time_limit_minutes = 0.0
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -214,34 +210,21 @@ class StagedTrainer(SamplingTrainer):
         """The trainer's own updates after pretraining."""
         raise NotImplementedError
 
-    def out_of_time(self) -> bool:
-        """True once this session (pretraining included) has run `time_limit_minutes` (0 = never)."""
-        limit = self.time_limit_minutes
-        return bool(limit) and self.runtime.any_true(time.monotonic() - self.started >= limit * 60)
-
     def run_phase(self, total: int, step: Any, description: str) -> None:
         """`total` steps of the second phase, each `step()` -> metrics; evaluated every
-        `eval_every` steps and at the end, stopped by the time limit between steps."""
+        `eval_every` steps and at the end."""
         progress = tqdm(total=total, initial=self.phase_steps, desc=description, leave=False,
                         disable=not self.runtime.is_main)
-        evaluated = True
         while self.phase_steps < total:
-            if self.out_of_time():
-                log.info("time limit reached after %d steps; resume to continue", self.phase_steps)
-                break
             metrics = step()
             self.phase_steps += 1
-            evaluated = self.phase_steps % self.eval_every == 0 or self.phase_steps == total
-            if evaluated:
+            if self.phase_steps % self.eval_every == 0 or self.phase_steps == total:
                 metrics.update(self.evaluate(with_oracle=True))
             self.log(self.phase_name, **{f"{self.phase_name}_step": self.phase_steps, **metrics})
             progress.update()
             self.after_step()
         progress.close()
-        if not evaluated:
-            self.log(self.phase_name, **{f"{self.phase_name}_step": self.phase_steps}, **self.evaluate(with_oracle=True))
         self.write_phase_samples(self.phase_name)
-
 
     def evaluate(self, with_oracle: bool) -> dict[str, float]:
         """Validation NLL and, on oracle data when asked, NLL-oracle of fresh samples and NLL-test,
