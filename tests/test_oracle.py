@@ -129,3 +129,23 @@ def test_cli_rejects_a_missing_or_misshapen_oracle(tmp_path: Path, capsys):
     assert main(command + [f"data.oracle_path={tmp_path / 'bad.npz'}"]) == 2
     err = capsys.readouterr().err.strip()
     assert "array W_out has shape (4, 8), expected (4, 7)" in err and "\n" not in err
+
+
+def test_oracle_path_is_stored_absolute_and_read_back_from_anywhere(tmp_path: Path, monkeypatch):
+    """A run trained on a relative data.oracle_path evaluates from another folder."""
+    from textgan import api
+    from textgan.evaluate import load_run
+
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "oracle.npz", **oracle_arrays(random_oracle(0, vocab_size=7, embedding_dim=3,
+                                                                            hidden_dim=4)))
+    monkeypatch.chdir(tmp_path / "data")
+    cfg = load_config(None, ["data.corpus=oracle", "data.oracle_path=oracle.npz", "data.oracle_seq_len=5",
+                             "data.oracle_samples=100", "train.epochs=1", "train.device=cpu", "train.batch_size=16",
+                             "model.embedding_dim=4", "model.hidden_dim=4"])
+    api.train(cfg, tmp_path / "run")
+    assert f"oracle_path: {tmp_path / 'data' / 'oracle.npz'}" in (tmp_path / "run" / "config.yaml").read_text()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    loaded = load_run(tmp_path / "run", device="cpu")
+    assert loaded.data.oracle is not None and len(loaded.references) == 5
