@@ -172,7 +172,7 @@ class ResidualCritic(nn.Module):
     def __init__(self, feature_dim: int, max_length: int, hidden_dim: int = 128, num_blocks: int = 2) -> None:
         super().__init__()
         self.feature_dim, self.max_length = feature_dim, max_length
-        self.project = nn.Conv1d(feature_dim, hidden_dim, 1)
+        self.project = nn.Linear(feature_dim, hidden_dim)  # the width-1 convolution as a matmul: fast on CPU
         self.body = nn.Sequential(*(ResidualBlock(hidden_dim) for _ in range(num_blocks)))
         self.output = nn.Linear(hidden_dim * max_length, 1)
 
@@ -181,7 +181,7 @@ class ResidualCritic(nn.Module):
         if not torch.is_floating_point(x) or x.dim() != 3 or x.shape[-1] != self.feature_dim:
             raise ValueError(f"the residual critic reads (B, T, {self.feature_dim}) float rows, "
                              f"got {x.dtype} {tuple(x.shape)}")
-        hidden = self.body(self.project(x.transpose(1, 2)))
+        hidden = self.body(self.project(x).transpose(1, 2))
         return self.output(hidden.flatten(1)).squeeze(-1).float()
 
     def l2_penalty(self) -> torch.Tensor:
