@@ -495,7 +495,8 @@ def write_results(out: Path, settings: list[str], results_file: Path, img_dir: P
              "Written by `python benchmarks/leaderboard.py` from the run directories under "
              f"`{out}` (rebuild with `--report-only`). Each model trains for the same wall-clock budget "
              "(`train.time_limit_minutes`) from its preset `examples/{setting}_{model}.yaml`, once per seed, "
-             "and is then sampled at every temperature. "
+             "and is then sampled at every temperature: the sampling temperature is the one axis every model "
+             "shares, so the relaxed GANs (RelGAN, GSGAN) are swept over it too, not over their training β. "
              "Metrics: [docs/metrics.md](metrics.md); protocol: [docs/evaluation.md](evaluation.md). "
              "A GAN is better than MLE only where its curve lies beyond MLE's (Caccia et al. 2020).\n"]
     parts += [setting_section(setting, collect(out, setting), img_dir, results_file) for setting in settings]
