@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from textgan.config import Config
 from textgan.data.corpus import BUNDLED_FIELDS, _load_dataset, resolve_corpus, split_indices
@@ -30,6 +29,7 @@ from textgan.data.encoding import EncodedSplit, encode_row, log_overflow, too_lo
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
 from textgan.errors import DataError
 from textgan.io import atomic_path
+from textgan.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def _write_split(dataset, indices: np.ndarray, name: str, files: dict[str, Path]
         _PART.update(subset=dataset.select(indices), tokenizer=tokenizer, tok=tok, has_prompt=has_prompt,
                      files=(tmp_tokens, tmp_prompts), offsets=offsets)
         try:
-            progress = tqdm(total=rows, desc=f"tokenising {name}", unit=" rows", leave=False)
+            progress = progress_bar(total=rows, desc=f"tokenising {name}", unit="rows")
             results = []
             workers = min(_workers(cfg), len(bounds))
             if workers > 1:
