@@ -138,7 +138,7 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in err, err
     line = err.strip().splitlines()[-1]
-    assert line.startswith("textgan: error: interrupted at step ") and f"--resume {run}" in line, err
+    assert line.startswith("textgan: error: interrupted at step ") and f"textgan train --out {run} --resume" in line, err
     step = int(line.split("interrupted at step ")[1].split(";")[0])
     state = api.load(run, prefer="latest").state
     assert state["step"] == step and not state["finished"]

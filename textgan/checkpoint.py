@@ -17,7 +17,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -233,10 +233,11 @@ class RunDirectory:
         """Whether a run was trained here (metrics or checkpoints written)."""
         return self.metrics_file.is_file() or bool(self.complete_checkpoints())
 
-    def claim(self) -> contextlib.AbstractContextManager[Path]:
-        """Check the folder can take a run and lock it against a second training (while the
-        `with` block runs): it must be new, empty or a run directory, not a file or a folder
-        of other files."""
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[Path]:
+        """Lock the folder against a second training while the block runs, after checking it
+        can take a run: new, empty or a run directory, not a file or a folder of other files.
+        A folder made here that is left holding only the lock file is removed again."""
         refuse_file(self.path)
         if self.path.is_dir():
             foreign = sorted(p.name for p in self.path.iterdir() if p.name not in RUN_ENTRIES)
@@ -245,7 +246,14 @@ class RunDirectory:
                     f"--out {self.path} is a folder of other files ({', '.join(foreign[:3])}"
                     f"{', ...' if len(foreign) > 3 else ''}), not a run directory; pass a new or empty folder"
                 )
-        return folder_lock(self.path, LOCK_FILE)
+        created = not self.path.exists()
+        try:
+            with folder_lock(self.path, LOCK_FILE) as lock_file:
+                yield lock_file
+        finally:
+            if created and [p.name for p in self.path.iterdir()] == [LOCK_FILE]:
+                shutil.rmtree(self.path, ignore_errors=True)
+
 
     def prune(self, keep: int) -> None:
         """Keep the newest `keep` checkpoints and the best one."""
