@@ -54,7 +54,7 @@ def test_dialogue_model_answers_a_prompt(tmp_path, dialogue_corpus, capsys):
     assert code == 0
     replies = capsys.readouterr().out.strip().splitlines()
     assert len(replies) == 3 and all(r.strip() for r in replies)
-    assert sum(r == "fine thanks ." for r in replies) >= 2
+    assert sum(r == "how are you ? → fine thanks ." for r in replies) >= 2  # the prompt, then the reply
 
 
 def test_same_seed_gives_identical_metrics(tmp_path, txt_corpus):

@@ -164,7 +164,7 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
         lines = run.metrics_file.read_text(encoding="utf-8").splitlines()
         last = json.loads(lines[-1]) if lines else {}
     if was_finished and trainer.step == start_step:
-        return TrainResult(out, [], last, finished_note(cfg, trainer, out))
+        return TrainResult(out, [], last, finished_note(cfg, trainer, out) if runtime.is_main else None)
 
     samples: list[str] = []
     if runtime.is_main:
