@@ -57,7 +57,7 @@ def config_from_args(args: argparse.Namespace, base: Path | None = None):
     if getattr(args, "config", None):
         config_mod.update(cfg, config_mod.load_yaml(args.config), where=str(args.config))
     for key, value in flags:
-        config_mod._set_key(cfg, key, value)
+        config_mod.set_key(cfg, key, value)
     config_mod.apply_overrides(cfg, getattr(args, "set", None) or [])
     config_mod.validate(cfg)
     return cfg

@@ -1,12 +1,16 @@
 """Dataclass configs with YAML round-trip, `--set a.b=c` overrides and validation.
 
 One `Config` holds every section; it is saved resolved in each run directory and inside each
-checkpoint, so sampling and resume rebuild exactly what was trained.
+checkpoint, so sampling and resume rebuild exactly what was trained. Every field is declared
+with `param(...)`, which puts its check (range, choices, or free text) beside its default:
+`validate` walks every field, and a field declared without a check fails at import, so no key
+can be added unchecked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,106 +22,163 @@ import yaml
 from textgan.errors import ConfigError
 
 
+@dataclass(frozen=True)
+class Check:
+    """What values a config field accepts: a numeric range, a set of choices, or free text.
+
+    A field may have both a range and choices (e.g. `"auto"` or an integer >= 2). Numbers must be
+    finite unless `allow_inf`; list fields apply the range to every item.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # the minimum itself is refused
+    high_open: bool = False
+    choices: tuple[Any, ...] | None = None
+    free: bool = False  # any text (paths, field names)
+    allow_inf: bool = False
+
+    def describe_range(self) -> str:
+        """The accepted interval in words (for error messages and docs)."""
+        if self.low is not None and self.high is not None:
+            return f"in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low}"
+        return f"{'<' if self.high_open else '<='} {self.high}"
+
+    def __call__(self, key: str, value: Any) -> None:
+        """Raise ConfigError naming the key, the accepted values and the value given."""
+        if isinstance(value, list):
+            for item in value:
+                self(key, item)
+            return
+        if self.choices is not None and (isinstance(value, str) or self.low is None and self.high is None):
+            if value not in self.choices:
+                also = f" or a number {self.describe_range()}" if self.low is not None or self.high is not None else ""
+                raise ConfigError(f"{key} must be one of {', '.join(map(str, self.choices))}{also}, got {value!r}")
+            return
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isnan(value) or (math.isinf(value) and not self.allow_inf):
+                raise ConfigError(f"{key} must be a finite number, got {value!r}")
+            too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+            too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+            if too_low or too_high:
+                raise ConfigError(f"{key} must be {self.describe_range()}, got {value!r}")
+
+
+def param(default: Any, *, low: float | None = None, high: float | None = None, low_open: bool = False,
+          high_open: bool = False, choices: tuple[Any, ...] | None = None, free: bool = False,
+          allow_inf: bool = False) -> Any:
+    """A dataclass field with its check beside its default (lists get a fresh copy per instance)."""
+    check = Check(low, high, low_open, high_open, tuple(choices) if choices is not None else None, free, allow_inf)
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"check": check})
+    return field(default=default, metadata={"check": check})
+
+
 @dataclass
 class DataConfig:
     """Where the examples come from and how they are split."""
 
-    corpus: str = "poems"  # a bundled corpus name (poems, dialogues), a path, or "oracle"
-    text_field: str = "text"  # column of a .jsonl/.csv/HF dataset holding the text
-    prompt_field: str = ""  # set (with reply_field) for prompt -> reply corpora
-    reply_field: str = ""
-    validation_file: str = ""  # optional explicit splits; otherwise split from the corpus
-    test_file: str = ""
-    validation_fraction: float = 0.05
-    test_fraction: float = 0.05
-    max_examples: int = 0  # 0 = all; otherwise a seeded subset (quick runs)
+    corpus: str = param("poems", free=True)  # a bundled corpus name (poems, dialogues), a path, or "oracle"
+    text_field: str = param("text", free=True)  # column of a .jsonl/.csv/HF dataset holding the text
+    prompt_field: str = param("", free=True)  # set (with reply_field) for prompt -> reply corpora
+    reply_field: str = param("", free=True)
+    validation_file: str = param("", free=True)  # optional explicit splits; otherwise split from the corpus
+    test_file: str = param("", free=True)
+    validation_fraction: float = param(0.05, low=0.0, high=0.5)
+    test_fraction: float = param(0.05, low=0.0, high=0.5)
+    max_examples: int = param(0, low=0)  # 0 = all; otherwise a seeded subset (quick runs)
     # Corpora larger than memory: tokenise once with `datasets` into memory-mapped token files,
     # cached by corpus and tokenizer fingerprint. auto = for files over memory_map_min_mb.
-    memory_map: str = "auto"  # auto | always | never
-    memory_map_min_mb: float = 256.0
-    cache_dir: str = ""  # default ~/.cache/textgan
-    num_proc: int = 0  # processes that tokenise a memory-mapped corpus (0 = one per CPU core)
+    memory_map: str = param("auto", choices=("auto", "always", "never"))
+    memory_map_min_mb: float = param(256.0, low=0.0)
+    cache_dir: str = param("", free=True)  # default ~/.cache/textgan
+    num_proc: int = param(0, low=0)  # processes that tokenise a memory-mapped corpus (0 = one per CPU core)
     # Synthetic oracle (corpus: oracle): a canonical .npz or a random LSTM built from the seed.
-    oracle_path: str = ""
-    oracle_samples: int = 10000
-    oracle_seq_len: int = 20
-    oracle_vocab_size: int = 5000
-    oracle_hidden_dim: int = 32
-    oracle_embedding_dim: int = 32
+    oracle_path: str = param("", free=True)
+    oracle_samples: int = param(10000, low=1)
+    oracle_seq_len: int = param(20, low=2)
+    oracle_vocab_size: int = param(5000, low=2, high=1_000_000)
+    oracle_hidden_dim: int = param(32, low=1, high=65536)
+    oracle_embedding_dim: int = param(32, low=1, high=65536)
 
 
 @dataclass
 class TokenizerConfig:
     """How text becomes token ids."""
 
-    kind: str = "char"  # char | word | bpe
-    word_split: str = "whitespace"  # word tokenizer: whitespace | nltk
-    vocab_size: int = 8000  # bpe target size (char/word keep every symbol seen >= min_frequency)
-    min_frequency: int = 1
-    lowercase: bool = False
-    max_length: int = 32  # tokens per example, end token included
-    overflow: str = "drop"  # drop | truncate examples longer than max_length
-    training_examples: int = 0  # train the tokenizer on at most this many examples (0 = all)
+    kind: str = param("char", choices=("char", "word", "bpe"))
+    word_split: str = param("whitespace", choices=("whitespace", "nltk"))  # word tokenizer
+    # bpe target size (char/word keep every symbol seen >= min_frequency); the largest published
+    # vocabularies are ~256k, and the BPE trainer aborts natively far above that
+    vocab_size: int = param(8000, low=16, high=1_000_000)
+    min_frequency: int = param(1, low=1)
+    lowercase: bool = param(False)
+    max_length: int = param(32, low=2, high=1_000_000)  # tokens per example, end token included
+    overflow: str = param("drop", choices=("drop", "truncate"))  # examples longer than max_length
+    training_examples: int = param(0, low=0)  # train the tokenizer on at most this many examples (0 = all)
 
 
 @dataclass
 class ModelConfig:
     """Generator architecture."""
 
-    kind: str = "lstm"  # lstm | transformer
-    embedding_dim: int = 64
-    hidden_dim: int = 64
-    num_layers: int = 1
-    num_heads: int = 4  # transformer only
-    dropout: float = 0.0
+    kind: str = param("lstm", choices=("lstm", "transformer"))
+    embedding_dim: int = param(64, low=1)
+    hidden_dim: int = param(64, low=1)
+    num_layers: int = param(1, low=1)
+    num_heads: int = param(4, low=1)  # transformer only
+    dropout: float = param(0.0, low=0.0, high=1.0, high_open=True)
     # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
     # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
-    init_std: float = 0.0
+    init_std: float = param(0.0, low=0.0)
+
+
+TRAINER_NAMES = ("mle", "seqgan", "gan", "vae")  # textgan.training.TRAINERS must have exactly these
 
 
 @dataclass
 class TrainConfig:
     """Optimisation, evaluation and checkpoint schedule shared by every trainer."""
 
-    trainer: str = "mle"
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 0.01
-    weight_decay: float = 0.0
-    grad_clip: float = 5.0
-    patience: int = 3  # epochs without validation improvement before early stopping (0 = off)
-    lr_schedule: str = "constant"  # constant | cosine
-    eval_batches: int = 0  # 0 = the whole validation split
-    checkpoint_every_steps: int = 0  # 0 = only at the end of each epoch
-    checkpoint_every_minutes: float = 0.0
-    keep_checkpoints: int = 3
-    device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "fp32"  # fp32 | bf16 | fp16
-    seed: int = 0
+    trainer: str = param("mle", choices=TRAINER_NAMES)
+    epochs: int = param(10, low=1)
+    batch_size: int = param(64, low=1)
+    learning_rate: float = param(0.01, low=0.0, low_open=True)
+    weight_decay: float = param(0.0, low=0.0)
+    grad_clip: float = param(5.0, low=0.0)  # 0 = no clipping
+    patience: int = param(3, low=0)  # epochs without validation improvement before early stopping (0 = off)
+    lr_schedule: str = param("constant", choices=("constant", "cosine"))
+    eval_batches: int = param(0, low=0)  # 0 = the whole validation split
+    checkpoint_every_steps: int = param(0, low=0)  # 0 = only at the end of each epoch
+    checkpoint_every_minutes: float = param(0.0, low=0.0)
+    keep_checkpoints: int = param(3, low=1)
+    device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
+    precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))
+    seed: int = param(0, low=0, high=2**63 - 1)
 
 
 @dataclass
 class SampleConfig:
     """Defaults for sampling after training and in `textgan sample`."""
 
-    num_samples: int = 10
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
+    num_samples: int = param(10, low=1)
+    temperature: float = param(1.0, low=0.0, low_open=True)
+    top_k: int = param(0, low=0)
+    top_p: float = param(1.0, low=0.0, high=1.0, low_open=True)
 
 
 @dataclass
 class DiscriminatorConfig:
     """TextCNN discriminator (Kim 2014 with highway and dropout); defaults are SeqGAN's."""
 
-    embedding_dim: int = 64
-    filter_sizes: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20])
-    num_filters: list[int] = field(
-        default_factory=lambda: [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160]
-    )
-    dropout: float = 0.25  # SeqGAN's dropout_keep_prob 0.75
-    l2: float = 0.2  # SeqGAN's l2_reg_lambda, on the output layer
-    learning_rate: float = 1e-4
+    embedding_dim: int = param(64, low=1)
+    filter_sizes: list[int] = param([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20], low=1)
+    num_filters: list[int] = param([100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160], low=1)
+    dropout: float = param(0.25, low=0.0, high=1.0, high_open=True)  # SeqGAN's dropout_keep_prob 0.75
+    l2: float = param(0.2, low=0.0)  # SeqGAN's l2_reg_lambda, on the output layer
+    learning_rate: float = param(1e-4, low=0.0, low_open=True)
 
 
 @dataclass
@@ -128,40 +189,45 @@ class GanConfig:
     discriminator.learning_rate; train.epochs counts passes of real batches through D.
     """
 
-    objective: str = "wgan_gp"  # minimax | non_saturating | lsgan | wgan | wgan_gp | hinge | rsgan | began
-    architecture: str = "conv"  # conv (residual 1-D convolutions, Gulrajani et al. 2017) | mlp
-    output: str = "softmax"  # softmax: (T, V) distributions | embedding: (T, E) vectors in a fixed
-    # random token table, E = discriminator.embedding_dim
-    decode: str = "argmax"  # argmax | sample (per position, with temperature/top-k/top-p)
-    noise_dim: int = 128
-    hidden_dim: int = 128
-    num_blocks: int = 2  # residual blocks (conv) or hidden layers (mlp)
-    d_steps: int = 5  # discriminator updates per generator update
-    optimizer: str = "auto"  # auto (RMSProp for wgan, Adam otherwise) | adam | rmsprop
-    beta1: float = 0.5  # Adam betas (WGAN-GP's 0.5, 0.9)
-    beta2: float = 0.9
-    clip: float = 0.01  # wgan: critic weights clipped to [-clip, clip]
-    gp_weight: float = 10.0  # wgan_gp: gradient-penalty weight lambda
-    label_smoothing: float = 0.0  # one-sided: real target 1 - this (minimax, non_saturating, lsgan, rsgan)
-    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs at the start
-    instance_noise_steps: int = 0  # generator steps over which that std falls linearly to 0 (0 = constant)
-    began_gamma: float = 0.5  # BEGAN diversity ratio E[L(G(z))] / E[L(x)]
-    began_lambda_k: float = 0.001  # BEGAN learning rate of k_t
-    began_hidden_dim: int = 64  # BEGAN autoencoder width and code size
-    eval_every: int = 100  # generator steps between health checks (unique samples, distinct-2, BLEU-2)
-    eval_samples: int = 256  # size of the fixed-noise sample used by the health checks
+    objective: str = param("wgan_gp", choices=("minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "hinge",
+                                               "rsgan", "began"))
+    # conv: residual 1-D convolutions (Gulrajani et al. 2017) | mlp
+    architecture: str = param("conv", choices=("conv", "mlp"))
+    # softmax: (T, V) distributions | embedding: (T, E) vectors in a fixed random token table,
+    # E = discriminator.embedding_dim
+    output: str = param("softmax", choices=("softmax", "embedding"))
+    decode: str = param("argmax", choices=("argmax", "sample"))  # sample: per position, with temperature/top-k/top-p
+    noise_dim: int = param(128, low=1)
+    hidden_dim: int = param(128, low=1)
+    num_blocks: int = param(2, low=1)  # residual blocks (conv) or hidden layers (mlp)
+    d_steps: int = param(5, low=1)  # discriminator updates per generator update
+    optimizer: str = param("auto", choices=("auto", "adam", "rmsprop"))  # auto: RMSProp for wgan, Adam otherwise
+    beta1: float = param(0.5, low=0.0, high=1.0, high_open=True)  # Adam betas (WGAN-GP's 0.5, 0.9)
+    beta2: float = param(0.9, low=0.0, high=1.0, high_open=True)
+    clip: float = param(0.01, low=0.0, low_open=True)  # wgan: critic weights clipped to [-clip, clip]
+    gp_weight: float = param(10.0, low=0.0)  # wgan_gp: gradient-penalty weight lambda
+    # one-sided: real target 1 - this (minimax, non_saturating, lsgan, rsgan)
+    label_smoothing: float = param(0.0, low=0.0, high=0.5)
+    instance_noise: float = param(0.0, low=0.0)  # std of Gaussian noise on D's inputs at the start
+    instance_noise_steps: int = param(0, low=0)  # generator steps over which that std falls linearly to 0 (0 = constant)
+    began_gamma: float = param(0.5, low=0.0, high=1.0, low_open=True)  # BEGAN diversity ratio E[L(G(z))] / E[L(x)]
+    began_lambda_k: float = param(0.001, low=0.0)  # BEGAN learning rate of k_t
+    began_hidden_dim: int = param(64, low=1)  # BEGAN autoencoder width and code size
+    eval_every: int = param(100, low=1)  # generator steps between health checks (unique samples, distinct-2, BLEU-2)
+    eval_samples: int = param(256, low=2)  # size of the fixed-noise sample used by the health checks
 
 
 @dataclass
 class VaeConfig:
     """Sentence VAE (Bowman et al. 2016); encoder and decoder sizes come from the model section."""
 
-    latent_dim: int = 32
-    kl_schedule: str = "linear"  # linear | cyclical (Fu et al. 2019) | constant (weight 1 throughout)
-    kl_anneal_steps: int = 2000  # linear: steps for the KL weight to reach 1; cyclical: one cycle's length
-    kl_cycle_ratio: float = 0.5  # cyclical: share of each cycle over which the weight rises from 0 to 1
-    word_dropout: float = 0.25  # share of decoder inputs replaced by a blank (zero) embedding
-    active_unit_threshold: float = 0.01  # a latent unit is active when Cov_x(E_q[z_u]) exceeds this
+    latent_dim: int = param(32, low=1)
+    # linear | cyclical (Fu et al. 2019) | constant (weight 1 throughout)
+    kl_schedule: str = param("linear", choices=("linear", "cyclical", "constant"))
+    kl_anneal_steps: int = param(2000, low=1)  # linear: steps for the KL weight to reach 1; cyclical: one cycle's length
+    kl_cycle_ratio: float = param(0.5, low=0.0, high=1.0, low_open=True)  # cyclical: share of each cycle rising 0 -> 1
+    word_dropout: float = param(0.25, low=0.0, high=1.0)  # share of decoder inputs replaced by a blank (zero) embedding
+    active_unit_threshold: float = param(0.01, low=0.0)  # a latent unit is active when Cov_x(E_q[z_u]) exceeds this
 
 
 @dataclass
@@ -173,23 +239,23 @@ class SeqGanConfig:
     Defaults are the paper's synthetic-data settings.
     """
 
-    pretrain_d_steps: int = 50  # D pretraining updates, each on freshly generated samples
-    d_epochs: int = 3  # epochs over each fresh real/generated set
-    adversarial_rounds: int = 200  # SeqGAN's total_batch
-    g_steps: int = 1  # policy-gradient updates of G per round
-    d_steps: int = 5  # k: D updates per round, each on fresh samples for d_epochs epochs
-    d_samples: int = 10000  # generated sequences per D update (with as many real ones)
-    d_batch_size: int = 64
-    rollout_count: int = 16  # Monte-Carlo completions per prefix
-    rollout_update_rate: float = 0.8  # after each round: rollout = rate * rollout + (1 - rate) * G
-    pg_learning_rate: float = 0.01
-    baseline: bool = False  # subtract the batch's mean reward at each position (less variance)
-    instance_noise: float = 0.0  # std of Gaussian noise on D's input embeddings at the start
-    instance_noise_rounds: int = 0  # adversarial rounds over which that std falls linearly to 0 (0 = constant)
-    label_smoothing: float = 0.0  # one-sided: D's target for real sequences is 1 - this
-    nll_oracle_samples: int = 10000  # generated samples the oracle scores per evaluation (oracle runs)
-    eval_every: int = 5  # MLE epochs / adversarial rounds between evaluations (phase ends always)
-    time_limit_minutes: float = 0.0  # no new adversarial round once the session has run this long (0 = no limit)
+    pretrain_d_steps: int = param(50, low=0)  # D pretraining updates, each on freshly generated samples
+    d_epochs: int = param(3, low=1)  # epochs over each fresh real/generated set
+    adversarial_rounds: int = param(200, low=0)  # SeqGAN's total_batch
+    g_steps: int = param(1, low=1)  # policy-gradient updates of G per round
+    d_steps: int = param(5, low=0)  # k: D updates per round, each on fresh samples for d_epochs epochs
+    d_samples: int = param(10000, low=1)  # generated sequences per D update (with as many real ones)
+    d_batch_size: int = param(64, low=1)
+    rollout_count: int = param(16, low=1)  # Monte-Carlo completions per prefix
+    rollout_update_rate: float = param(0.8, low=0.0, high=1.0)  # after each round: rollout = rate * rollout + (1 - rate) * G
+    pg_learning_rate: float = param(0.01, low=0.0, low_open=True)
+    baseline: bool = param(False)  # subtract the batch's mean reward at each position (less variance)
+    instance_noise: float = param(0.0, low=0.0)  # std of Gaussian noise on D's input embeddings at the start
+    instance_noise_rounds: int = param(0, low=0)  # rounds over which that std falls linearly to 0 (0 = constant)
+    label_smoothing: float = param(0.0, low=0.0, high=0.5)  # one-sided: D's target for real sequences is 1 - this
+    nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
+    eval_every: int = param(5, low=1)  # MLE epochs / adversarial rounds between evaluations (phase ends always)
+    time_limit_minutes: float = param(0.0, low=0.0)  # no new adversarial round once the session has run this long (0 = no limit)
 
 
 @dataclass
@@ -207,102 +273,32 @@ class Config:
     seqgan: SeqGanConfig = field(default_factory=SeqGanConfig)
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "tokenizer.kind": ("char", "word", "bpe"),
-    "tokenizer.word_split": ("whitespace", "nltk"),
-    "tokenizer.overflow": ("drop", "truncate"),
-    "data.memory_map": ("auto", "always", "never"),
-    "model.kind": ("lstm", "transformer"),
-    "train.device": ("auto", "cpu", "cuda", "mps"),
-    "train.precision": ("fp32", "bf16", "fp16"),
-    "train.lr_schedule": ("constant", "cosine"),
-    "gan.objective": ("minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "hinge", "rsgan", "began"),
-    "gan.architecture": ("conv", "mlp"),
-    "gan.output": ("softmax", "embedding"),
-    "gan.decode": ("argmax", "sample"),
-    "gan.optimizer": ("auto", "adam", "rmsprop"),
-    "vae.kl_schedule": ("linear", "cyclical", "constant"),
-}
-
-# (minimum, maximum, minimum is exclusive)
-RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "seqgan.pretrain_d_steps": (0, None, False),
-    "seqgan.d_epochs": (1, None, False),
-    "seqgan.adversarial_rounds": (0, None, False),
-    "seqgan.g_steps": (1, None, False),
-    "seqgan.d_steps": (0, None, False),
-    "seqgan.d_samples": (1, None, False),
-    "seqgan.d_batch_size": (1, None, False),
-    "seqgan.rollout_count": (1, None, False),
-    "seqgan.rollout_update_rate": (0.0, 1.0, False),
-    "seqgan.pg_learning_rate": (0.0, None, True),
-    "seqgan.instance_noise": (0.0, None, False),
-    "seqgan.instance_noise_rounds": (0, None, False),
-    "seqgan.label_smoothing": (0.0, 0.5, False),
-    "seqgan.nll_oracle_samples": (1, None, False),
-    "seqgan.eval_every": (1, None, False),
-    "seqgan.time_limit_minutes": (0.0, None, False),
-    "data.validation_fraction": (0.0, 0.5, False),
-    "data.test_fraction": (0.0, 0.5, False),
-    "data.max_examples": (0, None, False),
-    "data.memory_map_min_mb": (0.0, None, False),
-    "data.num_proc": (0, None, False),
-    "tokenizer.training_examples": (0, None, False),
-    "data.oracle_samples": (1, None, False),
-    "data.oracle_seq_len": (2, None, False),
-    "data.oracle_vocab_size": (2, None, False),
-    "tokenizer.vocab_size": (16, None, False),
-    "tokenizer.min_frequency": (1, None, False),
-    "tokenizer.max_length": (2, None, False),
-    "model.embedding_dim": (1, None, False),
-    "model.hidden_dim": (1, None, False),
-    "model.num_layers": (1, None, False),
-    "model.num_heads": (1, None, False),
-    "model.dropout": (0.0, 1.0, False),
-    "model.init_std": (0.0, None, False),
-    "train.epochs": (1, None, False),
-    "train.batch_size": (1, None, False),
-    "train.learning_rate": (0.0, None, True),
-    "train.weight_decay": (0.0, None, False),
-    "train.grad_clip": (0.0, None, False),
-    "train.patience": (0, None, False),
-    "train.keep_checkpoints": (1, None, False),
-    "train.checkpoint_every_steps": (0, None, False),
-    "train.checkpoint_every_minutes": (0.0, None, False),
-    "sample.num_samples": (1, None, False),
-    "sample.temperature": (0.0, None, True),
-    "sample.top_k": (0, None, False),
-    "sample.top_p": (0.0, 1.0, True),
-    "discriminator.embedding_dim": (1, None, False),
-    "discriminator.dropout": (0.0, 1.0, False),
-    "discriminator.l2": (0.0, None, False),
-    "discriminator.learning_rate": (0.0, None, True),
-    "gan.noise_dim": (1, None, False),
-    "gan.hidden_dim": (1, None, False),
-    "gan.num_blocks": (1, None, False),
-    "gan.d_steps": (1, None, False),
-    "gan.beta1": (0.0, 1.0, False),
-    "gan.beta2": (0.0, 1.0, False),
-    "gan.clip": (0.0, None, True),
-    "gan.gp_weight": (0.0, None, False),
-    "gan.label_smoothing": (0.0, 0.5, False),
-    "gan.instance_noise": (0.0, None, False),
-    "gan.instance_noise_steps": (0, None, False),
-    "gan.began_gamma": (0.0, 1.0, True),
-    "gan.began_lambda_k": (0.0, None, False),
-    "gan.began_hidden_dim": (1, None, False),
-    "gan.eval_every": (1, None, False),
-    "gan.eval_samples": (2, None, False),
-    "vae.latent_dim": (1, None, False),
-    "vae.kl_anneal_steps": (1, None, False),
-    "vae.kl_cycle_ratio": (0.0, 1.0, True),
-    "vae.word_dropout": (0.0, 1.0, False),
-    "vae.active_unit_threshold": (0.0, None, False),
-}
-
-
 def _section_types() -> dict[str, type]:
     return typing.get_type_hints(Config)
+
+
+def fields_with_checks(root: type = Config) -> dict[str, tuple[Any, Check | None]]:
+    """Every key `section.name` of `root` with its type annotation and its declared check."""
+    table: dict[str, tuple[Any, Check | None]] = {}
+    for section, section_type in typing.get_type_hints(root).items():
+        hints = typing.get_type_hints(section_type)
+        for item in dataclasses.fields(section_type):
+            table[f"{section}.{item.name}"] = (hints[item.name], item.metadata.get("check"))
+    return table
+
+
+def require_checks(root: type = Config) -> None:
+    """Refuse (at import) a field declared without `param`, or a number/text field with nothing to check."""
+    for key, (annotation, check) in fields_with_checks(root).items():
+        if check is None:
+            raise TypeError(f"config key {key} is declared without param(...); declare its range or choices")
+        if annotation is bool:
+            continue
+        if not (check.free or check.choices is not None or check.low is not None or check.high is not None):
+            raise TypeError(f"config key {key} declares no range, choices or free=True in its param(...)")
+
+
+require_checks()
 
 
 def new_config() -> Config:
@@ -315,15 +311,29 @@ def to_dict(cfg: Config) -> dict[str, Any]:
     return {name: dataclasses.asdict(getattr(cfg, name)) for name in _section_types()}
 
 
+def _matches(value: Any, annotation: Any) -> bool:
+    """Whether `value` has the shape of one option of a union (int accepted for float)."""
+    if typing.get_origin(annotation) is list:
+        return isinstance(value, list)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if annotation is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, annotation) if isinstance(annotation, type) else True
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Check `value` against a field's annotation; int -> float is the only conversion."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(annotation):
-            if option is type(None) and value is None:
-                return None
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _coerce(value, options[0], key)
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        options = tuple(a for a in options if a is not type(None))
+        chosen = next((a for a in options if _matches(value, a)), options[0])
+        return _coerce(value, chosen, key)
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if not isinstance(value, list):
@@ -350,7 +360,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     return value
 
 
-def _set_key(cfg: Config, key: str, value: Any) -> None:
+def set_key(cfg: Config, key: str, value: Any) -> None:
+    """Set `section.name` to `value` after checking that the key exists and the type fits."""
     parts = key.split(".")
     sections = _section_types()
     if len(parts) != 2 or parts[0] not in sections:
@@ -375,7 +386,7 @@ def update(cfg: Config, values: dict[str, Any], where: str = "config") -> Config
         if not isinstance(entries, dict):
             raise ConfigError(f"{where}: section {section!r} must be a mapping of key: value")
         for key, value in entries.items():
-            _set_key(cfg, f"{section}.{key}", value)
+            set_key(cfg, f"{section}.{key}", value)
     return cfg
 
 
@@ -395,7 +406,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     """Apply `--set key=value` strings in order."""
     for text in overrides:
         key, value = parse_override(text)
-        _set_key(cfg, key, value)
+        set_key(cfg, key, value)
     return cfg
 
 
@@ -445,29 +456,11 @@ def check_filter_lists(filter_sizes: list[int], num_filters: list[int]) -> None:
 
 
 def validate(cfg: Config) -> None:
-    """Check choices and ranges of every known key; raise ConfigError naming the key and fix."""
-    for key, allowed in CHOICES.items():
+    """Check every key against the check declared beside it, then the rules that join keys."""
+    for key, (_, check) in fields_with_checks().items():
         section, name = key.split(".")
-        if not hasattr(cfg, section):
-            continue
-        value = getattr(getattr(cfg, section), name)
-        if value not in allowed:
-            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
-    for key, (low, high, exclusive) in RANGES.items():
-        section, name = key.split(".")
-        if not hasattr(cfg, section):
-            continue
-        value = getattr(getattr(cfg, section), name)
-        too_low = low is not None and (value <= low if exclusive else value < low)
-        too_high = high is not None and value > high
-        if too_low or too_high:
-            bound = (
-                f"in ({low}, {high}]" if exclusive and high is not None
-                else f"> {low}" if exclusive
-                else f"in [{low}, {high}]" if high is not None
-                else f">= {low}"
-            )
-            raise ConfigError(f"{key} must be {bound}, got {value!r}")
+        if check is not None:  # never None for Config: require_checks ran at import
+            check(key, getattr(getattr(cfg, section), name))
     if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
         raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
     check_filter_lists(cfg.discriminator.filter_sizes, cfg.discriminator.num_filters)
@@ -489,3 +482,21 @@ def save_yaml(cfg: Config, path: str | Path) -> None:
 
     atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
 
+
+def keys_markdown() -> str:
+    """A markdown table of every key with its default and what it accepts (docs/configuration.md)."""
+    rows = ["| key | default | accepts |", "| --- | --- | --- |"]
+    defaults = to_dict(new_config())
+    for key, (annotation, check) in fields_with_checks().items():
+        section, name = key.split(".")
+        accepts = []
+        if annotation is bool:
+            accepts.append("true, false")
+        if check is not None and check.choices is not None:
+            accepts.append(", ".join(map(str, check.choices)))
+        if check is not None and (check.low is not None or check.high is not None):
+            accepts.append(("each " if typing.get_origin(annotation) is list else "") + check.describe_range())
+        if check is not None and check.free:
+            accepts.append("any text")
+        rows.append(f"| `{key}` | `{defaults[section][name]!r}` | {'; or '.join(accepts)} |")
+    return "\n".join(rows)
