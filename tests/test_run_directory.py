@@ -234,10 +234,12 @@ def test_dialogue_samples_show_prompt_and_reply(tmp_path, dialogue_corpus, capsy
     assert all(" → " not in line for line in api.sample(tmp_path / "run", n=2, prompt="how are you ?", with_prompt=False))
 
 
-def test_show_sample_splits_a_whole_row_at_sep(trained_run):
+def test_show_sample_splits_at_sep_only_for_prompt_reply_models(trained_run):
     tokenizer = api.load(trained_run).tokenizer
-    ids = tokenizer.encode("the cat")
-    assert show_sample(tokenizer, ids) == tokenizer.decode(ids)  # no <sep>: the text
+    ids = tokenizer.encode("the cat") + [tokenizer.sep_id] + tokenizer.encode("sat")
+    assert show_sample(tokenizer, ids, prompted=True) == "the cat → sat"
+    assert show_sample(tokenizer, ids) == "the cat sat"  # a stray <sep> of a plain-text model
+    assert show_sample(tokenizer, ids, prompt_length=3) == "the cat → sat"
 
 
 # ------------------------------------------------------------------------- demo folders

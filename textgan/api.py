@@ -100,7 +100,8 @@ def final_samples(generator: Generator, data: PreparedData, cfg: Config, device:
     else:
         rows, prompt_lengths = generate(generator, s.num_samples, s.temperature, rng, source,
                                         top_k=s.top_k, top_p=s.top_p)
-    return [show_sample(data.tokenizer, row, int(p)) for row, p in zip(rows.tolist(), prompt_lengths)]
+    prompted = bool((source.prompt_lengths > 0).any())
+    return [show_sample(data.tokenizer, row, int(p), prompted) for row, p in zip(rows.tolist(), prompt_lengths)]
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
@@ -234,5 +235,6 @@ def sample(
     rows = generator.sample(n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, generator=rng)
     start = len(prefix) if prefix else 0
     if with_prompt:
-        return [show_sample(tokenizer, r, start) for r in rows.tolist()]
+        prompted = bool(checkpoint.config.data.prompt_field)
+        return [show_sample(tokenizer, r, start, prompted) for r in rows.tolist()]
     return [tokenizer.decode(r[start:]) for r in rows.tolist()]

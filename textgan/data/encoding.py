@@ -40,16 +40,16 @@ def prompt_prefix(tokenizer: TextTokenizer, prompt: str) -> list[int]:
 PROMPT_ARROW = " → "  # between a prompt and its reply wherever samples are shown
 
 
-def show_sample(tokenizer: TextTokenizer, ids: list[int], prompt_length: int = 0) -> str:
+def show_sample(tokenizer: TextTokenizer, ids: list[int], prompt_length: int = 0, prompted: bool = False) -> str:
     """A generated row as text; a reply is shown after its prompt, `prompt → reply`.
 
-    The prompt is the first `prompt_length` ids (prompt and <sep>), or, for a row generated
-    whole, everything before its first <sep>; a plain-text row is decoded whole (a prompt it
-    continues included).
+    The prompt is the row's first `prompt_length` ids (prompt and <sep>), or, for a row a
+    prompt -> reply model (`prompted`) generated whole, everything up to its first <sep>. Other
+    rows are decoded whole (a prompt they continue included).
     """
     ids = [int(i) for i in ids]
     sep = tokenizer.sep_id
-    if not prompt_length and sep is not None:
+    if prompted and not prompt_length and sep is not None:
         end = ids.index(tokenizer.eos_id) if tokenizer.eos_id in ids else len(ids)
         if sep in ids[:end]:
             prompt_length = ids.index(sep) + 1
