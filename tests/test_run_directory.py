@@ -24,7 +24,8 @@ from textgan.config import new_config
 from textgan.data.encoding import show_sample
 from textgan.io import FolderLockedError, folder_lock
 from textgan.models import build_generator
-from textgan.models.memory import check_fits_in_memory, generator_parameters
+from textgan.models.cnn_discriminator import build_discriminator
+from textgan.models.memory import check_fits_in_memory, generator_parameters, textcnn_parameters
 from textgan.progress import LineProgress, progress
 
 
@@ -174,12 +175,20 @@ def test_parameter_count_formula_matches_the_built_model(kind, sizes):
     assert generator_parameters(cfg, 37, 12) == sum(p.numel() for p in built.parameters())
 
 
-def test_a_model_too_big_for_memory_is_refused_before_allocating(tmp_path, txt_corpus, capsys):
-    err = cli_error(train_args(txt_corpus, tmp_path / "out", "--set", "model.hidden_dim=1000000"), capsys)
-    assert "lower model.hidden_dim (now 1000000" in err and "to train" in err
+def test_textcnn_parameter_count_matches_the_built_discriminator():
+    d = new_config().discriminator
+    built = build_discriminator(d, 37, 24)
+    assert textcnn_parameters(37, d.embedding_dim, d.filter_sizes, d.num_filters) == sum(
+        p.numel() for p in built.parameters())
+
+
+@pytest.mark.parametrize("key, extra", [("model.hidden_dim=1000000", []),
+                                        ("discriminator.embedding_dim=100000000", ["--trainer", "seqgan"])])
+def test_a_model_too_big_for_memory_is_refused_before_allocating(tmp_path, txt_corpus, capsys, key, extra):
+    err = cli_error(train_args(txt_corpus, tmp_path / "out", "--set", key, *extra), capsys)
+    assert f"lower {key.replace('=', ' (now ')}" in err and "is available on cpu" in err
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
-    cfg = new_config().model
-    check_fits_in_memory(cfg, 1000, 32, torch.device("cpu"))  # the default fits
+    check_fits_in_memory(new_config(), 1000, 32, torch.device("cpu"))  # the defaults fit
 
 
 # ------------------------------------------------------------------------- progress

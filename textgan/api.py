@@ -144,7 +144,7 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     else:
         tokenizer = data.tokenizer
         # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
-        check_fits_in_memory(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device)
+        check_fits_in_memory(cfg, tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device)
         generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
                                     tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
