@@ -4,6 +4,7 @@ what the command prints (progress lines, prompts, sampling defaults)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -101,6 +102,18 @@ def test_the_lock_is_exclusive_and_released(tmp_path):
                 pass
     with folder_lock(tmp_path / "run"):  # released on exit
         pass
+
+
+def test_a_file_system_without_flock_trains_unlocked_with_a_warning(tmp_path, monkeypatch, caplog):
+    import fcntl
+
+    def unsupported(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    with caplog.at_level(logging.WARNING, logger="textgan.io"), folder_lock(tmp_path / "run"):
+        pass
+    assert "cannot lock" in caplog.text and "No locks available" in caplog.text
 
 
 def test_a_stale_lock_file_of_a_dead_pid_is_taken_over(tmp_path, txt_corpus):
