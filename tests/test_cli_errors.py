@@ -17,7 +17,7 @@ def train_args(corpus: Path | str, out: Path, *extra: str) -> list[str]:
 
 @pytest.mark.parametrize("content, message", [
     (None, "not found"), (b"", "is empty"), (b"\x00\x01\x02binary", "looks binary"),
-    (b"\xff\xfe bad utf8\n", "not valid UTF-8"),
+    (b"\xff\xfe bad utf8\n", "not valid UTF-8 at line 1, column 1"),
 ])
 def test_bad_corpus(tmp_path, capsys, content, message):
     corpus = tmp_path / "corpus.txt"
@@ -32,6 +32,29 @@ def test_jsonl_without_field(tmp_path, capsys):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"body": "a b c"}) + "\n", encoding="utf-8")
     assert "no field 'text'" in cli_error(train_args(corpus, tmp_path / "out"), capsys)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ('{"text": "a b"}\n{"text": "c', "line 2 is not valid JSON"),  # a partial last line
+    ('{"text": "a b"}\n{"text": 7}\n', "line 2: field 'text' holds 7 (int), not text"),
+    ('{"text": "a b"}\n{"text": ["c"]}\n', "line 2: field 'text' holds [\"c\"] (list), not text"),
+    ('{"text": "a b"}\n\n{"text": 7}\n', "line 2 is blank"),
+])
+def test_malformed_jsonl_rows_are_named_in_one_line(tmp_path, capfd, rows, message):
+    """One line naming the row: datasets' own error log lines do not reach the terminal."""
+    from textgan.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(rows, encoding="utf-8")
+    assert main(train_args(corpus, tmp_path / "out")) == 2
+    err = capfd.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("textgan: error: "), err
+    assert message in err
+
+
+def test_a_split_mostly_longer_than_max_length_is_refused(tmp_path, txt_corpus, capsys):
+    err = cli_error(train_args(txt_corpus, tmp_path / "out", "--max-length", "4"), capsys)
+    assert "train examples" in err and "would be dropped" in err and "--max-length N" in err
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -53,9 +53,11 @@ def _outside(annotation, check):
     """Values just outside a key's declared range (and NaN for floats), each of which must be refused."""
     is_list = typing.get_origin(annotation) is list
     numeric = typing.get_args(annotation)[0] if is_list else annotation
+    if typing.get_origin(numeric) is not None:  # a union such as int | str ("auto" or a number)
+        numeric = next(a for a in typing.get_args(numeric) if a in (int, float))
     wrap = (lambda v: [v]) if is_list else (lambda v: v)
     values = []
-    if numeric in (int, float) or typing.get_origin(numeric) is not None:
+    if numeric in (int, float):
         step = 1 if numeric is int else 1e-3
         if check.low is not None:
             values.append(check.low if check.low_open else check.low - step)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -52,7 +53,8 @@ def test_split_is_reproducible_and_disjoint(txt_corpus):
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     (b"abc\x00def\n", "looks binary"),
-    (b"caf\xe9\n", "not valid UTF-8"),
+    (b"caf\xe9\n", "not valid UTF-8 at line 1, column 4"),
+    (b"ok\n\xc3\xa9t\xe9\n", "not valid UTF-8 at line 2, column 3"),  # columns count characters
 ])
 def test_bad_text_files(tmp_path, content, message):
     path = tmp_path / "bad.txt"
@@ -110,14 +112,15 @@ def test_dialogue_rows_hold_prompt_separator_reply():
     assert json.dumps(row)  # plain ints
 
 
+@pytest.mark.parametrize("max_length", ["11", "auto"])
 @pytest.mark.parametrize("corpus_fixture, extra", [("txt_corpus", {}),
                                                   ("dialogue_corpus", {"prompt_field": "prompt", "reply_field": "reply"})])
-def test_memory_mapped_path_equals_in_memory(tmp_path, request, corpus_fixture, extra):
+def test_memory_mapped_path_equals_in_memory(tmp_path, request, corpus_fixture, extra, max_length):
     from textgan.config import load_config
     from textgan.data import prepare_data
 
     corpus = request.getfixturevalue(corpus_fixture)
-    sets = [f"data.corpus={corpus}", "tokenizer.kind=word", "tokenizer.max_length=9",
+    sets = [f"data.corpus={corpus}", "tokenizer.kind=word", f"tokenizer.max_length={max_length}",
             f"data.cache_dir={tmp_path / 'cache'}"] + [f"data.{k}={v}" for k, v in extra.items()]
     in_memory = prepare_data(load_config(None, sets + ["data.memory_map=never"]))
     mapped = prepare_data(load_config(None, sets + ["data.memory_map=always"]))
@@ -167,3 +170,127 @@ def test_file_rows_read_what_indexing_a_tensor_reads(tmp_path):
     assert torch.equal(stored[3], rows[3]) and stored.tolist() == rows.tolist()
     with pytest.raises(IndexError):
         stored[torch.tensor([7])]
+
+
+def test_auto_max_length_is_the_longest_row_unless_a_few_outliers_would_set_it():
+    from textgan.data.encoding import AUTO_MAX_LENGTH, choose_max_length
+
+    assert choose_max_length([10] * 99 + [17]) == 17  # within twice the 99th percentile: kept whole
+    assert choose_max_length([10] * 200 + [5000]) == 10  # one huge line does not set every row's width
+    assert choose_max_length([5000] * 3) == AUTO_MAX_LENGTH
+    tok = build_tokenizer(["a b c d e f", "a b"], TokenizerConfig(kind="word"))
+    split = encode_examples([Example("a b c d e f"), Example("a b")], tok, "auto", "drop")
+    assert split.tokens.shape == (2, 7) and split.dropped == 0  # 6 words and <eos>
+
+
+def test_a_corpus_fits_by_default_and_the_run_keeps_the_length(tmp_path, capsys):
+    """Quatrains of 32 pre-tokenised symbols train with no length given; sample and resume
+    rebuild the same rows from the run."""
+    from textgan import api
+    from textgan.cli import main
+
+    symbols = [chr(0x4E00 + i) for i in range(40)]
+    g = torch.Generator().manual_seed(0)
+    poems = []
+    for _ in range(40):
+        lines = [" ".join(symbols[i] for i in torch.randint(0, 40, (7,), generator=g).tolist()) for _ in range(4)]
+        poems.append(f"{lines[0]} ， {lines[1]} 。 {lines[2]} ， {lines[3]} 。")
+    corpus = tmp_path / "poems.txt"
+    corpus.write_text("\n".join(poems) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    args = ["train", "--corpus", str(corpus), "--tokenizer", "word", "--model", "lstm", "--epochs", "1",
+            "--out", str(run), "--device", "cpu", "--set", "model.hidden_dim=8", "--set", "model.embedding_dim=8"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "max_length: 33" in (run / "config.yaml").read_text(encoding="utf-8")  # 32 symbols and <eos>
+    assert api.load(run).generator.max_length == 33
+    assert len(api.sample(run, n=2, device="cpu")) == 2
+    assert main(args[:3] + ["--epochs", "2", "--out", str(run), "--resume", "--device", "cpu"]) == 0
+
+
+def test_overflow_is_one_warning_per_split_and_losing_most_of_a_split_is_refused(caplog):
+    tok = build_tokenizer(["a b c d e f", "a b"], TokenizerConfig(kind="word"))
+    examples = [Example("a b c d e f"), Example("a b"), Example("a b c"), Example("b a"), Example("c d e f")]
+    with caplog.at_level("INFO", logger="textgan"):
+        split = encode_examples(examples, tok, 4, "drop", "validation")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(split) == 3 and len(warnings) == 1
+    assert "2 of 5 validation examples (40.0%)" in warnings[0] and "dropped" in warnings[0]
+    with pytest.raises(DataError, match="3 of 5 train examples .* would be dropped.*--max-length"):
+        encode_examples(examples, tok, 3, "drop", "train")
+
+
+def test_a_huge_line_is_never_tokenised_whole(monkeypatch):
+    """Only a window of each example reaches the tokenizer: memory stays in proportion to the length."""
+    tok = build_tokenizer(["a b c", "x y z"], TokenizerConfig(kind="char"))
+    seen: list[int] = []
+    encode_batch = TextTokenizer.encode_batch
+    monkeypatch.setattr(TextTokenizer, "encode_batch",
+                        lambda self, texts: seen.extend(map(len, texts)) or encode_batch(self, texts))
+    split = encode_examples([Example("a b c"), Example("x" * 1_000_000), Example("c b a")], tok, 8, "drop")
+    assert len(split) == 2 and split.dropped == 1
+    assert max(seen) < 1000
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_capped_encoding_is_the_head_of_the_full_encoding(kind):
+    """Exact wherever the cut falls at whitespace; a word longer than the window is cut inside."""
+    from conftest import WORDS
+
+    g = torch.Generator().manual_seed(1)
+    texts = [" ".join(WORDS[i] for i in torch.randint(0, len(WORDS), (n,), generator=g).tolist())
+             for n in (1, 3, 9, 40, 400)] + ["", "a  b\tc", "a " + "b" * 50 + " c " * 300]
+    word = "catcatcat" * 300
+    tok = build_tokenizer(texts + [word], TokenizerConfig(kind=kind, vocab_size=40))
+    for limit in (2, 5, 30):
+        assert tok.encode_capped(texts, limit) == [tok.encode(t)[: limit + 1] for t in texts]
+        assert len(tok.encode_capped([word], limit)[0]) == min(limit + 1, len(tok.encode(word)))
+
+
+def test_jsonl_rows_without_the_field_are_counted_in_one_warning(tmp_path, caplog):
+    path = tmp_path / "c.jsonl"
+    rows = [{"text": "a b"}, {"text": None}, {"other": "x"}, {"text": "  "}, {"text": "c d"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="textgan"):
+        examples = read_examples(str(path), DataConfig())
+    assert [e.text for e in examples] == ["a b", "c d"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "3 of 5 rows have no text in 'text'" in warnings[0]
+
+
+@pytest.mark.parametrize("value, shown", [(5, "5 (int)"), (["a", "b"], '["a", "b"] (list)')])
+def test_jsonl_values_that_are_not_text_are_refused_naming_the_line(tmp_path, value, shown):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps({"text": "a b"}) + "\n" + json.dumps({"text": value}) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=f"line 2: field 'text' holds {re.escape(shown)}, not text"):
+        read_examples(str(path), DataConfig())
+
+
+def test_data_paths_are_stored_absolute_and_read_back_from_anywhere(tmp_path, monkeypatch, caplog):
+    """A run trained on a relative --corpus evaluates from another folder, and says when the corpus
+    changed since."""
+    from textgan import api
+    from textgan.data.corpus import absolute_paths
+    from textgan.evaluate import load_run
+
+    from conftest import tiny_config
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "corpus.txt").write_text("\n".join(tiny_lines()) + "\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "data")
+    api.train(tiny_config("corpus.txt", **{"train.epochs": 1, "data.test_fraction": 0.1}), tmp_path / "run")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert f"corpus: {tmp_path / 'data' / 'corpus.txt'}" in (tmp_path / "run" / "config.yaml").read_text()
+    assert len(load_run(tmp_path / "run", device="cpu").references) == 6
+    with open(tmp_path / "data" / "corpus.txt", "a", encoding="utf-8") as handle:
+        handle.write("a new line\n")
+    with caplog.at_level("WARNING", logger="textgan"):
+        load_run(tmp_path / "run", device="cpu")
+    assert any("data changed since" in r.getMessage() for r in caplog.records)
+    cfg = DataConfig(corpus="corpus.txt", test_file="poems")  # relative paths resolve in the run first
+    (tmp_path / "run" / "corpus.txt").write_text("x\n", encoding="utf-8")
+    absolute_paths(cfg, tmp_path / "run")
+    assert cfg.corpus == str(tmp_path / "run" / "corpus.txt") and cfg.test_file == str(tmp_path / "elsewhere" / "poems")
+    bundled = DataConfig(corpus="poems")
+    absolute_paths(bundled, tmp_path / "run")
+    assert bundled.corpus == "poems"

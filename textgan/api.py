@@ -16,9 +16,10 @@ from textgan import config as config_mod
 from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, seed_everything
 from textgan.config import Config
 from textgan.data import PreparedData, prepare_data, prompt_prefix
+from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
 from textgan.data.encoding import show_sample
 from textgan.errors import ConfigError, TextGanError
-from textgan.io import refuse_file
+from textgan.io import atomic_write_text, refuse_file
 from textgan.models import Generator, build_generator
 from textgan.models.memory import check_fits_in_memory
 from textgan.training import TRAINERS, Trainer
@@ -50,12 +51,18 @@ def check_resume_compatible(saved: Config, requested: Config) -> None:
 
 
 def build_data(cfg: Config, tokenizer=None) -> PreparedData:
-    """Prepare the configured corpus (or the synthetic oracle's sequences)."""
+    """Prepare the configured corpus (or the synthetic oracle's sequences).
+
+    tokenizer.max_length: auto is replaced in `cfg` by the length chosen, so the run's saved
+    config rebuilds the same rows for sampling, resume and evaluation.
+    """
     if cfg.data.corpus == "oracle":
         from textgan.data.oracle import prepare_oracle_data
 
         return prepare_oracle_data(cfg)
-    return prepare_data(cfg, tokenizer)
+    data = prepare_data(cfg, tokenizer)
+    cfg.tokenizer.max_length = int(data.train.tokens.shape[1])
+    return data
 
 
 # The key that lets a finished run train further when resumed (default: train.epochs).
@@ -107,8 +114,12 @@ def final_samples(generator: Generator, data: PreparedData, cfg: Config, device:
 def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     """Train the configured trainer into run directory `out` (or continue it with resume).
 
-    The run directory is locked while training (rank 0 holds the lock under torchrun)."""
+    The data paths of `cfg` become absolute (relative ones found in `out` on resume), so the run
+    reads the same files from any folder later. The run directory is locked while training
+    (rank 0 holds the lock under torchrun).
+    """
     out = Path(out)
+    absolute_paths(cfg.data, out if resume else None)
     runtime = make_runtime(cfg.train.device, cfg.train.precision)
     run = RunDirectory(out, write=runtime.is_main)
     if resume and not (out / "config.yaml").is_file():
@@ -122,7 +133,10 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     out = run.path
     checkpoint_path = None
     if resume:
-        check_resume_compatible(config_mod.from_dict(config_mod.load_yaml(out / "config.yaml")), cfg)
+        saved = config_mod.from_dict(config_mod.load_yaml(out / "config.yaml"))
+        absolute_paths(saved.data, out)
+        check_resume_compatible(saved, cfg)
+        check_corpus_unchanged(out, cfg.data)
         checkpoint_path = run.resolve("latest", resumable=True)
         if checkpoint_path is None:
             raise TextGanError(f"--resume {out}: no checkpoint in {run.checkpoints}; start the run again without --resume")
@@ -148,6 +162,8 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
         generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
                                     tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
+    if checkpoint_path is None and runtime.is_main:
+        atomic_write_text(out / IDENTITY_FILE, json.dumps(corpus_identity(cfg.data), indent=1) + "\n")
     if checkpoint_path is not None:
         trainer.resume_from(checkpoint_path)
         log.info("resumed %s at step %d", out, trainer.step)

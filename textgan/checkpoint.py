@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 
 from textgan import config as config_mod
 from textgan.config import Config
+from textgan.data.corpus import IDENTITY_FILE
 from textgan.data.tokenizer import TextTokenizer
 from textgan.errors import CheckpointError, TextGanError
 from textgan.io import atomic_dir, atomic_write_text, folder_lock, refuse_file
@@ -37,7 +38,7 @@ RUN_CONFIG = "textgan.yaml"
 MANIFEST = "checkpoint.json"
 LOCK_FILE = ".lock"
 # What textgan writes into a run directory; a folder holding anything else is not a run.
-RUN_ENTRIES = frozenset({"config.yaml", "metrics.jsonl", "samples", CHECKPOINTS, "eval", LOCK_FILE})
+RUN_ENTRIES = frozenset({"config.yaml", "metrics.jsonl", "samples", CHECKPOINTS, "eval", LOCK_FILE, IDENTITY_FILE})
 # Files of a checkpoint folder without which it cannot be loaded (trainer state: resumed).
 CHECKPOINT_FILES = (RUN_CONFIG, "config.json", "model.safetensors", "tokenizer.json")
 

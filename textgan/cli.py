@@ -63,6 +63,16 @@ def config_from_args(args: argparse.Namespace, base: Path | None = None):
     return cfg
 
 
+def max_length_flag(text: str) -> int | str:
+    """--max-length: a whole number, or auto."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number or auto, got {text!r}") from None
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", help="bundled corpus (poems, dialogues), a .txt/.jsonl/.csv file, a saved dataset folder, or 'oracle'")
     p.add_argument("--text-field", help="field holding the text in .jsonl/.csv/dataset corpora")
@@ -71,7 +81,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trainer", help="mle or an adversarial trainer")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-length", type=int, help="tokens per example, end token included")
+    p.add_argument("--max-length", type=max_length_flag,
+                   help="tokens per example, end token included, or auto (from the corpus; the default)")
     p.add_argument("--out", help="run directory to create: new, empty, or with --resume an earlier run")
     p.add_argument("--config", help="YAML preset (see examples/)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.learning_rate=0.005")

@@ -115,7 +115,8 @@ class TokenizerConfig:
     vocab_size: int = param(8000, low=16, high=1_000_000)
     min_frequency: int = param(1, low=1)
     lowercase: bool = param(False)
-    max_length: int = param(32, low=2, high=1_000_000)  # tokens per example, end token included
+    # tokens per example, end token included; auto: from the corpus (docs/corpora.md)
+    max_length: int | str = param("auto", low=2, high=1_000_000, choices=("auto",))
     overflow: str = param("drop", choices=("drop", "truncate"))  # examples longer than max_length
     training_examples: int = param(0, low=0)  # train the tokenizer on at most this many examples (0 = all)
 

@@ -25,6 +25,7 @@ from textgan.checkpoint import MANIFEST, RUN_CONFIG, Checkpoint, find_checkpoint
 from textgan.cli import register_command
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
+from textgan.data.corpus import absolute_paths, check_corpus_unchanged
 from textgan.errors import ConfigError, DataError, TextGanError
 from textgan.io import atomic_write_text, refuse_file
 from textgan.metrics import bleu_multi, distinct_n, self_bleu_multi, tokenize_lines, unique_ratio
@@ -196,6 +197,9 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     checkpoint = load_checkpoint(checkpoint_path)
     runtime = make_runtime(device, "fp32")
     cfg = checkpoint.config
+    run_dir = run_directory_of(checkpoint_path, given)
+    absolute_paths(cfg.data, run_dir)
+    check_corpus_unchanged(run_dir, cfg.data)
     try:
         data = build_data(cfg, checkpoint.tokenizer)
     except DataError as exc:
@@ -208,7 +212,7 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     checkpoint.generator.to(runtime.device).eval()
     if data.oracle is not None:
         data.oracle.to(runtime.device)
-    return LoadedRun(run_directory_of(checkpoint_path, given), checkpoint, data,
+    return LoadedRun(run_dir, checkpoint, data,
                      split_texts(data.test, checkpoint.tokenizer), runtime.device)
 
 

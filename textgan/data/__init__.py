@@ -33,7 +33,10 @@ class PreparedData:
 
 
 def prepare_data(cfg: Config, tokenizer: TextTokenizer | None = None) -> PreparedData:
-    """Read and split the corpus, train the tokenizer on the training split (unless given), encode."""
+    """Read and split the corpus, train the tokenizer on the training split (unless given), encode.
+
+    With tokenizer.max_length: auto the row width comes from the train split; every split has it.
+    """
     from textgan.data.mapped import prepare_memory_mapped, should_memory_map
 
     if should_memory_map(cfg):
@@ -44,10 +47,12 @@ def prepare_data(cfg: Config, tokenizer: TextTokenizer | None = None) -> Prepare
         texts = [t for e in splits.train[:limit] for t in (e.text, e.prompt) if t]
         tokenizer = build_tokenizer(texts, cfg.tokenizer)
     tok = cfg.tokenizer
+    train = encode_examples(splits.train, tokenizer, tok.max_length, tok.overflow, "train")
+    width = train.tokens.shape[1]  # tokenizer.max_length: auto is sized from the train split
     return PreparedData(
         tokenizer=tokenizer,
-        train=encode_examples(splits.train, tokenizer, tok.max_length, tok.overflow, "train"),
-        validation=encode_examples(splits.validation, tokenizer, tok.max_length, tok.overflow, "validation"),
-        test=encode_examples(splits.test, tokenizer, tok.max_length, tok.overflow, "test"),
+        train=train,
+        validation=encode_examples(splits.validation, tokenizer, width, tok.overflow, "validation"),
+        test=encode_examples(splits.test, tokenizer, width, tok.overflow, "test"),
         splits=splits,
     )

@@ -7,6 +7,7 @@ A row is the target sequence: [prompt tokens, <sep>,] text tokens, <eos>, then <
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,10 @@ from textgan.data.tokenizer import TextTokenizer
 from textgan.errors import DataError
 
 log = logging.getLogger(__name__)
+
+AUTO = "auto"  # tokenizer.max_length sized from the corpus
+AUTO_MAX_LENGTH = 1024  # auto never exceeds this: GPT-2's context, and a bound on every row's width
+AUTO_PERCENTILE = 0.99
 
 
 @dataclass
@@ -72,43 +77,83 @@ def encode_row(text_ids: list[int], prompt_ids: list[int] | None, tokenizer: Tex
     return row + [pad] * (max_length - len(row)), len(prefix), truncated
 
 
-def log_overflow(name: str, dropped: int, truncated: int, total: int, max_length: int) -> None:
-    """Say how many examples the max-length policy dropped or truncated."""
-    if dropped or truncated:
-        log.info("%s split: %d of %d examples longer than max_length=%d were %s", name,
-                 dropped or truncated, total, max_length, "dropped" if dropped else "truncated")
+def row_length(text_ids: list[int], prompt_ids: list[int] | None, tokenizer: TextTokenizer) -> int:
+    """Tokens of an example's row: [prompt, <sep>,] text[, <eos>]."""
+    prefix = len(prompt_ids) + 1 if prompt_ids is not None else 0
+    return prefix + len(text_ids) + (tokenizer.eos_id is not None)
+
+
+def choose_max_length(lengths: list[int], cap: int = AUTO_MAX_LENGTH) -> int:
+    """tokenizer.max_length: auto for these row lengths: the longest, unless it is more than
+    twice the 99th percentile (a few outliers would set every row's width), then that
+    percentile; never above `cap`."""
+    ordered = sorted(lengths)
+    percentile = ordered[math.ceil(AUTO_PERCENTILE * len(ordered)) - 1]
+    longest = ordered[-1]
+    return max(2, min(cap, longest if longest <= 2 * percentile else percentile))
+
+
+def token_ids(examples: list[Example], tokenizer: TextTokenizer,
+              limit: int) -> tuple[list[list[int]], list[list[int] | None]]:
+    """Text ids and prompt ids (None for plain texts) of examples, each at most `limit` + 1."""
+    texts = tokenizer.encode_capped([e.text for e in examples], limit)
+    asked = [e.prompt for e in examples if e.prompt is not None]
+    found = iter(tokenizer.encode_capped(asked, limit))
+    return texts, [next(found) if e.prompt is not None else None for e in examples]
+
+
+def report_overflow(name: str, dropped: int, truncated: int, total: int, max_length: int) -> None:
+    """Say in one warning how many examples the max-length policy dropped or truncated; refuse
+    when it would drop most of a split."""
+    if not (dropped or truncated):
+        return
+
+    def share(count: int) -> str:
+        return f"{count:,} of {total:,} {name} examples ({count / total:.1%})"
+
+    if 2 * dropped > total:
+        raise DataError(
+            f"{share(dropped)} are longer than tokenizer.max_length={max_length} and would be dropped; "
+            "size it from the corpus (tokenizer.max_length=auto), raise it (--max-length N) or set "
+            "tokenizer.overflow=truncate"
+        )
+    if truncated:
+        more = f"; {dropped:,} more were dropped (their prompt alone fills the length)" if dropped else ""
+        log.warning("%s were longer than tokenizer.max_length=%d and were truncated (without <eos>)%s; "
+                    "raise --max-length to keep them whole", share(truncated), max_length, more)
+    else:
+        log.warning("%s were longer than tokenizer.max_length=%d and were dropped; raise --max-length or set "
+                    "tokenizer.overflow=truncate to keep them", share(dropped), max_length)
 
 
 def encode_examples(
-    examples: list[Example], tokenizer: TextTokenizer, max_length: int, overflow: str, name: str = "train"
+    examples: list[Example], tokenizer: TextTokenizer, max_length: int | str, overflow: str, name: str = "train"
 ) -> EncodedSplit:
-    """Encode examples to padded rows; longer ones are dropped or truncated per `overflow`."""
-    texts = tokenizer.encode_batch([e.text for e in examples])
-    prompts = tokenizer.encode_batch([e.prompt or "" for e in examples])
+    """Encode examples to padded rows; longer ones are dropped or truncated per `overflow`.
+
+    `max_length` "auto" sizes the rows from these examples (choose_max_length). No example is
+    tokenised past the length, so a huge line costs no more memory than a long one.
+    """
+    auto = max_length == AUTO
+    limit = AUTO_MAX_LENGTH if auto else int(max_length)
+    texts, prompts = token_ids(examples, tokenizer, limit)
+    if auto:
+        limit = choose_max_length([row_length(t, p, tokenizer) for t, p in zip(texts, prompts)]) if examples else 2
+        log.info("tokenizer.max_length auto: %d tokens from the %s split's %d examples", limit, name, len(examples))
     rows: list[list[int]] = []
     prompt_lengths: list[int] = []
     dropped = truncated = 0
-    for example, text_ids, prompt_ids in zip(examples, texts, prompts):
-        row, prompt_length, was_truncated = encode_row(
-            text_ids, prompt_ids if example.prompt is not None else None, tokenizer, max_length, overflow)
+    for text_ids, prompt_ids in zip(texts, prompts):
+        row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, limit, overflow)
         if row is None:
             dropped += 1
             continue
         truncated += was_truncated
         rows.append(row)
         prompt_lengths.append(prompt_length)
-    log_overflow(name, dropped, truncated, len(examples), max_length)
-    if not rows and examples:
-        raise too_long_error(name, max_length)
-    tokens = torch.tensor(rows, dtype=torch.long) if rows else torch.empty(0, max_length, dtype=torch.long)
+    report_overflow(name, dropped, truncated, len(examples), limit)
+    tokens = torch.tensor(rows, dtype=torch.long) if rows else torch.empty(0, limit, dtype=torch.long)
     return EncodedSplit(tokens, torch.tensor(prompt_lengths, dtype=torch.long), dropped, truncated)
-
-
-def too_long_error(name: str, max_length: int) -> DataError:
-    return DataError(
-        f"every {name} example is longer than tokenizer.max_length={max_length}; raise it "
-        "(--set tokenizer.max_length=N) or use tokenizer.overflow=truncate"
-    )
 
 
 def shift_right(tokens: torch.Tensor, bos_id: int) -> torch.Tensor:

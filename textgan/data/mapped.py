@@ -24,8 +24,10 @@ import numpy as np
 import torch
 
 from textgan.config import Config
-from textgan.data.corpus import BUNDLED_FIELDS, _load_dataset, resolve_corpus, split_indices
-from textgan.data.encoding import EncodedSplit, encode_row, log_overflow, too_long_error
+from textgan.data.corpus import (BUNDLED_FIELDS, Example, _load_dataset, check_text_field, report_skipped,
+                                 resolve_corpus, split_indices)
+from textgan.data.encoding import (AUTO, AUTO_MAX_LENGTH, EncodedSplit, choose_max_length, encode_row,
+                                   report_overflow, row_length, token_ids)
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
 from textgan.errors import DataError
 from textgan.io import atomic_path
@@ -163,18 +165,18 @@ def _workers(cfg: Config) -> int:
 
 
 def _write_split(dataset, indices: np.ndarray, name: str, files: dict[str, Path], tokenizer: TextTokenizer,
-                 cfg: Config, has_prompt: bool) -> None:
+                 cfg: Config, has_prompt: bool, width: int) -> None:
     """Tokenise one split into .npy files, in parts of ROWS_PER_PART rows spread over
     `data.num_proc` processes. Each part's kept rows are written in place at the part's first
     row with plain file writes (the page cache holds them, not the process), and the gaps that
     dropped rows leave are closed afterwards."""
     tok = cfg.tokenizer
-    rows, width = len(indices), tok.max_length
+    rows = len(indices)
     bounds = [(lo, min(lo + ROWS_PER_PART, rows)) for lo in range(0, rows, ROWS_PER_PART)]
     with atomic_path(files["tokens"]) as tmp_tokens, atomic_path(files["prompt_lengths"]) as tmp_prompts:
         offsets = (_preallocate_npy(tmp_tokens, (rows, width)), _preallocate_npy(tmp_prompts, (rows,)))
-        _PART.update(subset=dataset.select(indices), tokenizer=tokenizer, tok=tok, has_prompt=has_prompt,
-                     files=(tmp_tokens, tmp_prompts), offsets=offsets)
+        _PART.update(subset=dataset.select(indices), tokenizer=tokenizer, overflow=tok.overflow, width=width,
+                     has_prompt=has_prompt, files=(tmp_tokens, tmp_prompts), offsets=offsets)
         try:
             progress = progress_bar(total=rows, desc=f"tokenising {name}", unit="rows")
             results = []
@@ -200,9 +202,7 @@ def _write_split(dataset, indices: np.ndarray, name: str, files: dict[str, Path]
         _shrink_npy(tmp_tokens, (kept, width), offsets[0])
         _shrink_npy(tmp_prompts, (kept,), offsets[1])
     dropped, truncated = sum(r[1] for r in results), sum(r[2] for r in results)
-    log_overflow(name, dropped, truncated, rows, tok.max_length)
-    if kept == 0 and rows:
-        raise too_long_error(name, tok.max_length)
+    report_overflow(name, dropped, truncated, rows, width)
     files["meta"].write_text(json.dumps({"dropped": dropped, "truncated": truncated}), encoding="utf-8")
 
 
@@ -217,18 +217,17 @@ def _encode_part(bounds: tuple[int, int]) -> tuple[int, int, int, int]:
     Returns (kept, dropped, truncated, rows read).
     """
     lo, hi = bounds
-    tokenizer, tok, has_prompt = _PART["tokenizer"], _PART["tok"], _PART["has_prompt"]
-    width = tok.max_length
+    tokenizer, overflow, width, has_prompt = _PART["tokenizer"], _PART["overflow"], _PART["width"], _PART["has_prompt"]
     kept = dropped = truncated = 0
     with open(_PART["files"][0], "r+b") as token_file, open(_PART["files"][1], "r+b") as prompt_file:
         token_file.seek(_PART["offsets"][0] + lo * width * 8)
         prompt_file.seek(_PART["offsets"][1] + lo * 8)
         for batch in _PART["subset"].select(range(lo, hi)).iter(batch_size=32768):
-            texts = tokenizer.encode_batch([t.strip() for t in batch["text"]])
-            prompts = tokenizer.encode_batch([p.strip() for p in batch["prompt"]]) if has_prompt else [None] * len(texts)
+            texts = tokenizer.encode_capped([t.strip() for t in batch["text"]], width)
+            prompts = tokenizer.encode_capped([p.strip() for p in batch["prompt"]], width) if has_prompt else [None] * len(texts)
             rows, prompt_lengths = [], []
             for text_ids, prompt_ids in zip(texts, prompts):
-                row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, width, tok.overflow)
+                row, prompt_length, was_truncated = encode_row(text_ids, prompt_ids, tokenizer, width, overflow)
                 if row is None:
                     dropped += 1
                     continue
@@ -318,8 +317,23 @@ def _non_empty_rows(dataset, has_prompt: bool) -> np.ndarray:
 SPLITS = ("train", "validation", "test")
 
 
-def _split_files(folder: Path, name: str, tokenizer: TextTokenizer, cfg: Config) -> dict[str, Path]:
-    key = f"{tokenizer.fingerprint()}-{cfg.tokenizer.max_length}-{cfg.tokenizer.overflow}"
+AUTO_SAMPLE_ROWS = 100_000  # train rows whose lengths size tokenizer.max_length: auto
+
+
+def _auto_width(dataset, train_indices: np.ndarray, tokenizer: TextTokenizer, has_prompt: bool) -> int:
+    """tokenizer.max_length: auto from up to AUTO_SAMPLE_ROWS train rows (the train indices are a
+    seeded permutation, so their head is a random sample)."""
+    batch = dataset.select(train_indices[:AUTO_SAMPLE_ROWS])[:]
+    prompts = batch["prompt"] if has_prompt else [None] * len(batch["text"])
+    examples = [Example(t.strip(), p.strip() if p is not None else None) for t, p in zip(batch["text"], prompts)]
+    texts, prompt_ids = token_ids(examples, tokenizer, AUTO_MAX_LENGTH)
+    width = choose_max_length([row_length(t, p, tokenizer) for t, p in zip(texts, prompt_ids)])
+    log.info("tokenizer.max_length auto: %d tokens from %d train examples", width, len(examples))
+    return width
+
+
+def _split_files(folder: Path, name: str, tokenizer: TextTokenizer, cfg: Config, width: int) -> dict[str, Path]:
+    key = f"{tokenizer.fingerprint()}-{width}-{cfg.tokenizer.overflow}"
     return {"tokens": folder / f"{name}-{key}.tokens.npy", "prompt_lengths": folder / f"{name}-{key}.prompts.npy",
             "meta": folder / f"{name}-{key}.json"}
 
@@ -347,20 +361,24 @@ def prepare_memory_mapped(cfg: Config, tokenizer: TextTokenizer | None = None):
                            "tokenizer": vars(cfg.tokenizer) if tokenizer is None else tokenizer.fingerprint()},
                           sort_keys=True, default=str)
     folder = cache / hashlib.sha256(settings.encode()).hexdigest()[:16]
-    tokenizer_file = folder / "tokenizer.json"
+    tokenizer_file, width_file = folder / "tokenizer.json", folder / "auto_max_length.json"
     if tokenizer is None and tokenizer_file.is_file():
         tokenizer = TextTokenizer.load(tokenizer_file)
-    if tokenizer is not None and all(_split_files(folder, name, tokenizer, cfg)["meta"].is_file() for name in SPLITS):
+    width = cfg.tokenizer.max_length
+    if width == AUTO:
+        width = json.loads(width_file.read_text(encoding="utf-8")) if width_file.is_file() else None
+    if tokenizer is not None and width is not None and all(
+            _split_files(folder, name, tokenizer, cfg, width)["meta"].is_file() for name in SPLITS):
         log.info("using cached tokens in %s", folder)
         return PreparedData(tokenizer=tokenizer, splits=None,
-                            **{name: _load_split(_split_files(folder, name, tokenizer, cfg)) for name in SPLITS})
+                            **{name: _load_split(_split_files(folder, name, tokenizer, cfg, width)) for name in SPLITS})
 
     dataset = _load_dataset(path)
     for field in renames:
-        if field not in dataset.column_names:
-            raise DataError(f"corpus {path} has no field {field!r} (fields: {', '.join(dataset.column_names)}); pass --text-field NAME")
+        check_text_field(dataset, field, path)
     dataset = dataset.select_columns(list(renames)).rename_columns({k: v for k, v in renames.items() if k != v})
     non_empty = _non_empty_rows(dataset, has_prompt)
+    report_skipped(path, len(dataset) - len(non_empty), len(dataset), list(renames))
     if len(non_empty) == 0:
         raise DataError(f"corpus {path} has no non-empty examples; give at least one line of text")
     position = split_indices(len(non_empty), cfg.data, cfg.train.seed)
@@ -368,10 +386,13 @@ def prepare_memory_mapped(cfg: Config, tokenizer: TextTokenizer | None = None):
     if tokenizer is None:
         tokenizer = _train_tokenizer(dataset, non_empty[position[0]], cfg, has_prompt)
         tokenizer.save(tokenizer_file)
+    if width is None:
+        width = _auto_width(dataset, non_empty[position[0]], tokenizer, has_prompt)
+        width_file.write_text(json.dumps(width), encoding="utf-8")
     splits: dict[str, EncodedSplit] = {}
     for name, chosen in zip(SPLITS, position):
-        files = _split_files(folder, name, tokenizer, cfg)
+        files = _split_files(folder, name, tokenizer, cfg, width)
         if not files["meta"].is_file():
-            _write_split(dataset, non_empty[chosen], name, files, tokenizer, cfg, has_prompt)
+            _write_split(dataset, non_empty[chosen], name, files, tokenizer, cfg, has_prompt, width)
         splits[name] = _load_split(files)
     return PreparedData(tokenizer=tokenizer, splits=None, **splits)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 PAD, BOS, EOS, UNK, SEP = "<pad>", "<bos>", "<eos>", "<unk>", "<sep>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, SEP]
+CHARS_PER_TOKEN = 8  # first guess of how many characters hold one token (a window grows if not)
+_UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
 
 
 def _nltk_words(text: str) -> str:
@@ -77,6 +80,28 @@ class TextTokenizer:
         """Token ids of many texts (the Rust tokenizer uses every core)."""
         prepared = [self._prepare(t) for t in texts]
         return [e.ids for e in self.tokenizer.encode_batch(prepared, add_special_tokens=False)]
+
+    def encode_capped(self, texts: list[str], limit: int) -> list[list[int]]:
+        """Token ids of many texts, at most `limit` + 1 each: a text longer than `limit` tokens
+        gives its first `limit` + 1 ids, so callers see that it overflows.
+
+        Only a window of each text is tokenised (about CHARS_PER_TOKEN characters a token, cut
+        at whitespace, widened until it yields enough tokens), so one huge line costs memory in
+        proportion to `limit`, not to the line.
+        """
+        out: list[list[int]] = [[] for _ in texts]
+        pending, window = list(range(len(texts))), CHARS_PER_TOKEN * (limit + 2)
+        while pending:
+            pieces = [_window(texts[i], window) for i in pending]
+            widen = []
+            for i, piece, ids in zip(pending, pieces, self.encode_batch(pieces)):
+                # a cut piece may end inside a token: trust it only beyond one token of margin
+                if len(piece) == len(texts[i]) or len(ids) > limit + 1:
+                    out[i] = ids[: limit + 1]
+                else:
+                    widen.append(i)
+            pending, window = widen, window * 4
+        return out
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ids, stopping at the end token and skipping padding and other specials."""
@@ -141,6 +166,17 @@ class TextTokenizer:
             kind = data.get("textgan_kind", kind)
             word_split = data.get("textgan_word_split", word_split)
         return cls(tokenizer, kind, word_split)
+
+
+def _window(text: str, size: int) -> str:
+    """The text itself when it holds at most `size` characters, else its first `size`, cut back
+    to the last whitespace in their second half if there is one (tokens before such a cut are
+    those of the whole text)."""
+    if len(text) <= size:
+        return text
+    head = text[:size]
+    spaced = _UP_TO_LAST_SPACE.match(head, size // 2)
+    return head[: spaced.end()] if spaced else head
 
 
 def build_tokenizer(texts: Iterable[str], cfg: TokenizerConfig) -> TextTokenizer:
