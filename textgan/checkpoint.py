@@ -255,7 +255,6 @@ class RunDirectory:
             if created and [p.name for p in self.path.iterdir()] == [LOCK_FILE]:
                 shutil.rmtree(self.path, ignore_errors=True)
 
-
     def prune(self, keep: int) -> None:
         """Keep the newest `keep` checkpoints and the best one."""
         if not self.write or not self.checkpoints.is_dir():

@@ -302,11 +302,11 @@ class Trainer:
         state = read_state(path)
         missing = [key for key in RESUME_STATE_KEYS if key not in state]
         if missing:
-            what = f"{STATE_FILE} is missing" if not state else f"{STATE_FILE} lacks {', '.join(missing[:4])}"
+            what = (f"{STATE_FILE} is missing (the folder holds the weights only)" if not state else
+                    f"{STATE_FILE} lacks {', '.join(missing[:4])} (damaged, or not written by textgan)")
             raise CheckpointError(
-                f"{path} cannot be resumed: {what} (it holds the weights only, e.g. copied without its "
-                "trainer state); resume from a complete checkpoint of the run, or sample and evaluate "
-                "this one and start a new run"
+                f"{path} cannot be resumed: {what}; resume from a complete checkpoint of the run, or "
+                "sample and evaluate this one and start a new run"
             )
         if state["trainer"] != self.name:
             raise TextGanError(
