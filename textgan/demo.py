@@ -8,6 +8,7 @@ with five samples of each. The run directory keeps metrics.jsonl, samples and ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from textgan.checkpoint import RunDirectory, fresh_run_path, seed_everything
 from textgan.cli import register_command
 from textgan.config import Config, load_config
 from textgan.errors import TextGanError
+from textgan.io import FolderLockedError
 from textgan.metrics import bleu, self_bleu
 from textgan.models import build_generator
 from textgan.training.base import evaluate_nll
@@ -117,8 +119,16 @@ def run_demo(args: argparse.Namespace) -> int:
             raise TextGanError(f"--{name} must be > 0, got {getattr(args, name)}")
     if args.samples < 2:
         raise TextGanError("--samples must be at least 2 (Self-BLEU compares samples with each other)")
-    run = RunDirectory(Path(args.out) if args.out else fresh_run_path(Path("runs"), "demo"))
-    with run.claim():
+    with contextlib.ExitStack() as stack:
+        run = RunDirectory(Path(args.out) if args.out else fresh_run_path(Path("runs"), "demo"))
+        while True:
+            try:
+                stack.enter_context(run.claim())
+                break
+            except FolderLockedError:
+                if args.out:
+                    raise
+                run = RunDirectory(fresh_run_path(Path("runs"), "demo"))  # a demo started the same second
         if run.holds_run():
             raise TextGanError(f"{run.path} already holds a run; pass another --out, or none for a new folder")
         return demo(args, run)
