@@ -7,13 +7,20 @@ scores against nltk's sentence_bleu on a subset, and times, on the same tokens: 
 (extrapolated from the subset) and fast-bleu (when installed: pip install fast-bleu).
 
     python benchmarks/bleu_speed.py --data-dir ../shared/data
+    python benchmarks/bleu_speed.py --data-dir ../shared/data --process 3   # whole processes
+
+`--process N` times whole processes instead, N rounds, alternating: `textgan evaluate` on the
+seq.txt row (files read, nltk tokenisation, BLEU-2..5, Self-BLEU-2..5, JSON printed) against a
+script doing the same with fast-bleu, and shows that the textgan process imports no torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,6 +139,58 @@ def adjudicate(hyps: list, refs: list, b: dict, s: dict, fb_b: dict, fb_s: dict,
     return out
 
 
+FAST_BLEU_SCRIPT = """
+import sys
+from fast_bleu import BLEU, SelfBLEU
+from nltk.tokenize import NLTKWordTokenizer
+tokenizer = NLTKWordTokenizer()
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return [tokenizer.tokenize(line) for line in f.read().splitlines()]
+hyps, refs = read(sys.argv[1]), [r for r in read(sys.argv[2]) if r]
+weights = {n: (1.0 / n,) * n for n in (2, 3, 4, 5)}
+bleu, self_bleu = BLEU(refs, weights).get_score(hyps), SelfBLEU(hyps, weights).get_score()
+print({f"bleu{n}": sum(v) / len(v) for n, v in bleu.items()} | {f"self_bleu{n}": sum(v) / len(v) for n, v in self_bleu.items()})
+"""
+
+
+def timed_process(command: list[str]) -> tuple[float, str]:
+    """Wall seconds of a whole process and its stdout."""
+    t0 = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    return time.perf_counter() - t0, done.stdout
+
+
+def whole_processes(data: Path, rounds: int) -> int:
+    """Time `textgan evaluate` on the seq.txt row against the fast-bleu script, whole processes."""
+    hyps, refs = data / "texygen_samples" / "seq.txt", data / "coco" / "test.txt"
+    ours_cmd = [sys.executable, "-m", "textgan", "evaluate", "--hypotheses", str(hyps), "--references", str(refs),
+                "--tokenize", "nltk", "--self-bleu", "--json"]
+    fast_cmd = [sys.executable, "-c", FAST_BLEU_SCRIPT, str(hyps), str(refs)]
+    imports = subprocess.run([sys.executable, "-X", "importtime", *ours_cmd[1:]], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    torch_loaded = any(line.rstrip().endswith("| torch") for line in imports.stderr.splitlines())
+    print(f"textgan evaluate imports torch: {'yes' if torch_loaded else 'no'}")
+    ours_times, fast_times = [], []
+    for _ in range(rounds):
+        seconds, ours_out = timed_process(ours_cmd)
+        ours_times.append(seconds)
+        try:
+            seconds, fast_out = timed_process(fast_cmd)
+        except subprocess.CalledProcessError as exc:
+            print(f"fast-bleu script failed (pip install fast-bleu): {exc.stderr.strip().splitlines()[-1]}")
+            return 1
+        fast_times.append(seconds)
+    ours = json.loads(ours_out)
+    print("textgan  : " + ", ".join(f"{k} {ours[k]:.4f}" for k in ours if "bleu" in k))
+    print("fast-bleu: " + fast_out.strip())
+    print(f"whole process over {rounds} alternating rounds: textgan {min(ours_times):.2f}-{max(ours_times):.2f} s, "
+          f"fast-bleu script {min(fast_times):.2f}-{max(fast_times):.2f} s; "
+          f"{statistics.median(fast_times) / statistics.median(ours_times):.1f}x (medians)")
+    return 0
+
+
 def fmt_table(title: str, ours: dict, published: dict, files: list[str], label: str) -> str:
     """Rows n, columns models: 'ours (published)'."""
     lines = [title, f"{'':10}" + "".join(f"{MODEL[f]:>17}" for f in files)]
@@ -151,9 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nltk-self-check", type=int, default=5, metavar="M",
                     help="compare Self-BLEU with nltk on the first M samples per file")
     ap.add_argument("--repeat", type=int, default=3, help="timing repeats for textgan")
+    ap.add_argument("--process", type=int, default=0, metavar="N",
+                    help="instead: time N alternating rounds of whole processes, textgan evaluate vs fast-bleu")
     args = ap.parse_args(argv)
 
     data = Path(args.data_dir)
+    if args.process:
+        return whole_processes(data, args.process)
     files = [f.strip() for f in args.files.split(",") if f.strip()]
     unknown = [f for f in files if f not in MODEL]
     if unknown:

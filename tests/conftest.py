@@ -36,6 +36,23 @@ def cli_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
+def reply_nll_by_hand(generator, split, include_prompt: bool = False) -> float:
+    """Mean NLL per token over each row's reply (or whole row) up to and including its first <eos>,
+    counted position by position: the reference the trainers' and metrics' NLL must match."""
+    was_training = generator.training
+    generator.eval()
+    with torch.no_grad():
+        log_probs = generator.log_prob(split.tokens)
+    generator.train(was_training)
+    total, count = 0.0, 0
+    for row, lp, prompt_length in zip(split.tokens.tolist(), log_probs, split.prompt_lengths.tolist()):
+        end = row.index(generator.eos_id) if generator.eos_id in row else len(row) - 1
+        start = 0 if include_prompt else prompt_length
+        total -= float(lp[start : end + 1].double().sum())
+        count += end + 1 - start
+    return total / count
+
+
 @pytest.fixture(autouse=True)
 def _few_threads():
     torch.set_num_threads(1)

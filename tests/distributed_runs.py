@@ -30,6 +30,9 @@ def runs(corpus: str) -> dict[str, list[str]]:
            "--set", "gan.noise_dim=8", "--set", "gan.hidden_dim=8", "--set", "gan.num_blocks=1",
            "--set", "gan.d_steps=2", "--set", "gan.eval_every=2", "--set", "gan.eval_samples=8",
            "--set", "gan.began_hidden_dim=8", "--set", "gan.instance_noise=0.1"]
+    oracle = ["--corpus", "oracle", "--set", "data.oracle_vocab_size=20", "--set", "data.oracle_seq_len=8",
+              "--set", "data.oracle_samples=150", "--set", "data.oracle_embedding_dim=8",
+              "--set", "data.oracle_hidden_dim=8"]
     return {
         "mle": [*corpus_args(corpus), "--epochs", "2", "--batch-size", "15"],
         "seqgan": ["--trainer", "seqgan", "--corpus", "oracle", "--epochs", "1", "--batch-size", "15", *SMALL_D,
@@ -46,6 +49,15 @@ def runs(corpus: str) -> dict[str, list[str]]:
         "gan_rsgan": [*gan, "--set", "gan.objective=rsgan"],
         "vae": ["--trainer", "vae", *corpus_args(corpus), "--epochs", "2", "--batch-size", "15",
                 "--set", "vae.latent_dim=4", "--set", "vae.kl_anneal_steps=5"],
+        "gumbel": ["--trainer", "gumbel", *oracle, "--epochs", "1", "--batch-size", "15", *SMALL_D,
+                   "--set", "discriminator.representations=2", "--set", "model.kind=relational_memory",
+                   "--set", "model.num_heads=2", "--set", "gumbel.adversarial_steps=2", "--set", "gumbel.beta_steps=1",
+                   "--set", "gumbel.d_steps=2", "--set", "gumbel.eval_every=1", "--set", "gumbel.nll_oracle_samples=21"],
+        "gumbel_wgan_gp": ["--trainer", "gumbel", *corpus_args(corpus), "--epochs", "1", "--batch-size", "15", *SMALL_D,
+                           "--set", "gumbel.objective=wgan_gp", "--set", "gumbel.adversarial_steps=2",
+                           "--set", "gumbel.d_steps=2"],
+        "cot": ["--trainer", "cot", *corpus_args(corpus), "--batch-size", "15", "--set", "cot.pretrain_epochs=1",
+                "--set", "cot.steps=2", "--set", "cot.mediator_steps=2", "--set", "cot.eval_every=1"],
     }
 
 
@@ -53,7 +65,9 @@ def runs(corpus: str) -> dict[str, list[str]]:
 # like the uninterrupted run it is named after.
 RESUMED = {"seqgan_resumed": ("seqgan", ["--set", "seqgan.adversarial_rounds=1"]),
            "vae_resumed": ("vae", ["--epochs", "1"]),
-           "gan_wgan_gp_resumed": ("gan_wgan_gp", ["--epochs", "1"])}
+           "gan_wgan_gp_resumed": ("gan_wgan_gp", ["--epochs", "1"]),
+           "gumbel_resumed": ("gumbel", ["--set", "gumbel.adversarial_steps=1"]),
+           "cot_resumed": ("cot", ["--set", "cot.steps=1"])}
 
 
 def run_all(out: Path, corpus: str, names: list[str]) -> int:

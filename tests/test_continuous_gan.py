@@ -12,6 +12,8 @@ from textgan import api
 from textgan.checkpoint import RunDirectory
 from textgan.cli import main
 from textgan.errors import TextGanError
+from textgan.evaluate import text_metrics
+from textgan.metrics import bleu
 from textgan.models import build_generator, load_generator
 from textgan.models.continuous import AutoencoderDiscriminator, ContinuousGenerator, NoLikelihoodError
 from textgan.objectives import OBJECTIVES, Objective
@@ -20,7 +22,7 @@ from textgan.training.base import NonFiniteLossError
 from textgan.training.continuous_gan import ContinuousGANTrainer
 from textgan.training.runtime import make_runtime
 
-from conftest import tiny_config
+from conftest import cli_error, tiny_config
 
 GAN_SETTINGS = {
     "train.trainer": "gan", "train.learning_rate": 0.002, "train.epochs": 2,
@@ -42,13 +44,26 @@ def records(run: Path, phase: str) -> list[dict]:
 
 def make_trainer(cfg, run: Path) -> ContinuousGANTrainer:
     data = api.build_data(cfg)
-    tok = data.tokenizer
-    plain = build_generator(cfg.model, tok.vocab_size, cfg.tokenizer.max_length, tok.bos_id, tok.eos_id, tok.pad_id)
-    return ContinuousGANTrainer(cfg, RunDirectory(run), make_runtime("cpu", "fp32"), data, plain)
+    generator = ContinuousGANTrainer.new_generator(cfg, data)
+    return ContinuousGANTrainer(cfg, RunDirectory(run), make_runtime("cpu", "fp32"), data, generator)
 
 
 def test_registered_as_gan():
     assert TRAINERS["gan"] is ContinuousGANTrainer
+
+
+def test_a_transformer_is_refused_in_one_line(tmp_path, txt_corpus, capsys):
+    # The image-style generator is not a model.kind: asking for a Transformer must not train it silently.
+    err = cli_error(["train", "--trainer", "gan", "--model", "transformer", "--corpus", str(txt_corpus),
+                     "--out", str(tmp_path / "run")], capsys)
+    assert "train.trainer=gan" in err and "model.kind=transformer" in err and "drop --model transformer" in err
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(TypeError, match="ContinuousGANTrainer.new_generator"):
+        cfg = gan_config(txt_corpus)
+        data = api.build_data(cfg)
+        tok = data.tokenizer
+        plain = build_generator(cfg.model, tok.vocab_size, 10, tok.bos_id, tok.eos_id, tok.pad_id)
+        ContinuousGANTrainer(cfg, RunDirectory(tmp_path / "other"), make_runtime("cpu", "fp32"), data, plain)
 
 
 @pytest.mark.parametrize("architecture, output", [("conv", "softmax"), ("mlp", "embedding")])
@@ -138,6 +153,20 @@ def test_embedding_mlp_generator_with_gan_practice_knobs(tmp_path, txt_corpus):
     noise = [r["instance_noise"] for r in records(run, "gan")]
     assert noise[:5] == pytest.approx([0.5, 0.375, 0.25, 0.125, 0.0])
     assert isinstance(api.load(run).generator, ContinuousGenerator)
+
+
+def test_health_bleu_scores_empty_samples_as_evaluate_does(tmp_path, txt_corpus, monkeypatch):
+    # Half the fixed-noise sample is empty (<eos> first): those score 0, as in `textgan evaluate`.
+    trainer = make_trainer(gan_config(txt_corpus, **{"gan.eval_samples": 8}), tmp_path / "run")
+    real = trainer.data.train.tokens[:4]
+    empty = torch.full_like(real, trainer.tokenizer.pad_id)
+    empty[:, 0] = trainer.tokenizer.eos_id
+    monkeypatch.setattr(trainer.model, "decode_scores", lambda scores, generator=None: torch.cat([real, empty]))
+    health = trainer.health_metrics()
+    samples = [trainer.tokenizer.tokens(r) for r in torch.cat([real, empty]).tolist()]
+    assert health["bleu_2"] == pytest.approx(text_metrics(samples, trainer.references, 2, False)["bleu2"])
+    assert health["bleu_2"] == pytest.approx(bleu(samples[:4], trainer.references, 2) / 2)
+    assert health["mean_length"] == pytest.approx(sum(map(len, samples[:4])) / 8)
 
 
 def test_weight_clipping_holds_after_every_step(tmp_path, txt_corpus):

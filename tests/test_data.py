@@ -14,6 +14,7 @@ from transformers import PreTrainedTokenizerFast
 from textgan.config import DataConfig, TokenizerConfig
 from textgan.data import build_tokenizer, encode_examples, load_splits, read_examples
 from textgan.data.corpus import Example
+from textgan.data.encoding import encode_row, eos_positions, fill_id, pad_after_eos, scored_mask, target_mask
 from textgan.data.tokenizer import TextTokenizer
 from textgan.errors import DataError
 
@@ -110,6 +111,46 @@ def test_dialogue_rows_hold_prompt_separator_reply():
     assert row[:7] == tok.encode("how are you ?") + [tok.sep_id] + tok.encode("fine .")
     assert row[7] == tok.eos_id and int(split.prompt_lengths[0]) == 5
     assert json.dumps(row)  # plain ints
+
+
+def test_the_end_of_sequence_rule():
+    # After the first <eos> comes <pad>, else <eos>, else id 0; a likelihood counts every token up
+    # to and including the first <eos>, after the prompt unless the prompt is asked for.
+    assert [fill_id(0, 2), fill_id(None, 2), fill_id(None, None), fill_id(5, None)] == [0, 2, 0, 5]
+    rows = torch.tensor([[4, 5, 2, 7, 2], [4, 2, 6, 6, 6], [4, 5, 6, 7, 8]])
+    assert eos_positions(rows, 2).tolist() == [2, 1, 5]
+    assert eos_positions(rows, None).tolist() == [5, 5, 5]
+    assert target_mask(rows, 2).int().tolist() == [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
+    assert pad_after_eos(rows, 2, 0).tolist() == [[4, 5, 2, 0, 0], [4, 2, 0, 0, 0], [4, 5, 6, 7, 8]]
+    prompts = torch.tensor([1, 0, 3])
+    assert scored_mask(rows, prompts, 2).int().tolist() == [[0, 1, 1, 0, 0], [1, 1, 0, 0, 0], [0, 0, 0, 1, 1]]
+    assert torch.equal(scored_mask(rows, prompts, 2, include_prompt=True), target_mask(rows, 2))
+
+
+@pytest.mark.parametrize("pad_id, eos_id", [(0, 2), (None, 2), (None, None)])
+def test_real_and_generated_rows_are_filled_alike(pad_id, eos_id):
+    # A discriminator must not tell real rows from generated ones by what follows <eos>.
+    from types import SimpleNamespace
+
+    from textgan.models.continuous import ContinuousGenerator
+    from textgan.models.lstm import LSTMGenerator
+
+    fill = fill_id(pad_id, eos_id)
+    tokenizer = SimpleNamespace(pad_id=pad_id, eos_id=eos_id, sep_id=None)
+    real, _, _ = encode_row([4, 5], None, tokenizer, 6, "drop")
+    assert real == [4, 5] + ([eos_id] if eos_id is not None else []) + [fill] * (4 - (eos_id is not None))
+    torch.manual_seed(0)
+    lstm = LSTMGenerator(8, 6, bos_id=1, eos_id=eos_id, pad_id=pad_id)
+    with torch.no_grad():
+        lstm.output.bias[2] = 5.0  # <eos> (or token 2) early and often
+    sampled = lstm.sample(20, generator=torch.Generator().manual_seed(0))
+    continuous = ContinuousGenerator(8, 6, bos_id=1, eos_id=eos_id, pad_id=pad_id)
+    decoded = continuous.decode_scores(torch.randn(20, 6, 8).index_fill_(2, torch.tensor([2]), 3.0))
+    for rows in (sampled, decoded):
+        assert torch.equal(rows, pad_after_eos(rows, eos_id, fill))
+        if eos_id is not None:
+            ended = ~target_mask(rows, eos_id)
+            assert ended.any() and bool((rows[ended] == fill).all())
 
 
 @pytest.mark.parametrize("max_length", ["11", "auto"])

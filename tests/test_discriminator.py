@@ -110,3 +110,23 @@ def test_mismatched_filter_lists_are_rejected_on_the_command_line(capsys, tmp_pa
 def test_float_input_of_another_width_is_refused():
     with pytest.raises(ValueError, match="last dimension 5"):
         tiny_textcnn()(torch.randn(2, LENGTH, 5))
+
+
+def test_relgan_representations_share_one_cnn():
+    """RelGAN's D: each slice of the embedding is read by the same filters, highway and output."""
+    d = tiny_textcnn(embedding_dim=6, representations=3, filter_sizes=(2, 3), num_filters=(4, 5))
+    tokens = torch.randint(VOCAB, (5, LENGTH))
+    per = d.representation_logits(tokens)
+    assert per.shape == (5, 3)
+    single = TextCNN(VOCAB, LENGTH, embedding_dim=2, filter_sizes=(2, 3), num_filters=(4, 5)).eval()
+    single.load_state_dict({k: v for k, v in d.state_dict().items() if k != "embedding.weight"}, strict=False)
+    for r in range(3):
+        single.embedding.weight.data = d.embedding.weight.data[:, 2 * r : 2 * r + 2]
+        torch.testing.assert_close(single(tokens), per[:, r])
+    torch.testing.assert_close(d(tokens), per.mean(1))
+    torch.testing.assert_close(d(F.one_hot(tokens, VOCAB).float()), d(tokens))
+    d.row_block = 4  # blocks of one row: the same logits
+    torch.testing.assert_close(d.representation_logits(tokens), per)
+    with pytest.raises(ConfigError, match="discriminator.embedding_dim \\(6\\) must be divisible by "
+                                          "discriminator.representations \\(4\\)"):
+        tiny_textcnn(embedding_dim=6, representations=4)

@@ -20,7 +20,7 @@ from textgan.metrics.nll import nll, nll_oracle
 from textgan.training.base import evaluate_nll
 from textgan.training.runtime import make_runtime
 
-from conftest import tiny_config, tiny_lines
+from conftest import reply_nll_by_hand, tiny_config, tiny_lines
 
 ORACLE = {"data.oracle_samples": 200, "data.oracle_vocab_size": 30, "data.oracle_seq_len": 8,
           "data.oracle_hidden_dim": 8, "data.oracle_embedding_dim": 8, "train.epochs": 1}
@@ -262,7 +262,13 @@ def test_evaluate_prompted_run_scores_the_replies(tmp_path, dialogue_corpus, cap
     assert bool((run.data.test.prompt_lengths > 0).all())
     assert {" ".join(r) for r in run.references} <= {"fine thanks .", "my name is bot .", "i live here ."}
     (record,) = cli_json_lines(["evaluate", str(tmp_path / "run"), "-n", "6", "--json"], capsys)
-    assert record["num_hypotheses"] == 6 and "nll_test" in record
+    assert record["num_hypotheses"] == 6
+    generator = run.checkpoint.generator
+    assert record["nll_test"] == pytest.approx(reply_nll_by_hand(generator, run.data.test), rel=1e-5)
+    whole_rows = nll(generator, run.data.test.tokens, split="test", prompt_lengths=run.data.test.prompt_lengths,
+                     include_prompt=True)
+    assert whole_rows == pytest.approx(reply_nll_by_hand(generator, run.data.test, include_prompt=True), rel=1e-5)
+    assert whole_rows != pytest.approx(record["nll_test"], rel=1e-3)
 
 
 # ------------------------------------------------------------------------- compare
@@ -324,3 +330,50 @@ def test_evaluate_shows_progress(text_run, capsys):
     assert main(["evaluate", str(text_run), "--temperatures", "0.7,1.3", "-n", "6", "--json"]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("evaluating")]
     assert len(lines) == 2 and "1/2 temperatures" in lines[0] and "2/2 temperatures" in lines[1], lines
+
+
+# ------------------------------------------------------------------------- distribution metrics
+
+DISTRIBUTION_KEYS = {"reverse_lm_nll", "forward_lm_nll", "c2st_accuracy"}
+
+
+def test_evaluate_files_distribution_metrics(tmp_path, capsys):
+    hyps, refs = tmp_path / "hyps.txt", tmp_path / "refs.txt"
+    refs.write_text("\n".join(tiny_lines(400, seed=1)) + "\n", encoding="utf-8")
+    hyps.write_text("the cat sat on a mat\n" * 400, encoding="utf-8")  # one sentence: every mode dropped
+    base = ["evaluate", "--hypotheses", str(hyps), "--references", str(refs), "--json", "--distribution",
+            "--distribution-epochs", "5"]
+    (record,) = cli_json_lines(base, capsys)
+    assert DISTRIBUTION_KEYS <= set(record) and FILE_KEYS <= set(record)
+    assert record["c2st_accuracy"] > 0.9
+    assert record["reverse_lm_nll"] > 2 * record["forward_lm_nll"]
+    assert cli_json_lines(base, capsys) == [record]  # seeded
+    (other_seed,) = cli_json_lines(base + ["--seed", "1"], capsys)
+    assert other_seed["reverse_lm_nll"] != record["reverse_lm_nll"]
+    (plain,) = cli_json_lines(base[:6], capsys)
+    assert not DISTRIBUTION_KEYS & set(plain)
+    assert "pass both" in cli_error(base[:6] + ["--distribution-epochs", "2"], capsys)
+    assert "--distribution" in cli_error(base[:6] + ["--seed", "1"], capsys)
+    assert ">= 1" in cli_error(base[:7] + ["--distribution-epochs", "0"], capsys)
+
+
+def test_evaluate_run_distribution_metrics(oracle_run, capsys):
+    args = ["evaluate", str(oracle_run), "--temperatures", "0.5,1", "-n", "60", "--json", "--distribution",
+            "--distribution-epochs", "1"]
+    records = cli_json_lines(args, capsys)
+    assert all(DISTRIBUTION_KEYS <= set(r) for r in records)
+    assert all(0.0 <= r["c2st_accuracy"] <= 1.0 for r in records)
+    assert cli_json_lines(args, capsys) == records
+
+
+def test_evaluate_files_imports_no_torch(text_files):
+    import subprocess
+    import sys
+
+    hyps, refs = text_files
+    code = ("import sys; from textgan.cli import main; "
+            f"assert main(['evaluate', '--hypotheses', {str(hyps)!r}, '--references', {str(refs)!r}, "
+            "'--tokenize', 'nltk', '--self-bleu']) == 0; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

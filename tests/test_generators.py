@@ -1,15 +1,17 @@
-"""Both generators behind one interface: teacher forcing = incremental decoding, sampling, save/load."""
+"""Every generator behind one interface: teacher forcing = incremental decoding, sampling, save/load."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from textgan.config import ModelConfig
 from textgan.models import build_generator, load_generator
+from textgan.models.losses import fused_linear_nll
 from textgan.models.sampling import filter_logits, sample_tokens
 
-KINDS = ["lstm", "transformer"]
+KINDS = ["lstm", "transformer", "relational_memory"]
 
 
 def make(kind: str):
@@ -117,6 +119,34 @@ def test_fused_loss_equals_cross_entropy(kind):
     assert torch.allclose(fused, plain, atol=1e-4)
     for a, p in zip(fused_grads, g.parameters()):
         assert torch.allclose(a, p.grad, atol=1e-5)
+
+
+class MatmulCount(TorchDispatchMode):
+    """Counts the matrix multiplications run while active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.addmm, torch.ops.aten.addmm_)
+        return func(*args, **(kwargs or {}))
+
+
+def test_fused_loss_without_gradient_computes_only_the_loss():
+    hidden, weight, bias = torch.randn(300, 16, requires_grad=True), torch.randn(20, 16, requires_grad=True), torch.randn(20)
+    targets, weights = torch.randint(0, 20, (300,)), torch.rand(300)
+    blocks = 3  # 300 rows in blocks of 128
+    with MatmulCount() as training:
+        with_grad = fused_linear_nll(hidden, weight, bias, targets, weights)
+    with torch.no_grad(), MatmulCount() as evaluating:
+        without = fused_linear_nll(hidden, weight, bias, targets, weights)
+    with MatmulCount() as frozen:
+        detached = fused_linear_nll(hidden.detach(), weight.detach(), bias, targets, weights)
+    assert training.count == 3 * blocks  # logits, and the two gradients formed in the forward
+    assert evaluating.count == frozen.count == blocks  # the logits only
+    assert not without.requires_grad and not detached.requires_grad
+    assert torch.equal(without, with_grad.detach()) and torch.equal(detached, without)
 
 
 def test_fused_loss_under_bf16_autocast_stays_close():

@@ -125,3 +125,9 @@ def test_report_warns_when_a_gan_has_no_mle_beside_it(tmp_path):
     assert "no MLE run is in this comparison" in text
     assert "learning_curves.png" not in text and "nll_tradeoff.png" not in text
     assert "NLL-oracle" not in text.split("## Protocol")[0]
+
+
+def test_phase_counters_of_the_relaxed_trainers_are_not_plotted_as_metrics():
+    history = [{"step": 3, "epoch": 1, "phase": "adversarial", "adversarial_step": 1, "beta": 1.0, "g_loss": 0.7},
+               {"step": 4, "epoch": 1, "phase": "cooperative", "cooperative_step": 1, "g_kl": 0.1}]
+    assert set(metric_series(history)) == {"beta", "g_loss", "g_kl"}

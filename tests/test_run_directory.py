@@ -277,12 +277,12 @@ def test_fresh_run_paths_never_collide(tmp_path):
 
 def test_a_demo_started_in_the_same_second_takes_the_next_name(tmp_path, monkeypatch, capsys):
     """Two demos racing for runs/demo-<time>: the one that finds it locked moves on to -2."""
-    from textgan import demo
+    from textgan import checkpoint, demo
 
     monkeypatch.chdir(tmp_path)
     taken = Path("runs") / "demo-20260101-000000"
     names = iter([taken, taken.with_name(taken.name + "-2")])  # the clock has not moved on
-    monkeypatch.setattr(demo, "fresh_run_path", lambda parent, prefix: next(names))
+    monkeypatch.setattr(checkpoint, "fresh_run_path", lambda parent, prefix: next(names))
     chosen = []
     monkeypatch.setattr(demo, "demo", lambda args, run: chosen.append(run.path) or 0)
     with folder_lock(taken):

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from textgan import api
 from textgan.cli import main
 
-from conftest import tiny_config
+from conftest import reply_nll_by_hand, tiny_config
 
 
 @pytest.mark.parametrize("model, tokenizer", [("lstm", "word"), ("transformer", "char"), ("lstm", "bpe")])
@@ -57,6 +57,37 @@ def test_dialogue_model_answers_a_prompt(tmp_path, dialogue_corpus, capsys):
     assert sum(r == "how are you ? → fine thanks ." for r in replies) >= 2  # the prompt, then the reply
 
 
+@pytest.mark.parametrize("include_prompt", [False, True])
+def test_dialogue_loss_and_validation_nll_score_the_reply(tmp_path, dialogue_corpus, include_prompt):
+    # The convention for prompt -> reply data: the loss and every NLL count the reply only;
+    # train.nll_include_prompt=true counts the prompt too.
+    import copy
+
+    from textgan.checkpoint import RunDirectory
+    from textgan.models import build_generator
+    from textgan.training.mle import MLETrainer, mle_epoch
+    from textgan.training.runtime import make_runtime
+
+    cfg = tiny_config(dialogue_corpus, **{"data.prompt_field": "prompt", "data.reply_field": "reply",
+                                          "tokenizer.max_length": 14, "train.batch_size": 64,
+                                          "train.nll_include_prompt": include_prompt})
+    data = api.build_data(cfg)
+    tok = data.tokenizer
+    torch.manual_seed(0)
+    generator = build_generator(cfg.model, tok.vocab_size, 14, tok.bos_id, tok.eos_id, tok.pad_id)
+    trainer = MLETrainer(cfg, RunDirectory(tmp_path / "run"), make_runtime("cpu", "fp32"), data, generator)
+    before = copy.deepcopy(generator)
+    assert trainer.steps_per_epoch == 1  # the epoch's training NLL is that of the weights before it
+    train_nll = mle_epoch(trainer, trainer.stepper, trainer.scheduler)
+    assert train_nll == pytest.approx(reply_nll_by_hand(before, data.train, include_prompt), rel=1e-5)
+    trainer.end_of_epoch(train_nll)
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    expected = reply_nll_by_hand(trainer.generator, data.validation, include_prompt)
+    assert record["val_nll"] == pytest.approx(expected, rel=1e-5)
+    other = reply_nll_by_hand(trainer.generator, data.validation, not include_prompt)
+    assert abs(expected - other) > 1e-3 * expected  # the two rules are told apart at the tolerance above
+
+
 def test_same_seed_gives_identical_metrics(tmp_path, txt_corpus):
     for name in ("a", "b"):
         api.train(tiny_config(txt_corpus, **{"model.dropout": 0.1}), tmp_path / name)
@@ -74,6 +105,10 @@ KILLED_RUNS = {
     "seqgan": ["--trainer", "seqgan", "--epochs", "1", *SMALL_D, "--set", "seqgan.pretrain_d_steps=4",
                "--set", "seqgan.adversarial_rounds=8", "--set", "seqgan.rollout_count=2",
                "--set", "seqgan.d_samples=32", "--set", "seqgan.instance_noise=0.2", "--set", "seqgan.eval_every=3"],
+    "gumbel": ["--trainer", "gumbel", "--epochs", "1", *SMALL_D, "--set", "discriminator.representations=2",
+               "--set", "model.kind=relational_memory", "--set", "model.hidden_dim=16", "--set", "model.num_heads=2",
+               "--set", "gumbel.adversarial_steps=8", "--set", "gumbel.d_steps=2", "--set", "gumbel.eval_every=3"],
+    "cot": ["--trainer", "cot", "--set", "cot.pretrain_epochs=1", "--set", "cot.steps=8", "--set", "cot.eval_every=3"],
 }
 
 
@@ -113,7 +148,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, trainer):
     for file in files:  # generator, and discriminator / rollout network where there are
         a, b = load_file(str(latest(tmp_path / "full") / file)), load_file(str(latest(killed) / file))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), file
-    def records(run: Path) -> list[dict]:  # all but SeqGAN's wall-clock elapsed_s
+    def records(run: Path) -> list[dict]:  # all but the wall-clock elapsed_s
         return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"}
                 for line in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -142,3 +177,37 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     step = int(line.split("interrupted at step ")[1].split(";")[0])
     state = api.load(run, prefer="latest").state
     assert state["step"] == step and not state["finished"]
+
+
+TIME_LIMITED = {
+    "mle": {},
+    "vae": {"vae.latent_dim": 4},
+    "gan": {"gan.noise_dim": 8, "gan.hidden_dim": 8, "discriminator.embedding_dim": 8,
+            "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [6, 6]},
+    "seqgan": {"discriminator.embedding_dim": 8, "discriminator.filter_sizes": [2, 3],
+               "discriminator.num_filters": [6, 6], "seqgan.pretrain_d_steps": 2, "seqgan.d_samples": 32,
+               "seqgan.rollout_count": 2},
+}
+
+
+@pytest.mark.parametrize("trainer", list(TIME_LIMITED))
+def test_time_limit_stops_every_trainer_and_counts_resumed_sessions(tmp_path, txt_corpus, trainer):
+    from textgan.checkpoint import RunDirectory, read_state
+
+    def state() -> dict:
+        return read_state(RunDirectory(tmp_path / "run", write=False).pointed("latest"))
+
+    cfg = tiny_config(txt_corpus, **{"train.trainer": trainer, "train.epochs": 10_000, "train.patience": 0,
+                                     "seqgan.adversarial_rounds": 10_000, "train.time_limit_minutes": 0.01,
+                                     **TIME_LIMITED[trainer]})
+    started = time.monotonic()
+    api.train(cfg, tmp_path / "run")
+    assert time.monotonic() - started < 30
+    first = state()
+    assert first["finished"] and first["train_seconds"] >= 0.6 and first["step"] > 0
+    api.train(cfg, tmp_path / "run", resume=True)  # the budget is spent: nothing more is trained
+    assert state()["step"] == first["step"]
+    cfg.train.time_limit_minutes = 0.02
+    api.train(cfg, tmp_path / "run", resume=True)  # a larger budget: training continues to it
+    second = state()
+    assert second["step"] > first["step"] and 1.2 <= second["train_seconds"] < first["train_seconds"] + 5

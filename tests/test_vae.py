@@ -21,9 +21,13 @@ VAE_SETTINGS = {"train.trainer": "vae", "train.learning_rate": 0.01, "vae.latent
                 "vae.kl_anneal_steps": 10, "train.epochs": 2}
 
 
-def tiny_vae() -> SentenceVAE:
+DECODERS = ["lstm", "transformer"]
+
+
+def tiny_vae(decoder: str = "lstm") -> SentenceVAE:
     torch.manual_seed(0)
-    return SentenceVAE(12, 7, bos_id=1, eos_id=2, pad_id=0, embedding_dim=6, hidden_dim=8, latent_dim=3)
+    return SentenceVAE(12, 7, bos_id=1, eos_id=2, pad_id=0, embedding_dim=6, hidden_dim=8, latent_dim=3,
+                       decoder=decoder, num_heads=2)
 
 
 def test_registered_as_vae():
@@ -54,8 +58,21 @@ def test_active_units_counts_dimensions_that_vary_across_sentences():
     assert active_units(means, 0.01) == 2
 
 
-def test_sampling_from_the_prior_is_seeded_and_padded():
-    model = tiny_vae()
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_incremental_decoding_equals_teacher_forcing_given_z(decoder):
+    model = tiny_vae(decoder).eval()
+    inputs, z = model.inputs_for(torch.randint(3, 12, (3, 7))), torch.randn(3, 3)
+    full = model.decode_logits(inputs, z)
+    first, state = model.logits(inputs[:, :4], model.initial_state(z))
+    state = model.select_state(state, torch.tensor([0, 1, 2]))
+    rest, _ = model.logits(inputs[:, 4:], state)
+    assert torch.allclose(torch.cat([first, rest], 1), full, atol=1e-5)
+    assert not torch.allclose(model.decode_logits(inputs, torch.randn(3, 3)), full)  # the decoder reads z
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_sampling_from_the_prior_is_seeded_and_padded(decoder):
+    model = tiny_vae(decoder)
     rows = model.sample(20, temperature=0.8, generator=torch.Generator().manual_seed(1))
     assert rows.shape == (20, 7)
     assert torch.equal(rows, model.sample(20, temperature=0.8, generator=torch.Generator().manual_seed(1)))
@@ -65,8 +82,9 @@ def test_sampling_from_the_prior_is_seeded_and_padded():
     assert model.log_prob(rows).shape == (20, 7)
 
 
-def test_word_dropout_of_one_hides_every_input_but_bos():
-    model = tiny_vae()
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_word_dropout_of_one_hides_every_input_but_bos(decoder):
+    model = tiny_vae(decoder)
     z = torch.randn(2, 3)
     a = torch.tensor([[1, 3, 4, 5], [1, 6, 7, 8]])
     b = torch.tensor([[1, 9, 9, 9], [1, 10, 3, 4]])
@@ -74,11 +92,12 @@ def test_word_dropout_of_one_hides_every_input_but_bos():
     assert not torch.allclose(model.decode_logits(a, z, 0.0), model.decode_logits(b, z, 0.0))
 
 
-def test_save_and_load_round_trip(tmp_path):
-    model = tiny_vae()
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_save_and_load_round_trip(tmp_path, decoder):
+    model = tiny_vae(decoder)
     model.save_pretrained(tmp_path)
     loaded = load_generator(tmp_path)
-    assert isinstance(loaded, SentenceVAE)
+    assert isinstance(loaded, SentenceVAE) and loaded.decoder_kind == decoder
     seed = torch.Generator().manual_seed(4)
     assert torch.equal(model.sample(5, generator=seed), loaded.sample(5, generator=torch.Generator().manual_seed(4)))
 
@@ -116,11 +135,15 @@ def test_vae_trains_reports_its_bound_and_samples(tmp_path, txt_corpus, capsys):
     assert len(capsys.readouterr().out.splitlines()) == 3
 
 
-def test_vae_resume_is_exact(tmp_path, txt_corpus):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_vae_resume_is_exact(tmp_path, txt_corpus, decoder):
+    # model.kind picks the decoder: --model transformer trains a VAE with a Transformer decoder
+    settings = {**VAE_SETTINGS, "model.kind": decoder}
     straight, split = tmp_path / "straight", tmp_path / "split"
-    api.train(tiny_config(txt_corpus, **VAE_SETTINGS), straight)
-    api.train(tiny_config(txt_corpus, **{**VAE_SETTINGS, "train.epochs": 1}), split)
-    api.train(tiny_config(txt_corpus, **VAE_SETTINGS), split, resume=True)
+    api.train(tiny_config(txt_corpus, **settings), straight)
+    assert api.load(straight).generator.decoder_kind == decoder
+    api.train(tiny_config(txt_corpus, **{**settings, "train.epochs": 1}), split)
+    api.train(tiny_config(txt_corpus, **settings), split, resume=True)
     a, b = api.load(straight, "latest").generator, api.load(split, "latest").generator
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name

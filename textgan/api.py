@@ -20,7 +20,7 @@ from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unch
 from textgan.data.encoding import show_sample
 from textgan.errors import ConfigError, TextGanError
 from textgan.io import atomic_write_text, refuse_file
-from textgan.models import Generator, build_generator
+from textgan.models import Generator
 from textgan.models.memory import check_fits_in_memory
 from textgan.training import TRAINERS, Trainer
 from textgan.training.runtime import Runtime, make_runtime
@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 
 # Keys that may change when a run is resumed; anything else must match the saved config.
 RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
-                  "train.checkpoint_every_minutes", "train.keep_checkpoints", "data.num_proc",
+                  "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes", "data.num_proc",
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
-                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes"}
+                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes",
+                  "gumbel.adversarial_steps", "gumbel.time_limit_minutes", "cot.steps", "cot.time_limit_minutes"}
 
 
 def _flat(cfg: Config) -> dict[str, object]:
@@ -66,7 +67,7 @@ def build_data(cfg: Config, tokenizer=None) -> PreparedData:
 
 
 # The key that lets a finished run train further when resumed (default: train.epochs).
-EXTEND_KEYS = {"seqgan": "seqgan.adversarial_rounds"}
+EXTEND_KEYS = {"seqgan": "seqgan.adversarial_rounds", "gumbel": "gumbel.adversarial_steps", "cot": "cot.steps"}
 # Trainers whose generator writes whole rows from noise and cannot continue a prompt: their
 # samples hold a prompt of their own (shown before its reply all the same).
 WHOLE_ROW_TRAINERS = {"gan"}
@@ -156,11 +157,10 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     if checkpoint_path is not None:
         generator = loaded.generator
     else:
-        tokenizer = data.tokenizer
-        # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
-        check_fits_in_memory(cfg, tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device)
-        generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
-                                    tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
+        if trainer_cls.new_generator.__func__ is Trainer.new_generator.__func__:  # model.kind's generator
+            # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
+            check_fits_in_memory(cfg, data.tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device)
+        generator = trainer_cls.new_generator(cfg, data)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
     if checkpoint_path is None and runtime.is_main:
         atomic_write_text(out / IDENTITY_FILE, json.dumps(corpus_identity(cfg.data), indent=1) + "\n")

@@ -125,18 +125,19 @@ class TokenizerConfig:
 class ModelConfig:
     """Generator architecture."""
 
-    kind: str = param("lstm", choices=("lstm", "transformer"))
+    kind: str = param("lstm", choices=("lstm", "transformer", "relational_memory"))
     embedding_dim: int = param(64, low=1)
     hidden_dim: int = param(64, low=1)
     num_layers: int = param(1, low=1)
-    num_heads: int = param(4, low=1)  # transformer only
+    num_heads: int = param(4, low=1)  # transformer and relational_memory
+    memory_slots: int = param(1, low=1)  # relational_memory: rows of the memory, each hidden_dim wide
     dropout: float = param(0.0, low=0.0, high=1.0, high_open=True)
     # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
     # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
     init_std: float = param(0.0, low=0.0)
 
 
-TRAINER_NAMES = ("mle", "seqgan", "gan", "vae")  # textgan.training.TRAINERS must have exactly these
+TRAINER_NAMES = ("mle", "seqgan", "gan", "vae", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
 
 
 @dataclass
@@ -152,8 +153,13 @@ class TrainConfig:
     patience: int = param(3, low=0)  # epochs without validation improvement before early stopping (0 = off)
     lr_schedule: str = param("constant", choices=("constant", "cosine"))
     eval_batches: int = param(0, low=0)  # 0 = the whole validation split
+    # prompt -> reply data: prompt tokens count in the MLE loss and in every NLL (default: the reply only)
+    nll_include_prompt: bool = param(False)
     checkpoint_every_steps: int = param(0, low=0)  # 0 = only at the end of each epoch
     checkpoint_every_minutes: float = param(0.0, low=0.0)
+    # wall-clock budget: training stops (finished) once it has run this long in all, resumes
+    # included (0 = no limit); the leaderboard's equal budget per model
+    time_limit_minutes: float = param(0.0, low=0.0)
     keep_checkpoints: int = param(3, low=1)
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))
@@ -180,6 +186,12 @@ class DiscriminatorConfig:
     dropout: float = param(0.25, low=0.0, high=1.0, high_open=True)  # SeqGAN's dropout_keep_prob 0.75
     l2: float = param(0.2, low=0.0)  # SeqGAN's l2_reg_lambda, on the output layer
     learning_rate: float = param(1e-4, low=0.0, low_open=True)
+    # RelGAN's multiple representations: the embedding is cut into this many small ones, each
+    # read by the same filters (one logit each); 1 = SeqGAN's TextCNN
+    representations: int = param(1, low=1)
+
+
+OBJECTIVE_NAMES = ("minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "hinge", "rsgan", "began")
 
 
 @dataclass
@@ -190,8 +202,7 @@ class GanConfig:
     discriminator.learning_rate; train.epochs counts passes of real batches through D.
     """
 
-    objective: str = param("wgan_gp", choices=("minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "hinge",
-                                               "rsgan", "began"))
+    objective: str = param("wgan_gp", choices=OBJECTIVE_NAMES)
     # conv: residual 1-D convolutions (Gulrajani et al. 2017) | mlp
     architecture: str = param("conv", choices=("conv", "mlp"))
     # softmax: (T, V) distributions | embedding: (T, E) vectors in a fixed random token table,
@@ -260,6 +271,42 @@ class SeqGanConfig:
 
 
 @dataclass
+class GumbelConfig:
+    """Relaxed-sampling GANs (RelGAN, GSGAN): D sees softmax(beta * (o + g)) of G's logits o and
+    Gumbel noise g. G is first trained by MLE for train.epochs epochs at train.learning_rate;
+    D learns at discriminator.learning_rate. Defaults are RelGAN's."""
+
+    adversarial_steps: int = param(5000, low=0)  # generator updates after pretraining
+    d_steps: int = param(5, low=1)  # discriminator updates per generator update
+    g_learning_rate: float = param(1e-4, low=0.0, low_open=True)  # Adam, adversarial phase
+    # any gan.objective; wgan, wgan_gp and began use gan.clip, gan.gp_weight and gan.began_*
+    objective: str = param("rsgan", choices=OBJECTIVE_NAMES)
+    beta_max: float = param(100.0, low=0.0, low_open=True)  # final inverse temperature (GSGAN: 1 / tau, constant)
+    # exponential | linear | log | sigmoid (RelGAN's) | constant (beta_max throughout)
+    beta_schedule: str = param("exponential", choices=("exponential", "linear", "log", "sigmoid", "constant"))
+    beta_steps: int = param(0, low=0)  # adversarial steps for beta to rise from 1 to beta_max (0: by the last step)
+    eval_every: int = param(100, low=1)  # MLE epochs / adversarial steps between evaluations (phase ends always)
+    nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
+    time_limit_minutes: float = param(0.0, low=0.0)  # no new adversarial step once the session has run this long (0 = no limit)
+
+
+@dataclass
+class CotConfig:
+    """Cooperative training (Lu et al. 2019): a mediator LM (the model section's architecture,
+    trained by MLE on an equal mix of real and generated rows) and a generator that minimises
+    the exact per-step KL(G || mediator) along its own samples."""
+
+    steps: int = param(2000, low=0)  # generator updates
+    mediator_steps: int = param(1, low=1)  # mediator updates per generator update
+    pretrain_epochs: int = param(0, low=0)  # MLE epochs of G first, at train.learning_rate (CoT: none)
+    g_learning_rate: float = param(1e-3, low=0.0, low_open=True)  # Adam
+    mediator_learning_rate: float = param(1e-3, low=0.0, low_open=True)  # Adam
+    eval_every: int = param(100, low=1)  # MLE epochs / generator updates between evaluations (phase ends always)
+    nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
+    time_limit_minutes: float = param(0.0, low=0.0)  # no new step once the session has run this long (0 = no limit)
+
+
+@dataclass
 class Config:
     """Every section of a run."""
 
@@ -272,6 +319,8 @@ class Config:
     gan: GanConfig = field(default_factory=GanConfig)
     vae: VaeConfig = field(default_factory=VaeConfig)
     seqgan: SeqGanConfig = field(default_factory=SeqGanConfig)
+    gumbel: GumbelConfig = field(default_factory=GumbelConfig)
+    cot: CotConfig = field(default_factory=CotConfig)
 
 
 def _section_types() -> dict[str, type]:
@@ -465,6 +514,22 @@ def validate(cfg: Config) -> None:
     if bool(cfg.data.prompt_field) != bool(cfg.data.reply_field):
         raise ConfigError("data.prompt_field and data.reply_field go together; set both or neither")
     check_filter_lists(cfg.discriminator.filter_sizes, cfg.discriminator.num_filters)
+    if cfg.train.trainer == "gan" and cfg.model.kind != "lstm":
+        raise ConfigError(
+            f"train.trainer=gan trains its own image-style generator (gan.architecture), not a model.kind="
+            f"{cfg.model.kind} one; drop --model {cfg.model.kind} (model.kind=lstm), or train a {cfg.model.kind} "
+            "with another trainer (mle, seqgan, vae, gumbel, cot, ...)"
+        )
+    if cfg.discriminator.embedding_dim % cfg.discriminator.representations:
+        raise ConfigError(
+            f"discriminator.embedding_dim ({cfg.discriminator.embedding_dim}) must be divisible by "
+            f"discriminator.representations ({cfg.discriminator.representations})"
+        )
+    if cfg.model.kind == "relational_memory" and cfg.model.hidden_dim % cfg.model.num_heads:
+        raise ConfigError(
+            f"model.hidden_dim ({cfg.model.hidden_dim}) must be divisible by "
+            f"model.num_heads ({cfg.model.num_heads}) for the relational memory"
+        )
     if cfg.gan.label_smoothing and cfg.gan.objective not in ("minimax", "non_saturating", "lsgan", "rsgan"):
         raise ConfigError(
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "

@@ -13,19 +13,17 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from textgan.checkpoint import RunDirectory, fresh_run_path, seed_everything
 from textgan.cli import register_command
 from textgan.config import Config, load_config
 from textgan.errors import TextGanError
 from textgan.io import FolderLockedError
 from textgan.metrics import bleu, self_bleu
-from textgan.models import build_generator
-from textgan.training.base import evaluate_nll
-from textgan.training.policy_gradient import SeqGANTrainer
-from textgan.training.runtime import make_runtime
+
+if TYPE_CHECKING:  # torch and the trainers load when the demo runs, not when the CLI starts
+    from textgan.checkpoint import RunDirectory
+    from textgan.training.policy_gradient import SeqGANTrainer
 
 SHOWN_SAMPLES = 5
 COOL_TEMPERATURE = 0.8
@@ -65,6 +63,10 @@ def demo_config(args: argparse.Namespace, time_limit_minutes: float) -> Config:
 def snapshot(trainer: SeqGANTrainer, label: str, references: list[list[str]], count: int,
              temperature: float = 1.0) -> Snapshot:
     """Validation NLL, BLEU-2 and Self-BLEU-2 of `count` samples drawn with a fixed seed."""
+    import torch
+
+    from textgan.training.base import evaluate_nll
+
     generator = trainer.generator
     rng = torch.Generator(device=trainer.runtime.device).manual_seed(trainer.cfg.train.seed)
     was_training = generator.training
@@ -119,6 +121,8 @@ def run_demo(args: argparse.Namespace) -> int:
             raise TextGanError(f"--{name} must be > 0, got {getattr(args, name)}")
     if args.samples < 2:
         raise TextGanError("--samples must be at least 2 (Self-BLEU compares samples with each other)")
+    from textgan.checkpoint import RunDirectory, fresh_run_path
+
     with contextlib.ExitStack() as stack:
         run = RunDirectory(Path(args.out) if args.out else fresh_run_path(Path("runs"), "demo"))
         while True:
@@ -143,6 +147,11 @@ def demo(args: argparse.Namespace, run: RunDirectory) -> int:
     # the adversarial rounds get what is left after pretraining, less ~10 s for the final report
     time_limit = max(args.minutes - REPORT_MINUTES, 0.01)
     cfg = demo_config(args, time_limit)
+    from textgan.checkpoint import seed_everything
+    from textgan.models import build_generator
+    from textgan.training.policy_gradient import SeqGANTrainer
+    from textgan.training.runtime import make_runtime
+
     seed_everything(cfg.train.seed)
     runtime = make_runtime(cfg.train.device, cfg.train.precision)
     data = build_data(cfg)

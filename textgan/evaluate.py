@@ -16,26 +16,27 @@ import argparse
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-from textgan.checkpoint import MANIFEST, RUN_CONFIG, Checkpoint, find_checkpoint, load_checkpoint
 from textgan.cli import register_command
 from textgan.config import Config
-from textgan.data import EncodedSplit, PreparedData
-from textgan.data.corpus import absolute_paths, check_corpus_unchanged
 from textgan.errors import ConfigError, DataError, TextGanError
 from textgan.io import atomic_write_text, refuse_file
-from textgan.metrics import bleu_multi, distinct_n, self_bleu_multi, tokenize_lines, unique_ratio
+from textgan.metrics import sample_metrics, tokenize_lines, unique_ratio
 from textgan.metrics.bleu import MAX_ORDER
 from textgan.metrics.nll import has_exact_likelihood, nll, nll_oracle
 from textgan.metrics.tokenize import TOKENIZE_MODES
-from textgan.models import Generator
 from textgan.progress import progress
 from textgan.report import RunReport, markdown_table, read_jsonl, write_report
-from textgan.training.runtime import make_runtime
+
+if TYPE_CHECKING:  # torch loads when a run is evaluated: scoring text files never needs it
+    import torch
+
+    from textgan.checkpoint import Checkpoint
+    from textgan.data import EncodedSplit, PreparedData
+    from textgan.models import Generator
 
 log = logging.getLogger(__name__)
 
@@ -92,32 +93,76 @@ def check_sample_count(n: int) -> int:
 # ------------------------------------------------------------------------- text metrics
 
 
-def _distinct(samples: list[list[str]], n: int) -> float | None:
-    """Distinct-n, or None when no sample has n tokens (undefined, not zero)."""
-    try:
-        return distinct_n(samples, n)
-    except DataError:
-        return None
-
-
 def text_metrics(hypotheses: list[list[str]], references: list[list[str]], max_n: int,
-                 with_self_bleu: bool, stage: Callable[[str], None] = lambda name: None) -> dict[str, Any]:
-    """bleuK (K = 2..max_n), self_bleuK (if asked), distinct1/2 and the counts, for token lists.
+                 with_self_bleu: bool) -> dict[str, Any]:
+    """bleuK (K = 2..max_n), self_bleuK (if asked), distinct1/2 and the counts, for token lists
+    (`sample_metrics`: every hypothesis scored, an empty one 0)."""
+    return sample_metrics(hypotheses, references, max_n, bleu_orders(max_n)[0], with_self_bleu)
 
-    `stage(name)` is called as each slow part starts (for progress)."""
-    orders = bleu_orders(max_n)
-    stage("BLEU")
-    metrics: dict[str, Any] = {f"bleu{n}": score for n, score in
-                               bleu_multi(hypotheses, references, max_n=max_n, min_n=orders[0]).items()}
-    if with_self_bleu:
-        if len(hypotheses) < 2:
-            raise DataError(f"Self-BLEU needs at least 2 hypotheses, got {len(hypotheses)}; pass more or drop --self-bleu")
-        stage("Self-BLEU")
-        metrics.update({f"self_bleu{n}": score for n, score in
-                        self_bleu_multi(hypotheses, max_n=max_n, min_n=orders[0]).items()})
-    metrics.update(distinct1=_distinct(hypotheses, 1), distinct2=_distinct(hypotheses, 2),
-                   num_hypotheses=len(hypotheses), num_references=len(references))
-    return metrics
+
+DISTRIBUTION_KEYS = ("reverse_lm_nll", "forward_lm_nll", "c2st_accuracy")
+"""The --distribution metrics: LM scores both ways and the classifier two-sample test's accuracy."""
+
+
+@dataclass(frozen=True)
+class DistributionBudget:
+    """Epochs of the fresh models behind the --distribution metrics (None: their defaults)."""
+
+    epochs: int | None = None
+
+    def budgets(self) -> tuple[Any, Any]:
+        """The (LMBudget, ClassifierBudget) pair."""
+        from textgan.metrics.lm_scores import LMBudget
+        from textgan.metrics.two_sample import ClassifierBudget
+
+        if self.epochs is None:
+            return LMBudget(), ClassifierBudget()
+        return LMBudget(epochs=self.epochs), ClassifierBudget(epochs=self.epochs)
+
+
+def distribution_metrics(samples: Any, real_train: Any, real_test: Any, vocabulary: Any, budget: DistributionBudget,
+                         seed: int, device: Any = "cpu", forward_lm: Any = None) -> dict[str, float]:
+    """reverse_lm_nll, forward_lm_nll and c2st_accuracy of (N, T) sample rows against real rows.
+
+    `forward_lm` (an LM already fitted on real_train with the same budget and seed) saves
+    refitting it for every temperature.
+    """
+    from textgan.metrics.lm_scores import fit_lm, forward_lm_nll, reverse_lm_nll
+    from textgan.metrics.two_sample import classifier_two_sample_accuracy
+
+    lm_budget, classifier_budget = budget.budgets()
+    if forward_lm is None:
+        forward_lm = fit_lm(real_train, vocabulary, lm_budget, seed, device)
+    return {
+        "reverse_lm_nll": reverse_lm_nll(samples, real_test, vocabulary, lm_budget, seed, device),
+        "forward_lm_nll": forward_lm_nll(forward_lm, samples),
+        "c2st_accuracy": classifier_two_sample_accuracy(real_test, samples, vocabulary.size, classifier_budget,
+                                                        seed, device),
+    }
+
+
+def token_rows(sentences: list[list[str]], vocabulary: dict[str, int], length: int) -> Any:
+    """(N, length) id rows of token lists: ids, then <eos> (1), then <pad> (2); <bos> is 0."""
+    import torch
+
+    rows = torch.full((len(sentences), length), 2, dtype=torch.long)
+    for i, sentence in enumerate(sentences):
+        ids = [vocabulary[token] for token in sentence] + [1]
+        rows[i, : len(ids)] = torch.tensor(ids)
+    return rows
+
+
+def file_distribution_metrics(hypotheses: list[list[str]], references: list[list[str]], budget: DistributionBudget,
+                              seed: int) -> dict[str, float]:
+    """The --distribution metrics of token lists: the references are the real text both LMs
+    and the classifier see (the forward LM trains on them, the reverse LM is scored on them)."""
+    from textgan.metrics.lm_scores import Vocabulary
+
+    words = {token: i + 3 for i, token in enumerate(sorted({t for s in hypotheses + references for t in s}))}
+    length = max(map(len, hypotheses + references)) + 1
+    hyp_rows, ref_rows = token_rows(hypotheses, words, length), token_rows(references, words, length)
+    vocabulary = Vocabulary(size=len(words) + 3, bos_id=0, eos_id=1, pad_id=2)
+    return distribution_metrics(hyp_rows, ref_rows, ref_rows, vocabulary, budget, seed)
 
 
 def read_lines(path: str, what: str) -> list[str]:
@@ -135,8 +180,10 @@ def read_lines(path: str, what: str) -> list[str]:
 
 
 def evaluate_files(hypotheses: str, references: str, tokenize: str, max_n: int,
-                   with_self_bleu: bool) -> dict[str, Any]:
-    """Metrics of a hypotheses file against a references file, both tokenised the same way.
+                   with_self_bleu: bool, distribution: DistributionBudget | None = None,
+                   seed: int = 0) -> dict[str, Any]:
+    """Metrics of a hypotheses file against a references file, both tokenised the same way
+    (with `distribution`, also the reverse/forward LM scores and the two-sample test).
 
     Blank hypothesis lines are kept (an empty output scores 0); blank reference lines are skipped.
     """
@@ -145,19 +192,20 @@ def evaluate_files(hypotheses: str, references: str, tokenize: str, max_n: int,
     max_n = check_max_n(max_n)
     hyps = tokenize_lines(read_lines(hypotheses, "hypotheses"), tokenize)
     refs = tokenize_lines([line for line in read_lines(references, "references") if line.strip()], tokenize)
-    return text_metrics(hyps, refs, max_n, with_self_bleu)
+    metrics = text_metrics(hyps, refs, max_n, with_self_bleu)
+    if distribution is not None:
+        metrics.update(file_distribution_metrics(hyps, refs, distribution, seed))
+    return metrics
 
 
 # ------------------------------------------------------------------------- runs
 
 
 def model_name(cfg: Config) -> str:
-    """Trainer plus model kind, e.g. mle-lstm or seqgan-transformer (gan-<objective>, vae)."""
+    """Trainer plus model kind, e.g. mle-lstm, seqgan-transformer or vae-transformer (gan-<objective>)."""
     trainer = cfg.train.trainer
-    if trainer == "gan":  # the image-style generator ignores model.kind; its objective tells runs apart
+    if trainer == "gan":  # the image-style generator has no model.kind; its objective tells runs apart
         return f"gan-{cfg.gan.objective}"
-    if trainer == "vae":
-        return "vae"
     return f"{trainer}-{cfg.model.kind}"
 
 
@@ -170,6 +218,7 @@ class LoadedRun:
     data: PreparedData
     references: list[list[str]]
     device: torch.device
+    forward_lms: dict[tuple, Any] = field(default_factory=dict)  # (budget, seed) -> LM fitted on the train split
 
     @property
     def model(self) -> str:
@@ -178,6 +227,8 @@ class LoadedRun:
 
 def run_directory_of(checkpoint_path: Path, given: Path) -> Path:
     """The run directory a checkpoint belongs to (the given folder itself if it is not inside one)."""
+    from textgan.checkpoint import RUN_CONFIG
+
     if (given / RUN_CONFIG).is_file() and checkpoint_path.parent.name == "checkpoints":
         return checkpoint_path.parent.parent
     return given
@@ -191,6 +242,9 @@ def split_texts(split: EncodedSplit, tokenizer: Any) -> list[list[str]]:
 def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     """Load a run's checkpoint (best, else latest) and rebuild its test split from its config and seed."""
     from textgan.api import build_data
+    from textgan.checkpoint import find_checkpoint, load_checkpoint
+    from textgan.data.corpus import absolute_paths, check_corpus_unchanged
+    from textgan.training.runtime import make_runtime
 
     given = Path(path)
     checkpoint_path = find_checkpoint(given)
@@ -216,38 +270,56 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
                      split_texts(data.test, checkpoint.tokenizer), runtime.device)
 
 
-@torch.no_grad()
 def generate(generator: Generator, count: int, temperature: float, rng: torch.Generator,
              split: EncodedSplit, top_k: int = 0, top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """`count` rows as long as the split's; with prompts, replies to the split's prompts in turn.
 
     Returns the rows and each row's prompt length (where its generated text starts).
     """
-    length = split.tokens.shape[1]
-    if not bool((split.prompt_lengths > 0).any()):
-        chunks = [generator.sample(min(GENERATION_CHUNK, count - start), max_len=length,
-                                   temperature=temperature, top_k=top_k, top_p=top_p, generator=rng).cpu()
-                  for start in range(0, count, GENERATION_CHUNK)]
-        return torch.cat(chunks), torch.zeros(count, dtype=torch.long)
-    source = torch.arange(count) % len(split)
-    prompt_lengths = split.prompt_lengths[source]
-    rows = torch.empty(count, length, dtype=torch.long)
-    for prompt_length in prompt_lengths.unique().tolist():
-        where = (prompt_lengths == prompt_length).nonzero().squeeze(1)
-        for part in torch.split(where, GENERATION_CHUNK):
-            prefix = split.tokens[source[part], :prompt_length]
-            rows[part] = generator.sample(len(part), max_len=length, temperature=temperature, top_k=top_k,
-                                          top_p=top_p, prefix=prefix, generator=rng).cpu()
-    return rows, prompt_lengths
+    import torch
+
+    with torch.no_grad():
+        length = split.tokens.shape[1]
+        if not bool((split.prompt_lengths > 0).any()):
+            chunks = [generator.sample(min(GENERATION_CHUNK, count - start), max_len=length,
+                                       temperature=temperature, top_k=top_k, top_p=top_p, generator=rng).cpu()
+                      for start in range(0, count, GENERATION_CHUNK)]
+            return torch.cat(chunks), torch.zeros(count, dtype=torch.long)
+        source = torch.arange(count) % len(split)
+        prompt_lengths = split.prompt_lengths[source]
+        rows = torch.empty(count, length, dtype=torch.long)
+        for prompt_length in prompt_lengths.unique().tolist():
+            where = (prompt_lengths == prompt_length).nonzero().squeeze(1)
+            for part in torch.split(where, GENERATION_CHUNK):
+                prefix = split.tokens[source[part], :prompt_length]
+                rows[part] = generator.sample(len(part), max_len=length, temperature=temperature, top_k=top_k,
+                                              top_p=top_p, prefix=prefix, generator=rng).cpu()
+        return rows, prompt_lengths
+
+
+def run_distribution_metrics(run: LoadedRun, rows: torch.Tensor, budget: DistributionBudget, seed: int) -> dict[str, float]:
+    """The --distribution metrics of sampled rows against the run's train (forward LM) and test rows."""
+    from textgan.metrics.lm_scores import Vocabulary, fit_lm
+
+    generator = run.checkpoint.generator
+    vocabulary = Vocabulary(generator.vocab_size, generator.bos_id, generator.eos_id, generator.pad_id)
+    key = (budget, seed)
+    if key not in run.forward_lms:
+        run.forward_lms[key] = fit_lm(run.data.train.tokens, vocabulary, budget.budgets()[0], seed, run.device)
+    return distribution_metrics(rows, run.data.train.tokens, run.data.test.tokens, vocabulary, budget, seed,
+                                run.device, run.forward_lms[key])
 
 
 def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: int,
+                distribution: DistributionBudget | None = None,
                 stage: Callable[[str], None] = lambda name: None) -> tuple[dict[str, Any], list[str]]:
     """One evaluation record of the run at a temperature, and the decoded samples it scored.
 
     Every temperature samples from the same seed, so curves differ only by the temperature.
     `stage(name)` is called as each slow part starts (for progress).
     """
+    import torch
+
     stage("sampling")
     generator = run.checkpoint.generator
     tokenizer = run.checkpoint.tokenizer
@@ -260,16 +332,20 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
         "step": run.checkpoint.state.get("step"), "temperature": temperature, "n": n, "seed": seed,
         "max_n": max_n,
     }
-    record.update(text_metrics(hypotheses, run.references, max_n, with_self_bleu=n >= 2, stage=stage))
+    stage("BLEU, Self-BLEU")
+    record.update(text_metrics(hypotheses, run.references, max_n, with_self_bleu=n >= 2))
     record["unique_ratio"] = unique_ratio(hypotheses)
     record["mean_length"] = sum(map(len, hypotheses)) / len(hypotheses)
     if has_exact_likelihood(generator):
         stage("NLL-test")
         record["nll_test"] = nll(generator, run.data.test.tokens, split="test", temperature=temperature,
-                                 prompt_lengths=run.data.test.prompt_lengths)
+                                 prompt_lengths=run.data.test.prompt_lengths,
+                                 include_prompt=run.checkpoint.config.train.nll_include_prompt)
     if run.data.oracle is not None:
         stage("NLL-oracle")
         record["nll_oracle"] = nll_oracle(run.data.oracle, rows.to(run.device))
+    if distribution is not None:
+        record.update(run_distribution_metrics(run, rows, distribution, seed))
     return record, [tokenizer.decode(row) for row in ids]
 
 
@@ -289,13 +365,14 @@ def store_records(run_dir: Path, records: list[dict[str, Any]]) -> None:
     atomic_write_text(eval_file(run_dir), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept + records))
 
 
-def evaluate_run(run: LoadedRun, temperatures: list[float], n: int, seed: int, max_n: int) -> list[dict[str, Any]]:
+def evaluate_run(run: LoadedRun, temperatures: list[float], n: int, seed: int, max_n: int,
+                 distribution: DistributionBudget | None = None) -> list[dict[str, Any]]:
     """Evaluate a loaded run at each temperature; store records and samples under RUN_DIR/eval/."""
     records = []
     bar = progress(total=len(temperatures), desc=f"evaluating {run.run_dir.name} ({n} samples per temperature)",
                    unit="temperatures", line_every=1)
     for temperature in temperatures:
-        record, samples = evaluate_at(run, temperature, n, seed, max_n,
+        record, samples = evaluate_at(run, temperature, n, seed, max_n, distribution,
                                       stage=lambda name, t=temperature: bar.set_postfix(T=f"{t:g}", now=name))
         records.append(record)
         bar.set_postfix(T=f"{temperature:g}", **{k: f"{record[k]:.3f}" for k in ("bleu2", "self_bleu2") if k in record})
@@ -324,7 +401,8 @@ def print_file_metrics(metrics: dict[str, Any]) -> None:
 
 
 RESULT_COLUMNS = (("distinct1", "distinct-1"), ("distinct2", "distinct-2"), ("nll_test", "NLL-test"),
-                  ("nll_oracle", "NLL-oracle"))
+                  ("nll_oracle", "NLL-oracle"), ("reverse_lm_nll", "reverse-LM"), ("forward_lm_nll", "forward-LM"),
+                  ("c2st_accuracy", "C2ST acc"))
 
 
 def print_run_results(records: list[dict[str, Any]], max_n: int) -> None:
@@ -357,12 +435,27 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", type=int, help=f"runs: samples per temperature (default {DEFAULT_SAMPLES})")
     p.add_argument("--seed", type=int, help="runs: sampling seed (default 0)")
     p.add_argument("--device", help="runs: auto | cpu | cuda | mps (default auto)")
+    p.add_argument("--distribution", action="store_true",
+                   help="also reverse/forward LM NLL and the classifier two-sample accuracy (trains small models)")
+    p.add_argument("--distribution-epochs", type=int, metavar="N",
+                   help="epochs of those models (default: LMs 5, classifier 3)")
 
 
-RUN_ONLY_FLAGS = (("temperatures", "--temperatures"), ("n", "-n"), ("seed", "--seed"), ("device", "--device"))
+RUN_ONLY_FLAGS = (("temperatures", "--temperatures"), ("n", "-n"), ("device", "--device"))
+
+
+def distribution_budget(args: argparse.Namespace) -> DistributionBudget | None:
+    """The --distribution request (None when not asked); --distribution-epochs needs --distribution."""
+    if args.distribution_epochs is not None:
+        if not args.distribution:
+            raise TextGanError("--distribution-epochs sets the budget of --distribution; pass both")
+        if args.distribution_epochs < 1:
+            raise ConfigError(f"--distribution-epochs must be >= 1, got {args.distribution_epochs}")
+    return DistributionBudget(args.distribution_epochs) if args.distribution else None
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    distribution = distribution_budget(args)
     files = args.hypotheses is not None or args.references is not None
     if files and args.run is not None:
         raise TextGanError(
@@ -374,7 +467,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         for attr, flag in RUN_ONLY_FLAGS:
             if getattr(args, attr) is not None:
                 raise TextGanError(f"{flag} applies to RUN_DIR evaluation, not to --hypotheses/--references files; drop it")
-        metrics = evaluate_files(args.hypotheses, args.references, args.tokenize or "split", args.max_n, args.self_bleu)
+        if args.seed is not None and not args.distribution:
+            raise TextGanError("--seed on files seeds the --distribution models; pass --distribution or drop --seed")
+        metrics = evaluate_files(args.hypotheses, args.references, args.tokenize or "split", args.max_n, args.self_bleu,
+                                 distribution, args.seed or 0)
         if args.json:
             print(json.dumps(metrics))
         else:
@@ -388,7 +484,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     temperatures = parse_temperatures(DEFAULT_TEMPERATURES if args.temperatures is None else args.temperatures)
     n = check_sample_count(args.n if args.n is not None else DEFAULT_SAMPLES)
     run = load_run(args.run, args.device or "auto")
-    records = evaluate_run(run, temperatures, n, 0 if args.seed is None else args.seed, max_n)
+    records = evaluate_run(run, temperatures, n, 0 if args.seed is None else args.seed, max_n, distribution)
     if args.json:
         for record in records:
             print(json.dumps(record, ensure_ascii=False))
@@ -412,6 +508,8 @@ def _labels(models: list[str], run_dirs: list[Path]) -> list[str]:
 
 def tokenisation(cfg: Config, checkpoint_path: Path) -> tuple[str, str]:
     """What a run's BLEU is computed on: its corpus and its tokenizer (kind and vocabulary)."""
+    from textgan.checkpoint import MANIFEST
+
     manifest = checkpoint_path / MANIFEST
     fingerprint = json.loads(manifest.read_text(encoding="utf-8")).get("tokenizer_fingerprint") if manifest.is_file() else None
     vocabulary = f", vocabulary {str(fingerprint)[:8]}" if fingerprint else ""
@@ -426,6 +524,8 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
     if repeated:
         raise TextGanError(f"{sorted(repeated)[0]} is given twice; name each run once")
     refuse_file(Path(out))
+    from textgan.checkpoint import RUN_CONFIG, find_checkpoint
+
     runs: list[tuple[Path, Config, str, list[dict[str, Any]]]] = []
     tokenisations: list[tuple[str, str]] = []
     for path in paths:

@@ -22,7 +22,7 @@ __all__ = ["PROTOCOL", "RunReport", "markdown_table", "metric_series", "plot_lea
            "write_report"]
 
 # Counters of a metrics.jsonl record, not metrics.
-COUNTER_KEYS = ("step", "epoch", "round", "d_update")
+COUNTER_KEYS = ("step", "epoch", "round", "d_update", "adversarial_step", "cooperative_step")
 
 PROTOCOL = """\
 BLEU-n follows Texygen: every generated sentence is scored by nltk `sentence_bleu` (uniform

@@ -1,7 +1,12 @@
 """Examples -> fixed-length token tensors, with the max-length policy counted and logged.
 
-A row is the target sequence: [prompt tokens, <sep>,] text tokens, <eos>, then <pad> up to
-`max_length`. The generator's input is <bos> followed by the row shifted right.
+A row is the target sequence: [prompt tokens, <sep>,] text tokens, <eos>, then the fill token
+up to `max_length`. The generator's input is <bos> followed by the row shifted right.
+
+The end-of-sequence rule lives here, for data rows and generated rows alike: everything after
+the first <eos> is the fill token (`fill_id`: <pad>, else <eos>, else id 0), and the positions
+that count in a likelihood are those up to and including the first <eos> (`target_mask`),
+without the prompt unless it is asked for (`scored_mask`).
 """
 
 from __future__ import annotations
@@ -73,8 +78,7 @@ def encode_row(text_ids: list[int], prompt_ids: list[int] | None, tokenizer: Tex
         if overflow == "drop" or len(prefix) >= max_length:
             return None, len(prefix), False
         row, truncated = row[:max_length], True
-    pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
-    return row + [pad] * (max_length - len(row)), len(prefix), truncated
+    return row + [fill_id(tokenizer.pad_id, tokenizer.eos_id)] * (max_length - len(row)), len(prefix), truncated
 
 
 def row_length(text_ids: list[int], prompt_ids: list[int] | None, tokenizer: TextTokenizer) -> int:
@@ -162,9 +166,45 @@ def shift_right(tokens: torch.Tensor, bos_id: int) -> torch.Tensor:
     return torch.cat([start, tokens[:, :-1]], dim=1)
 
 
-def target_mask(tokens: torch.Tensor, eos_id: int | None) -> torch.Tensor:
-    """Positions that count in the loss: every token up to and including the first <eos>."""
+def fill_id(pad_id: int | None, eos_id: int | None) -> int:
+    """The token written after <eos> in every row, real or generated: <pad>, else <eos>, else 0.
+
+    Real and generated rows must agree on it, or a discriminator tells them apart by their padding.
+    """
+    if pad_id is not None:
+        return pad_id
+    return eos_id if eos_id is not None else 0
+
+
+def eos_positions(tokens: torch.Tensor, eos_id: int | None) -> torch.Tensor:
+    """(B,) index of the first <eos> of each (B, T) row, or T where a row has none."""
+    length = tokens.shape[1]
     if eos_id is None:
-        return torch.ones_like(tokens, dtype=torch.bool)
-    is_eos = (tokens == eos_id).long()
-    return (is_eos.cumsum(dim=1) - is_eos) == 0
+        return torch.full((tokens.shape[0],), length, dtype=torch.long, device=tokens.device)
+    is_eos = tokens == eos_id
+    first = is_eos.long().argmax(dim=1)
+    return torch.where(is_eos.any(dim=1), first, torch.full_like(first, length))
+
+
+def target_mask(tokens: torch.Tensor, eos_id: int | None) -> torch.Tensor:
+    """Positions that count in a likelihood: every token up to and including the first <eos>."""
+    positions = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0)
+    return positions <= eos_positions(tokens, eos_id).unsqueeze(1)
+
+
+def scored_mask(tokens: torch.Tensor, prompt_lengths: torch.Tensor | None, eos_id: int | None,
+                include_prompt: bool = False) -> torch.Tensor:
+    """`target_mask` without each row's first `prompt_lengths` positions (unless `include_prompt`):
+    the tokens of prompt -> reply rows that the MLE loss and every NLL count (the reply only, by default)."""
+    mask = target_mask(tokens, eos_id)
+    if prompt_lengths is None or include_prompt:
+        return mask
+    positions = torch.arange(tokens.shape[1], device=tokens.device).unsqueeze(0)
+    return mask & (positions >= prompt_lengths.to(tokens.device).unsqueeze(1))
+
+
+def pad_after_eos(tokens: torch.Tensor, eos_id: int | None, fill: int) -> torch.Tensor:
+    """Rows with every token after the first <eos> replaced by `fill` (see `fill_id`)."""
+    if eos_id is None:
+        return tokens
+    return tokens.masked_fill(~target_mask(tokens, eos_id), fill)

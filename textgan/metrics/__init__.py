@@ -1,4 +1,4 @@
-"""Text-generation metrics: Texygen-exact BLEU / Self-BLEU (fast), NLL, diversity, tokenisation."""
+"""Text-generation metrics: Texygen-exact BLEU / Self-BLEU (fast), NLL, diversity, sample scores, tokenisation."""
 
 from textgan.metrics.bleu import (
     bleu,
@@ -12,6 +12,7 @@ from textgan.metrics.bleu import (
 )
 from textgan.metrics.diversity import distinct_n, length_stats, ngram_jsd, unique_ratio
 from textgan.metrics.nll import nll, nll_oracle
+from textgan.metrics.samples import sample_metrics
 from textgan.metrics.tokenize import tokenize_lines
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ngram_jsd",
     "nll",
     "nll_oracle",
+    "sample_metrics",
     "self_bleu",
     "self_bleu_multi",
     "self_bleu_multi_scores",

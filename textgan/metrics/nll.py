@@ -1,7 +1,8 @@
 """Likelihood metrics: NLL of a model on held-out text (NLL-test) and NLL-oracle of its samples.
 
 NLL-test is the mean per-token negative log-likelihood (nats) a generator assigns to rows it
-never trained on, counted like the trainers' `val_nll` (every token up to and including <eos>).
+never trained on, counted like the trainers' `val_nll` (every token up to and including <eos>;
+for prompt -> reply rows the reply only, unless train.nll_include_prompt).
 At temperature T the model's next-token distribution is softmax(logits / T), the distribution
 its samples at T come from, so NLL-test and NLL-oracle can be swept together over T (Caccia et
 al. 2020): NLL-test measures how much of the data the model still covers (diversity),
@@ -11,14 +12,15 @@ NLL-oracle how likely the oracle finds its samples (quality).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-
-from textgan.data.encoding import target_mask
 from textgan.errors import ConfigError, DataError, TextGanError
-from textgan.models.base import Generator
-from textgan.models.oracle import OracleLSTM
+
+if TYPE_CHECKING:  # torch loads on first use: `textgan evaluate` on text files never needs it
+    import torch
+
+    from textgan.models.base import Generator
+    from textgan.models.oracle import OracleLSTM
 
 __all__ = ["HELD_OUT_SPLITS", "has_exact_likelihood", "nll", "nll_oracle"]
 
@@ -33,7 +35,6 @@ def has_exact_likelihood(generator: Generator) -> bool:
     return getattr(generator, "has_likelihood", True) and not isinstance(generator, SentenceVAE)
 
 
-@torch.no_grad()
 def nll(
     generator: Generator,
     tokens: torch.Tensor,
@@ -41,14 +42,15 @@ def nll(
     split: str,
     temperature: float = 1.0,
     prompt_lengths: torch.Tensor | None = None,
-    include_prompt: bool = True,
+    include_prompt: bool = False,
     batch_size: int = 256,
 ) -> float:
     """Mean per-token NLL (nats) of held-out (N, T) target rows under the generator at a temperature.
 
     `split` names where the rows come from and must be a held-out split ("validation" or
     "test"); "train" is refused. Rows are targets as in `EncodedSplit` (<bos> is prepended here);
-    tokens after the first <eos> do not count, nor prompt tokens when `include_prompt` is False.
+    the tokens that count are the trainers' (`scored_mask`): up to the first <eos>, and for
+    prompt -> reply rows the reply only unless `include_prompt` (train.nll_include_prompt).
     """
     if split not in HELD_OUT_SPLITS:
         raise TextGanError(
@@ -64,22 +66,26 @@ def nll(
         )
     if tokens.dim() != 2 or tokens.shape[0] == 0:
         raise DataError(f"the {split} split holds no rows (shape {tuple(tokens.shape)}); NLL needs at least one")
+    import torch
+    import torch.nn.functional as F
+
+    from textgan.data.encoding import scored_mask
+
     was_training = generator.training
     generator.eval()
     device = generator.device
     total = 0.0
     count = 0
-    positions = torch.arange(tokens.shape[1]).unsqueeze(0)
-    for start in range(0, tokens.shape[0], batch_size):
-        targets = tokens[start : start + batch_size]
-        mask = target_mask(targets, generator.eos_id)
-        if prompt_lengths is not None and not include_prompt:
-            mask &= positions >= prompt_lengths[start : start + batch_size].unsqueeze(1)
-        targets, mask = targets.to(device), mask.to(device)
-        logits = generator(generator.inputs_for(targets)).float() / temperature
-        token_nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-        total += float(token_nll.double()[mask.reshape(-1)].sum())
-        count += int(mask.sum())
+    with torch.no_grad():
+        for start in range(0, tokens.shape[0], batch_size):
+            targets = tokens[start : start + batch_size]
+            prompts = prompt_lengths[start : start + batch_size] if prompt_lengths is not None else None
+            mask = scored_mask(targets, prompts, generator.eos_id, include_prompt)
+            targets, mask = targets.to(device), mask.to(device)
+            logits = generator(generator.inputs_for(targets)).float() / temperature
+            token_nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+            total += float(token_nll.double()[mask.reshape(-1)].sum())
+            count += int(mask.sum())
     generator.train(was_training)
     if count == 0:
         raise DataError(f"the {split} split holds no scored token (every row is a prompt only); NLL is undefined")

@@ -27,6 +27,10 @@ def _model_type_class(model_type: object) -> type[Generator] | None:
         return LSTMGenerator
     if model_type == "gpt2":
         return _transformer_class()
+    if model_type == "textgan-relational-memory":
+        from textgan.models.relational_memory import RelationalMemoryGenerator
+
+        return RelationalMemoryGenerator
     if model_type == "textgan-continuous":
         from textgan.models.continuous import ContinuousGenerator
 
@@ -38,7 +42,7 @@ def _model_type_class(model_type: object) -> type[Generator] | None:
     return None
 
 
-MODEL_TYPES = ("textgan-lstm", "gpt2", "textgan-continuous", "textgan-vae")
+MODEL_TYPES = ("textgan-lstm", "gpt2", "textgan-relational-memory", "textgan-continuous", "textgan-vae")
 
 
 def build_generator(cfg: ModelConfig, vocab_size: int, max_length: int, bos_id: int,
@@ -49,6 +53,11 @@ def build_generator(cfg: ModelConfig, vocab_size: int, max_length: int, bos_id: 
                   dropout=cfg.dropout)
     if cfg.kind == "lstm":
         return LSTMGenerator(hidden_dim=cfg.hidden_dim, init_std=cfg.init_std, **common)
+    if cfg.kind == "relational_memory":
+        from textgan.models.relational_memory import RelationalMemoryGenerator
+
+        return RelationalMemoryGenerator(hidden_dim=cfg.hidden_dim, num_heads=cfg.num_heads,
+                                         memory_slots=cfg.memory_slots, init_std=cfg.init_std, **common)
     return _transformer_class()(num_heads=cfg.num_heads, init_std=cfg.init_std, **common)
 
 

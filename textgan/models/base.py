@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from textgan.data.encoding import fill_id
 from textgan.models.losses import fused_linear_nll, weighted_token_nll
 from textgan.models.sampling import sample_tokens
 
@@ -146,7 +147,7 @@ class Generator(nn.Module):
             lengths = torch.as_tensor(prefix_lengths, dtype=torch.long, device=device)
         shared = int(lengths.min()) if n else 0  # prefix positions every row keeps: one pass
         last_forced = int(lengths.max()) if n else 0
-        fill = self.pad_id if self.pad_id is not None else (self.eos_id or 0)
+        fill = fill_id(self.pad_id, self.eos_id)
         out = torch.full((n, max_len), fill, dtype=torch.long, device=device)
         out[:, :shared] = prefix_ids[:, :shared]
         start = torch.full((n, 1), self.bos_id, dtype=torch.long, device=device)

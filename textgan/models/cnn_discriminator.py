@@ -5,6 +5,11 @@ network scores SeqGAN's sampled ids and the continuous GANs' relaxed outputs. Th
 one logit per sequence (real = 1); SeqGAN's two-class softmax is the same model, since
 softmax over (l0, l1) gives sigmoid(l1 - l0).
 
+RelGAN's discriminator (Nie et al. 2019) is this network with `representations` > 1: the
+embedding is cut into that many small embeddings, each read by the same filters, highway and
+output layer, giving one logit per representation (`representation_logits`; RelGAN averages
+its loss over them, `forward` averages the logits).
+
 Speed (benchmarks/rollout_speed.py: about 2x one nn.Conv1d per filter size under bf16
 autocast on CPU, 1.2x in fp32): every filter size is a linear map of a flattened window of k
 embeddings. The windows are a strided view of the embeddings, copied once into a window-major
@@ -55,17 +60,23 @@ class TextCNN(nn.Module):
         filter_sizes: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20),
         num_filters: Sequence[int] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160),
         dropout: float = 0.25,
+        representations: int = 1,
     ) -> None:
         super().__init__()
         check_filter_sizes(filter_sizes, num_filters, max_length)
+        if embedding_dim % representations:
+            raise ConfigError(f"discriminator.embedding_dim ({embedding_dim}) must be divisible by "
+                              f"discriminator.representations ({representations})")
         self.vocab_size, self.max_length, self.embedding_dim = vocab_size, max_length, embedding_dim
+        self.representations = representations
+        width = embedding_dim // representations  # of one representation
         self.filter_sizes, self.num_filters = list(filter_sizes), list(num_filters)
         self.dropout_rate = dropout
         # rows per pass in forward: a block's windows, responses and features stay in cache
         self.row_block = 2048
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         # filter bank i maps a flattened window of filter_sizes[i] embeddings to num_filters[i] features
-        self.filters = nn.ModuleList(nn.Linear(k * embedding_dim, n) for k, n in zip(filter_sizes, num_filters))
+        self.filters = nn.ModuleList(nn.Linear(k * width, n) for k, n in zip(filter_sizes, num_filters))
         features = sum(num_filters)
         self.highway = nn.Linear(features, 2 * features)  # transform gate and candidate in one matmul
         self.dropout = nn.Dropout(dropout)
@@ -102,7 +113,10 @@ class TextCNN(nn.Module):
         )
 
     def features(self, embedded: torch.Tensor) -> torch.Tensor:
-        """(B, T, E) embeddings -> (B, sum(num_filters)) max-over-time filter features."""
+        """(B, T, E) embeddings -> (B, representations * sum(num_filters)) max-over-time filter features."""
+        rows = embedded.shape[0]
+        if self.representations > 1:  # each representation a row of its own for the shared filters
+            embedded = embedded.unflatten(2, (self.representations, -1)).transpose(1, 2).flatten(0, 1)
         batch, length, width = embedded.shape
         if length < max(self.filter_sizes):
             raise ValueError(
@@ -123,20 +137,28 @@ class TextCNN(nn.Module):
             response = unfolded.reshape(windows * batch, size * width) @ bank.weight.to(embedded.dtype).t()
             pooled.append(response.view(windows, batch, -1).amax(dim=0))
         bias = torch.cat([bank.bias for bank in self.filters])
-        return torch.relu(torch.cat(pooled, dim=1).float() + bias)
+        return torch.relu(torch.cat(pooled, dim=1).float() + bias).view(rows, -1)
 
-    def head(self, features: torch.Tensor) -> torch.Tensor:
-        """Highway, dropout and the output layer: features -> (B,) logits."""
+    def head(self, features: torch.Tensor, per_representation: bool = False) -> torch.Tensor:
+        """Highway, dropout and the output layer: features -> (B,) logits (the mean over
+        representations), or (B, representations) with `per_representation`."""
         # elementwise work in float32: mixing an autocast bf16 output with float32 is slow on CPU
-        features = features.float()
-        gate_input, candidate = self.highway(features).float().chunk(2, dim=1)
+        features = features.float().unflatten(1, (self.representations, -1))
+        gate_input, candidate = self.highway(features).float().chunk(2, dim=-1)
         mixed = torch.lerp(features, torch.relu(candidate), torch.sigmoid(gate_input))  # gate*g + (1-gate)*x
-        return self.output(self.dropout(mixed)).squeeze(1).float()
+        logits = self.output(self.dropout(mixed)).squeeze(-1).float()
+        return logits if per_representation else logits.mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B,) logits, real = 1, for ids (B, T), a soft one-hot (B, T, V) or embeddings (B, T, E)."""
+        return self.representation_logits(x).mean(dim=1)
+
+    def representation_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, representations) logits, one per embedded representation (one column for TextCNN)."""
         # blocks of rows: every intermediate of a block stays in cache, whatever the batch size
-        return torch.cat([self.head(self.features(self.embed(block))) for block in x.split(self.row_block)])
+        block = max(1, self.row_block // self.representations)
+        return torch.cat([self.head(self.features(self.embed(part)), per_representation=True)
+                          for part in x.split(block)])
 
     def l2_penalty(self) -> torch.Tensor:
         """SeqGAN's l2_loss of the output layer: (|W|^2 + |b|^2) / 2; multiply by discriminator.l2."""
@@ -148,6 +170,7 @@ class TextCNN(nn.Module):
             "model_type": MODEL_TYPE, "vocab_size": self.vocab_size, "max_length": self.max_length,
             "embedding_dim": self.embedding_dim, "filter_sizes": list(self.filter_sizes),
             "num_filters": list(self.num_filters), "dropout": self.dropout_rate,
+            "representations": self.representations,
         }
 
     @classmethod
@@ -160,5 +183,5 @@ def build_discriminator(disc_cfg: DiscriminatorConfig, vocab_size: int, max_leng
     """A fresh TextCNN from the `discriminator` config section (initialised from the global RNG)."""
     return TextCNN(
         vocab_size, max_length, embedding_dim=disc_cfg.embedding_dim, filter_sizes=disc_cfg.filter_sizes,
-        num_filters=disc_cfg.num_filters, dropout=disc_cfg.dropout,
+        num_filters=disc_cfg.num_filters, dropout=disc_cfg.dropout, representations=disc_cfg.representations,
     )

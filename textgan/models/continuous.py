@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from textgan.config import GanConfig
+from textgan.data.encoding import fill_id, pad_after_eos
 from textgan.errors import TextGanError
 from textgan.models.base import Generator
 from textgan.models.sampling import sample_tokens
@@ -124,12 +125,7 @@ class ContinuousGenerator(Generator):
             batch, length, vocab = token_scores.shape
             ids = sample_tokens(token_scores.reshape(-1, vocab), temperature, top_k, top_p, generator)
             ids = ids.view(batch, length)
-        if self.eos_id is not None:
-            ended = (ids == self.eos_id).long().cumsum(dim=1)
-            after_end = (ended - (ids == self.eos_id).long()) > 0
-            fill = self.pad_id if self.pad_id is not None else self.eos_id
-            ids = ids.masked_fill(after_end, fill)
-        return ids
+        return pad_after_eos(ids, self.eos_id, fill_id(self.pad_id, self.eos_id))
 
     # -- the Generator interface -----------------------------------------------------------------
     def logits(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
@@ -155,8 +151,7 @@ class ContinuousGenerator(Generator):
         ids = self.decode_scores(self.token_logits(self.noise(n, generator)), temperature, top_k, top_p, generator)
         if max_len <= self.max_length:
             return ids[:, :max_len]
-        fill = self.pad_id if self.pad_id is not None else (self.eos_id or 0)
-        return F.pad(ids, (0, max_len - self.max_length), value=fill)
+        return F.pad(ids, (0, max_len - self.max_length), value=fill_id(self.pad_id, self.eos_id))
 
     def config_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild this module (saved as config.json)."""

@@ -36,16 +36,32 @@ def weighted_token_nll(logits: torch.Tensor, targets: torch.Tensor, weights: tor
     return _WeightedTokenNLL.apply(logits, targets, weights.to(torch.float32))
 
 
+def _block_softmax(h: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, target: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One row block's float32 exp(logits - max), their row sums and the targets' shifted logits."""
+    logits = (h @ w.t()).float()
+    if bias is not None:
+        logits += bias.float()
+    logits -= logits.amax(dim=1, keepdim=True)
+    picked = logits.gather(1, target).squeeze(1)
+    probs = logits.exp_()
+    return probs, probs.sum(dim=1), picked
+
+
+def _compute_dtype(hidden: torch.Tensor) -> torch.dtype:
+    """Under autocast the matmuls run in its dtype (bf16 uses AMX on recent Xeons); softmax and
+    sums stay in float32."""
+    device_type = hidden.device.type
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
+
+
 class _FusedLinearNLL(torch.autograd.Function):
     """Output layer + softmax + NLL in row blocks that stay in cache; gradients formed eagerly."""
 
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 targets: torch.Tensor, weights: torch.Tensor, block_rows: int) -> torch.Tensor:
-        device_type = hidden.device.type
-        # under autocast the three matmuls run in its dtype (bf16 uses AMX on recent Xeons);
-        # softmax, sums and accumulated gradients stay in float32
-        compute = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden.dtype
+        compute = _compute_dtype(hidden)
         ctx.hidden_dtype = hidden.dtype
         hidden = hidden.to(compute)
         w = weight.to(compute)
@@ -55,15 +71,9 @@ class _FusedLinearNLL(torch.autograd.Function):
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         for start in range(0, hidden.shape[0], block_rows):
             h = hidden[start : start + block_rows]
-            logits = (h @ w.t()).float()
-            if bias is not None:
-                logits += bias.float()
-            logits -= logits.amax(dim=1, keepdim=True)
             target = targets[start : start + block_rows].unsqueeze(1)
             weight_rows = weights[start : start + block_rows]
-            picked = logits.gather(1, target).squeeze(1)
-            probs = logits.exp_()
-            sums = probs.sum(dim=1)
+            probs, sums, picked = _block_softmax(h, w, bias, target)
             total += ((sums.log() - picked) * weight_rows).sum()
             probs.mul_((weight_rows / sums).unsqueeze(1))  # d loss / d logits = w * (softmax - onehot)
             probs.scatter_add_(1, target, -weight_rows.unsqueeze(1))
@@ -86,12 +96,31 @@ class _FusedLinearNLL(torch.autograd.Function):
                 (grad_bias * scale).to(ctx.weight_dtype) if ctx.has_bias else None, None, None, None)
 
 
+def _linear_nll_value(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      targets: torch.Tensor, weights: torch.Tensor, block_rows: int) -> torch.Tensor:
+    """The fused loss's value alone: one matmul per block, no gradient buffers (evaluation)."""
+    compute = _compute_dtype(hidden)
+    hidden, w = hidden.to(compute), weight.to(compute)
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    for start in range(0, hidden.shape[0], block_rows):
+        target = targets[start : start + block_rows].unsqueeze(1)
+        _, sums, picked = _block_softmax(hidden[start : start + block_rows], w, bias, target)
+        total += ((sums.log() - picked) * weights[start : start + block_rows]).sum()
+    return total
+
+
 def fused_linear_nll(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                      targets: torch.Tensor, weights: torch.Tensor, block_rows: int = 128) -> torch.Tensor:
     """Sum of weight * -log softmax(hidden @ weight.T + bias)[target] without materialising all logits.
 
     hidden (N, H), weight (V, H), bias (V,) or None, targets and weights (N,). Rows are processed
-    in blocks small enough for the (block, V) logits to stay in cache; the gradients are formed
-    in the same pass, so the backward is a multiplication by the incoming gradient.
+    in blocks small enough for the (block, V) logits to stay in cache. When a gradient is wanted
+    it is formed in the same pass (so the backward is a multiplication by the incoming gradient);
+    under `torch.no_grad()`, or when no input requires a gradient, only the loss is computed.
     """
-    return _FusedLinearNLL.apply(hidden, weight, bias, targets, weights.to(torch.float32), block_rows)
+    weights = weights.to(torch.float32)
+    inputs = (hidden, weight) if bias is None else (hidden, weight, bias)
+    if not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):
+        with torch.no_grad():
+            return _linear_nll_value(hidden, weight, bias, targets, weights, block_rows)
+    return _FusedLinearNLL.apply(hidden, weight, bias, targets, weights, block_rows)

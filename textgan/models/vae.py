@@ -1,8 +1,12 @@
-"""Sentence VAE (Bowman et al. 2016): an LSTM encoder to a Gaussian posterior, an LSTM decoder from z.
+"""Sentence VAE (Bowman et al. 2016): an LSTM encoder to a Gaussian posterior, a decoder from z.
 
 The encoder reads a sentence up to its <eos> and gives the mean and log-variance of q(z|x); the
-decoder starts from a state computed from z and is an ordinary autoregressive language model
-after that, so it serves the `Generator` interface: `sample` draws z from the prior N(0, I).
+decoder (an LSTM, or a GPT-2 Transformer for model.kind=transformer) is an ordinary
+autoregressive language model conditioned on z, so it serves the `Generator` interface:
+`sample` draws z from the prior N(0, I). The LSTM decoder starts from a state computed from z
+(Bowman et al.); the Transformer decoder adds a projection of z to every input embedding (the
+"embedding" injection of Optimus, Li et al. 2020), as a Transformer has no state to start from.
+Encoder and decoder share the token embedding.
 
 Likelihood: `logits`/`log_prob` without a state decode from one z drawn from the prior (global
 torch RNG). log p(x|z) with z ~ p(z) estimates log p(x) from below in expectation (Jensen), so
@@ -17,12 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from textgan.data.encoding import target_mask
+from textgan.data.encoding import fill_id, target_mask
 from textgan.errors import TextGanError
 from textgan.models.base import Generator
 from textgan.models.sampling import sample_tokens
 
 MODEL_TYPE = "textgan-vae"
+DECODERS = ("lstm", "transformer")  # the decoder follows model.kind
 
 
 def gaussian_kl(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
@@ -38,21 +43,35 @@ def active_units(posterior_means: torch.Tensor, threshold: float = 0.01) -> int:
 
 
 class SentenceVAE(Generator):
-    """Embedding shared by an LSTM encoder (to mean, log-variance) and an LSTM decoder started from z."""
+    """Embedding shared by an LSTM encoder (to mean, log-variance) and a decoder conditioned on z."""
 
     def __init__(self, vocab_size: int, max_length: int, bos_id: int = 0, eos_id: int | None = None,
                  pad_id: int | None = None, embedding_dim: int = 64, hidden_dim: int = 128,
-                 num_layers: int = 1, latent_dim: int = 32) -> None:
+                 num_layers: int = 1, latent_dim: int = 32, decoder: str = "lstm", num_heads: int = 4) -> None:
         super().__init__(vocab_size, max_length, bos_id, eos_id, pad_id)
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
         self.embedding_dim, self.hidden_dim = embedding_dim, hidden_dim
         self.num_layers, self.latent_dim = num_layers, latent_dim
+        self.decoder_kind, self.num_heads = decoder, num_heads
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         self.encoder = nn.LSTM(embedding_dim, hidden_dim, num_layers, batch_first=True)
         self.to_mean = nn.Linear(hidden_dim, latent_dim)
         self.to_log_variance = nn.Linear(hidden_dim, latent_dim)
-        self.latent_to_state = nn.Linear(latent_dim, 2 * num_layers * hidden_dim)
-        self.decoder = nn.LSTM(embedding_dim, hidden_dim, num_layers, batch_first=True)
-        self.output = nn.Linear(hidden_dim, vocab_size)
+        if decoder == "lstm":
+            self.latent_to_state = nn.Linear(latent_dim, 2 * num_layers * hidden_dim)
+            self.decoder = nn.LSTM(embedding_dim, hidden_dim, num_layers, batch_first=True)
+            self.output = nn.Linear(hidden_dim, vocab_size)
+        else:
+            from transformers import GPT2Config, GPT2Model
+
+            self.latent_to_input = nn.Linear(latent_dim, embedding_dim)
+            # The decoder reads the shared embedding (inputs_embeds): its own token table is unused, one row.
+            self.decoder = GPT2Model(GPT2Config(vocab_size=1, n_positions=max_length, n_embd=embedding_dim,
+                                                n_layer=num_layers, n_head=num_heads, resid_pdrop=0.0,
+                                                embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=None,
+                                                eos_token_id=None, pad_token_id=None))
+            self.output = nn.Linear(embedding_dim, vocab_size)
 
     # -- the VAE side ----------------------------------------------------------------------------
     def encode(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,10 +93,27 @@ class SentenceVAE(Generator):
         """(n, latent_dim) draws from the prior N(0, I)."""
         return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
 
-    def initial_state(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's (h, c) before <bos>, computed from z."""
+    def initial_state(self, z: torch.Tensor) -> Any:
+        """The decoder's state before <bos> given z: the LSTM's (h, c) computed from z; for the
+        Transformer, z's input offset and an empty cache."""
+        if self.decoder_kind == "transformer":
+            return self.latent_to_input(z), None
         state = torch.tanh(self.latent_to_state(z)).view(z.shape[0], 2, self.num_layers, self.hidden_dim)
         return state[:, 0].transpose(0, 1).contiguous(), state[:, 1].transpose(0, 1).contiguous()
+
+    def decode_embedded(self, embedded: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        """(B, T, V) logits of (B, T, E) input embeddings from a decoder state, and the state after them."""
+        if self.decoder_kind == "lstm":
+            hidden, state = self.decoder(embedded, state)
+            return self.output(hidden), state
+        from transformers import DynamicCache
+
+        offset, cache = state
+        cache = DynamicCache() if cache is None else cache
+        mask = embedded.new_ones(embedded.shape[0], cache.get_seq_length() + embedded.shape[1], dtype=torch.long)
+        out = self.decoder(inputs_embeds=embedded + offset.unsqueeze(1).to(embedded.dtype), attention_mask=mask,
+                           cache=cache, use_cache=True)
+        return self.output(out.last_hidden_state), (offset, out.cache)
 
     def decode_logits(self, inputs: torch.Tensor, z: torch.Tensor, word_dropout: float = 0.0,
                       generator: torch.Generator | None = None, uniforms: torch.Tensor | None = None) -> torch.Tensor:
@@ -90,8 +126,7 @@ class SentenceVAE(Generator):
             keep = uniforms >= word_dropout
             keep[:, 0] = True
             embedded = embedded * keep.unsqueeze(-1).to(embedded.dtype)
-        hidden, _ = self.decoder(embedded, self.initial_state(z))
-        return self.output(hidden)
+        return self.decode_embedded(embedded, self.initial_state(z))[0]
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, max_len: int | None = None, temperature: float = 1.0, top_k: int = 0,
@@ -115,12 +150,18 @@ class SentenceVAE(Generator):
         """Decoder logits; without a state, z is drawn from the prior (see the module docstring)."""
         if state is None:
             state = self.initial_state(self.prior(tokens.shape[0]))
-        hidden, state = self.decoder(self.embedding(tokens), state)
-        return self.output(hidden), state
+        return self.decode_embedded(self.embedding(tokens), state)
 
     def select_state(self, state: Any, index: torch.Tensor) -> Any:
-        h, c = state
-        return h[:, index], c[:, index]
+        if self.decoder_kind == "lstm":
+            h, c = state
+            return h[:, index], c[:, index]
+        from transformers import DynamicCache
+
+        offset, cache = state
+        if cache is not None:
+            cache = DynamicCache(ddp_cache_data=[(layer.keys[index], layer.values[index]) for layer in cache.layers])
+        return offset[index], cache
 
     @torch.no_grad()
     def sample(self, n: int, max_len: int | None = None, temperature: float = 1.0, top_k: int = 0,
@@ -137,13 +178,14 @@ class SentenceVAE(Generator):
             "model_type": MODEL_TYPE, "vocab_size": self.vocab_size, "max_length": self.max_length,
             "bos_id": self.bos_id, "eos_id": self.eos_id, "pad_id": self.pad_id,
             "embedding_dim": self.embedding_dim, "hidden_dim": self.hidden_dim,
-            "num_layers": self.num_layers, "latent_dim": self.latent_dim,
+            "num_layers": self.num_layers, "latent_dim": self.latent_dim, "decoder": self.decoder_kind,
+            "num_heads": self.num_heads,
         }
 
 
 def encode_texts(texts: list[str], tokenizer: Any, max_length: int) -> torch.Tensor:
     """(N, max_length) target rows [text, <eos>, <pad>...] for sentences to encode."""
-    pad = tokenizer.pad_id if tokenizer.pad_id is not None else 0
+    pad = fill_id(tokenizer.pad_id, tokenizer.eos_id)
     rows = []
     for text in texts:
         ids = tokenizer.encode(text) + ([tokenizer.eos_id] if tokenizer.eos_id is not None else [])

@@ -7,8 +7,12 @@ from textgan.training.mle import MLETrainer
 from textgan.training.policy_gradient import SeqGANTrainer
 from textgan.training.continuous_gan import ContinuousGANTrainer
 from textgan.training.vae import VAETrainer
+from textgan.training.gumbel import GumbelTrainer
+from textgan.training.cot import CoTTrainer
 
 TRAINERS: dict[str, type[Trainer]] = {"mle": MLETrainer}
 TRAINERS["vae"] = VAETrainer
 TRAINERS["gan"] = ContinuousGANTrainer
 TRAINERS["seqgan"] = SeqGANTrainer
+TRAINERS["gumbel"] = GumbelTrainer
+TRAINERS["cot"] = CoTTrainer

@@ -32,9 +32,9 @@ from textgan.checkpoint import (
 )
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
-from textgan.data.encoding import target_mask
+from textgan.data.encoding import scored_mask
 from textgan.errors import CheckpointError, ConfigError, TextGanError
-from textgan.models import Generator
+from textgan.models import Generator, build_generator
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ RESUME_STATE_KEYS = ("trainer", "step", "epoch", "batch_in_epoch", "best_metric"
 
 class NonFiniteLossError(TextGanError):
     """Training produced NaN or infinity."""
+
+
+class TimeLimitReached(Exception):
+    """Raised by `after_step` once train.time_limit_minutes is spent; ends training as finished."""
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -80,20 +84,17 @@ def masked_nll_sum(generator: nn.Module, targets: torch.Tensor, mask: torch.Tens
     return generator(torch.cat([start, targets[:, :-1]], dim=1), targets, mask)
 
 
-def loss_mask(split: EncodedSplit, rows: torch.Tensor, eos_id: int | None, include_prompt: bool) -> torch.Tensor:
-    """Tokens that count for rows of a split: up to <eos>, optionally without the prompt."""
-    targets = split.tokens[rows]
-    mask = target_mask(targets, eos_id)
-    if not include_prompt:
-        positions = torch.arange(targets.shape[1]).unsqueeze(0)
-        mask &= positions >= split.prompt_lengths[rows].unsqueeze(1)
-    return mask
+def loss_mask(split: EncodedSplit, rows: torch.Tensor, eos_id: int | None, include_prompt: bool = False) -> torch.Tensor:
+    """Tokens that count for rows of a split (`scored_mask`: up to <eos>, the reply only unless
+    `include_prompt`, i.e. train.nll_include_prompt)."""
+    return scored_mask(split.tokens[rows], split.prompt_lengths[rows], eos_id, include_prompt)
 
 
 @torch.no_grad()
 def evaluate_nll(generator: Generator, split: EncodedSplit, runtime: Runtime, batch_size: int,
-                 max_batches: int = 0, include_prompt: bool = True) -> float:
-    """Mean per-token NLL (nats) of a split; shards rows across processes and sums."""
+                 max_batches: int = 0, include_prompt: bool = False) -> float:
+    """Mean per-token NLL (nats) of a split's scored tokens (`loss_mask`); shards rows across
+    processes and sums."""
     was_training = generator.training
     generator.eval()
     total = torch.zeros(2, dtype=torch.float64, device=runtime.device)
@@ -173,8 +174,18 @@ class Trainer:
         self.finished = False
         self.resumed = False
         self._last_checkpoint_time = time.monotonic()
+        self.earlier_seconds = 0.0  # training time of earlier sessions of this run (resume)
+        self._session_start = time.monotonic()
 
     # -- for subclasses -----------------------------------------------------------------
+    @classmethod
+    def new_generator(cls, cfg: Config, data: PreparedData) -> Generator:
+        """A fresh generator for this trainer: model.kind's, sized by the model section and the
+        data's row length (tokenizer.max_length, or data.oracle_seq_len for the oracle)."""
+        tok = data.tokenizer
+        return build_generator(cfg.model, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id,
+                               tok.pad_id)
+
     def run_training(self) -> None:
         """The trainer's loop; calls `after_step` after each optimisation step."""
         raise NotImplementedError
@@ -203,13 +214,17 @@ class Trainer:
 
     def _train(self) -> None:
         self.run.save_config(self.cfg)
+        self._session_start = time.monotonic()
         if self.runtime.distributed:
             for module in [self.generator, *self.checkpoint_modules().values()]:
                 self.runtime.broadcast_parameters(module)
             if not self.resumed:  # dropout masks: each process its own stream
                 seed_everything(process_seed(self.cfg.train.seed, self.runtime.rank))
         try:
+            self.check_time_limit()  # a resumed run whose budget is already spent trains no further
             self.run_training()
+        except TimeLimitReached:
+            log.info("train.time_limit_minutes=%g spent at step %d", self.cfg.train.time_limit_minutes, self.step)
         except KeyboardInterrupt:  # processes may stop at different points: no collectives
             path = self.save("latest", collective=False)
             raise TextGanError(
@@ -246,6 +261,17 @@ class Trainer:
             due = self.runtime.any_true(time.monotonic() - self._last_checkpoint_time >= every_minutes * 60)
         if due:
             self.save("latest")
+        self.check_time_limit()
+
+    def check_time_limit(self) -> None:
+        """Raise TimeLimitReached once train.time_limit_minutes is spent (every process agrees)."""
+        limit = self.cfg.train.time_limit_minutes
+        if limit and self.runtime.any_true(self.train_seconds() >= limit * 60):
+            raise TimeLimitReached
+
+    def train_seconds(self) -> float:
+        """Seconds this run has trained, earlier sessions included (train.time_limit_minutes counts these)."""
+        return self.earlier_seconds + time.monotonic() - self._session_start
 
     def improved(self, metric: float) -> bool:
         """Track the best validation metric; True when `metric` is a new best."""
@@ -271,6 +297,7 @@ class Trainer:
             "bad_evaluations": self.bad_evaluations,
             "epoch_sums": [self.epoch_nll, self.epoch_tokens],
             "finished": self.finished,
+            "train_seconds": self.train_seconds(),
             "process_rng": process_rng,  # python, numpy, torch RNG states of each process
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
             "extra": self.extra_state(),
@@ -324,6 +351,7 @@ class Trainer:
         self.bad_evaluations = state["bad_evaluations"]
         self.epoch_nll, self.epoch_tokens = state["epoch_sums"]
         self.finished = state["finished"]
+        self.earlier_seconds = state.get("train_seconds", 0.0)  # absent from older checkpoints
         self.load_extra_state(state["extra"])
         self.restore_process_rng(state)
         self.resumed = True

@@ -25,7 +25,7 @@ from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.errors import DataError
-from textgan.metrics import bleu, distinct_n, unique_ratio
+from textgan.metrics import sample_metrics, unique_ratio
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
 from textgan.models.continuous import AutoencoderDiscriminator, ContinuousGenerator, build_continuous_generator
@@ -63,13 +63,19 @@ class ContinuousGANTrainer(Trainer):
 
     name = "gan"
 
+    @classmethod
+    def new_generator(cls, cfg: Config, data: PreparedData) -> ContinuousGenerator:
+        """A fresh image-style generator from the gan section (model.kind does not apply: see config.validate)."""
+        tok = data.tokenizer
+        length = data.train.tokens.shape[1]  # oracle rows are data.oracle_seq_len long
+        return build_continuous_generator(cfg.gan, cfg.discriminator.embedding_dim, tok.vocab_size, length,
+                                          tok.bos_id, tok.eos_id, tok.pad_id)
+
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        if not isinstance(generator, ContinuousGenerator):  # a fresh run: the API built a plain generator
-            tok = data.tokenizer
-            length = data.train.tokens.shape[1]  # oracle rows are data.oracle_seq_len long
-            generator = build_continuous_generator(cfg.gan, cfg.discriminator.embedding_dim, tok.vocab_size,
-                                                   length, tok.bos_id, tok.eos_id, tok.pad_id)
+        if not isinstance(generator, ContinuousGenerator):
+            raise TypeError(f"the gan trainer trains a ContinuousGenerator, not a {type(generator).__name__}; "
+                               "build it with ContinuousGANTrainer.new_generator")
         super().__init__(cfg, run, runtime, data, generator)
         self.model: ContinuousGenerator = self.generator  # type: ignore[assignment]
         g = cfg.gan
@@ -252,14 +258,9 @@ class ContinuousGANTrainer(Trainer):
                                         generator=torch.Generator(device=self.runtime.device).manual_seed(0))
         self.model.train()
         samples = [self.tokenizer.tokens(r) for r in rows.tolist()]
-        metrics: dict[str, Any] = {"unique": unique_ratio(samples)}
-        try:
-            metrics["distinct_2"] = distinct_n(samples, 2)
-        except DataError:  # every sample shorter than two tokens: no diversity at all
-            metrics["distinct_2"] = 0.0
-        nonempty = [s for s in samples if s]
-        metrics["bleu_2"] = bleu(nonempty, self.references, 2) if nonempty and self.references else 0.0
-        metrics["mean_length"] = sum(map(len, samples)) / len(samples)
+        scores = sample_metrics(samples, self.references, max_n=2)  # as `textgan evaluate` scores them
+        metrics: dict[str, Any] = {"unique": unique_ratio(samples), "distinct_2": scores["distinct2"],
+                                   "bleu_2": scores["bleu2"], "mean_length": sum(map(len, samples)) / len(samples)}
         if self.data.oracle is not None:  # synthetic data: the oracle scores the samples
             metrics["nll_oracle"] = self.data.oracle.nll(rows)
         self.run.write_samples(f"step-{self.step:08d}.txt",

@@ -41,8 +41,9 @@ class MLEStepper:
         self.scaler = runtime.grad_scaler()
         self.grad_clip = grad_clip
 
-    def step(self, split: EncodedSplit, rows: torch.Tensor, include_prompt: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Update on `rows` of `split`; returns (NLL sum, token count) over all processes."""
+    def step(self, split: EncodedSplit, rows: torch.Tensor, include_prompt: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Update on `rows` of `split` (their `loss_mask` tokens); returns (NLL sum, token count)
+        over all processes."""
         device = self.runtime.device
         mask = loss_mask(split, rows, self.generator.eos_id, include_prompt).to(device)
         tokens = self.runtime.all_reduce_sum(mask.sum().double().reshape(1)).clamp(min=1)
@@ -71,7 +72,7 @@ def mle_epoch(trainer: Trainer, stepper: MLEStepper, scheduler: torch.optim.lr_s
                             initial=trainer.batch_in_epoch, desc=f"MLE epoch {trainer.epoch + 1}/{t.epochs}",
                             unit="batches", disable=not trainer.runtime.is_main)
     for batch in progress:
-        nll, tokens = stepper.step(trainer.data.train, trainer.runtime.local(batch))
+        nll, tokens = stepper.step(trainer.data.train, trainer.runtime.local(batch), t.nll_include_prompt)
         trainer.check_finite(nll, "training loss")
         scheduler.step()
         trainer.epoch_nll += float(nll)
@@ -111,7 +112,8 @@ class MLETrainer(Trainer):
         t = self.cfg.train
         metrics: dict[str, Any] = {"train_nll": train_nll}
         if len(self.data.validation):
-            val_nll = evaluate_nll(self.generator, self.data.validation, self.runtime, t.batch_size, t.eval_batches)
+            val_nll = evaluate_nll(self.generator, self.data.validation, self.runtime, t.batch_size, t.eval_batches,
+                                   t.nll_include_prompt)
             metrics.update(val_nll=val_nll, val_ppl=math.exp(min(val_nll, 50.0)))
             best = self.improved(val_nll)
         else:

@@ -40,11 +40,11 @@ def kl_weight(step: int, schedule: str, anneal_steps: int, cycle_ratio: float = 
 
 def build_vae(cfg: Config, vocab_size: int, max_length: int, bos_id: int, eos_id: int | None,
               pad_id: int | None) -> SentenceVAE:
-    """A fresh sentence VAE: sizes from the model section, latent size from the vae section."""
+    """A fresh sentence VAE: decoder kind and sizes from the model section, latent size from the vae section."""
     m = cfg.model
     return SentenceVAE(vocab_size, max_length, bos_id, eos_id, pad_id,
                        embedding_dim=m.embedding_dim, hidden_dim=m.hidden_dim, num_layers=m.num_layers,
-                       latent_dim=cfg.vae.latent_dim)
+                       latent_dim=cfg.vae.latent_dim, decoder=m.kind, num_heads=m.num_heads)
 
 
 def elbo_terms(model: SentenceVAE, targets: torch.Tensor, mask: torch.Tensor, word_dropout: float,
@@ -75,11 +75,17 @@ class VAETrainer(Trainer):
 
     name = "vae"
 
+    @classmethod
+    def new_generator(cls, cfg: Config, data: PreparedData) -> SentenceVAE:
+        """A fresh VAE whose decoder is model.kind's (LSTM or Transformer)."""
+        tok = data.tokenizer
+        return build_vae(cfg, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
+
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        if not isinstance(generator, SentenceVAE):  # a fresh run: the API built a plain generator
-            tok = data.tokenizer
-            generator = build_vae(cfg, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
+        if not isinstance(generator, SentenceVAE):
+            raise TypeError(f"the vae trainer trains a SentenceVAE, not a {type(generator).__name__}; "
+                               "build it with VAETrainer.new_generator")
         super().__init__(cfg, run, runtime, data, generator)
         self.model: SentenceVAE = self.generator  # type: ignore[assignment]
         t = cfg.train
@@ -113,7 +119,7 @@ class VAETrainer(Trainer):
                 beta = kl_weight(self.step, v.kl_schedule, v.kl_anneal_steps, v.kl_cycle_ratio)
                 rows = runtime.local(batch)
                 targets = self.data.train.tokens[rows].to(device)
-                mask = loss_mask(self.data.train, rows, self.model.eos_id, True).to(device)
+                mask = loss_mask(self.data.train, rows, self.model.eos_id, t.nll_include_prompt).to(device)
                 eps, uniforms = draw_noise(runtime, self.noise, len(batch), self.model.latent_dim,
                                            targets.shape[1], v.word_dropout)
                 with runtime.autocast():
@@ -144,8 +150,9 @@ class VAETrainer(Trainer):
             "train_nll_bound": float(totals[0] + totals[1]) / max(float(totals[2]), 1.0), "kl_weight": beta,
         }
         split = self.data.validation if len(self.data.validation) else self.data.train
-        validation = evaluate_vae(self.model, split, self.runtime, self.cfg.train.batch_size,
-                                  self.cfg.vae.active_unit_threshold, self.cfg.train.seed, self.cfg.train.eval_batches)
+        t = self.cfg.train
+        validation = evaluate_vae(self.model, split, self.runtime, t.batch_size, self.cfg.vae.active_unit_threshold,
+                                  t.seed, t.eval_batches, t.nll_include_prompt)
         metrics.update({f"val_{k}": value for k, value in validation.items()})
         best = self.improved(validation["nll_bound"])
         self.log("vae", **metrics)
@@ -154,9 +161,11 @@ class VAETrainer(Trainer):
 
 @torch.no_grad()
 def evaluate_vae(model: SentenceVAE, split: EncodedSplit, runtime: Runtime, batch_size: int,
-                 threshold: float = 0.01, seed: int = 0, max_batches: int = 0) -> dict[str, float]:
+                 threshold: float = 0.01, seed: int = 0, max_batches: int = 0,
+                 include_prompt: bool = False) -> dict[str, float]:
     """ELBO terms on a split with one seeded z ~ q per sentence: per-sentence ELBO, reconstruction,
-    KL, the per-token NLL bound -ELBO / tokens (and its perplexity), and the active units.
+    KL, the per-token NLL bound -ELBO / tokens (and its perplexity), and the active units; the
+    tokens reconstructed are `loss_mask`'s (the reply only unless `include_prompt`).
     Processes split every batch; sums and posterior means are gathered."""
     was_training = model.training
     model.eval()
@@ -168,7 +177,7 @@ def evaluate_vae(model: SentenceVAE, split: EncodedSplit, runtime: Runtime, batc
             break
         rows = runtime.local(batch)
         targets = split.tokens[rows].to(runtime.device)
-        mask = loss_mask(split, rows, model.eos_id, True).to(runtime.device)
+        mask = loss_mask(split, rows, model.eos_id, include_prompt).to(runtime.device)
         eps, _ = draw_noise(runtime, noise, len(batch), model.latent_dim, targets.shape[1], 0.0)
         with runtime.autocast():
             rec, kl_batch, mean = elbo_terms(model, targets, mask, 0.0, eps)

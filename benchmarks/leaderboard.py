@@ -1,0 +1,579 @@
+"""Every registered model on every setting at an equal wall-clock budget, several seeds, swept
+over temperature, against MLE's curve: docs/results.md and frontier plots in docs/img/.
+
+    python benchmarks/leaderboard.py --minutes 20 --seeds 3 --jobs 2        # the grid, then the report
+    python benchmarks/leaderboard.py --report-only                          # the report from the run directories
+
+The grid is cells (setting x model x seed). A model is a preset `examples/{setting}_{trainer}.yaml`
+or a variant `examples/{setting}_{trainer}_{variant}.yaml` (e.g. poems_gan_wgan_gp.yaml) for each
+trainer registered in textgan.training.TRAINERS; a trainer without a preset for a setting is
+skipped with a printed line. Each cell is an ordinary run directory, OUT/{setting}/{model}/seed{S}:
+trained with the preset, the setting's data keys, train.seed=S and train.time_limit_minutes
+(`--minutes`, the same for every model), then evaluated with `textgan evaluate`'s functions at
+every `--temperatures` value (BLEU, Self-BLEU, distinct-n, NLL-test, NLL-oracle, reverse/forward
+LM NLL, two-sample accuracy). A cell is finished when OUT/.../seed{S}/leaderboard.json exists;
+a killed leaderboard, run again with the same arguments, skips finished cells, resumes cells
+with a checkpoint (`--resume`) and evaluates the temperatures a cell lacks. Cells run in
+`--jobs` worker processes (one lock per cell, so two leaderboards never run the same cell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import yaml  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from textgan.errors import TextGanError  # noqa: E402
+from textgan.io import atomic_write_text  # noqa: E402
+from textgan.report import RunReport, markdown_table, plot_nll_tradeoff, plot_quality_diversity, read_jsonl  # noqa: E402
+
+CELL_FILE = "leaderboard.json"  # written last: the cell is finished
+ORDERS = (2, 3, 4, 5)
+DEFAULT_TEMPERATURES = "0.5,0.7,0.85,1.0,1.2,1.5"
+REFERENCE_MODEL = "mle"
+
+SOURCES = {
+    "seqgan": "SeqGAN paper (Yu et al. 2017), Table 1",
+    "relgan_t1": "RelGAN paper (Nie et al. 2019), Table 1 (RelGAN: mean ± sd of 6 seeds)",
+    "texygen": "Texygen README (Zhu et al. 2018), all 9,984 samples vs all 10,000 references, nltk tokens",
+    "relgan_t2": "RelGAN paper, Table 2 (RelGAN(100): mean ± sd; scores the first 100 samples only)",
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A benchmark: the data keys every preset of it gets, and published figures to show beside ours."""
+
+    name: str
+    title: str
+    data_keys: dict[str, str]  # values may hold {data_dir}
+    published: dict[str, dict[str, tuple[float, str]]] = field(default_factory=dict)  # model -> metric -> (value, source)
+    note: str = ""
+
+    def keys(self, data_dir: Path) -> dict[str, str]:
+        return {key: value.format(data_dir=data_dir) for key, value in self.data_keys.items()}
+
+    def missing_data(self, data_dir: Path) -> list[str]:
+        """The benchmark files this setting reads that are not under data_dir."""
+        return [value.format(data_dir=data_dir) for value in self.data_keys.values()
+                if "{data_dir}" in value and not Path(value.format(data_dir=data_dir)).is_file()]
+
+
+def _published(rows: dict[str, tuple[float, ...]], metrics: list[str], source: str) -> dict[str, dict[str, tuple[float, str]]]:
+    return {model: {m: (v, source) for m, v in zip(metrics, values)} for model, values in rows.items()}
+
+
+def _merge(*parts: dict[str, dict[str, tuple[float, str]]]) -> dict[str, dict[str, tuple[float, str]]]:
+    merged: dict[str, dict[str, tuple[float, str]]] = {}
+    for part in parts:
+        for model, metrics in part.items():
+            merged.setdefault(model, {}).update(metrics)
+    return merged
+
+
+BLEU_KEYS = [f"bleu{n}" for n in ORDERS]
+SELF_BLEU_KEYS = [f"self_bleu{n}" for n in ORDERS]
+SETTINGS = {
+    "oracle": Setting(
+        "oracle", "SeqGAN's synthetic oracle (vocabulary 5,000, length 20)",
+        {"data.corpus": "oracle", "data.oracle_path": "{data_dir}/seqgan_oracle/oracle_lstm.npz",
+         "data.oracle_seq_len": "20"},
+        _merge(_published({"mle": (9.038,), "seqgan": (8.736,)}, ["nll_oracle"], "seqgan"),
+               _published({"rankgan": (8.247,), "leakgan": (7.038,), "relgan": (6.680,)}, ["nll_oracle"], "relgan_t1")),
+        "The oracle's own samples score NLL-oracle 5.750 (LeakGAN paper; 5.7485 here): no model can beat it "
+        "in expectation. Caccia et al. (2020) find MLE with logits x 2 (T = 0.5) at NLL-oracle 6.53.",
+    ),
+    "coco": Setting(
+        "coco", "COCO image captions (Texygen's split: 10,000 train, 10,000 test)",
+        {"data.corpus": "{data_dir}/coco/train.txt", "data.test_file": "{data_dir}/coco/test.txt"},
+        _merge(_published({"mle": (0.731, 0.497, 0.305, 0.189), "seqgan": (0.745, 0.498, 0.294, 0.180),
+                           "maligan": (0.673, 0.432, 0.257, 0.159), "rankgan": (0.743, 0.467, 0.264, 0.156),
+                           "leakgan": (0.746, 0.528, 0.355, 0.230), "textgan": (0.593, 0.463, 0.277, 0.207)},
+                          BLEU_KEYS, "texygen"),
+               _published({"mle": (0.916, 0.769, 0.583, 0.408), "seqgan": (0.950, 0.840, 0.670, 0.489),
+                           "maligan": (0.918, 0.781, 0.606, 0.437), "rankgan": (0.959, 0.882, 0.762, 0.618),
+                           "leakgan": (0.966, 0.913, 0.848, 0.780), "textgan": (0.942, 0.931, 0.804, 0.746)},
+                          SELF_BLEU_KEYS, "texygen"),
+               _published({"relgan": (0.849, 0.687, 0.502, 0.331)}, BLEU_KEYS, "relgan_t2")),
+        "Published COCO figures tokenise with nltk; our cells score each model's own tokens (the preset's "
+        "tokenizer), so they compare in kind, not to the third decimal.",
+    ),
+    "poems": Setting("poems", "The bundled Chinese quatrains", {"data.corpus": "poems"}),
+}
+
+
+# ------------------------------------------------------------------------- the grid
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One model on one setting with one seed: an ordinary run directory."""
+
+    setting: str
+    model: str
+    seed: int
+    preset: Path
+    run_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.setting}/{self.model}/seed{self.seed}"
+
+
+def registered_trainers() -> list[str]:
+    """Names in textgan.training.TRAINERS: models registered later are picked up by being there."""
+    from textgan.training import TRAINERS
+
+    return list(TRAINERS)
+
+
+def preset_trainer(preset: Path) -> str | None:
+    """train.trainer of a preset (None when it does not say)."""
+    values = yaml.safe_load(preset.read_text(encoding="utf-8")) or {}
+    return (values.get("train") or {}).get("trainer")
+
+
+def models_of(setting: str, examples: Path, trainers: list[str]) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(model name, preset) of each trainer's presets for a setting, and a line per trainer without one."""
+    found: list[tuple[str, Path]] = []
+    skipped: list[str] = []
+    for trainer in trainers:
+        candidates = [examples / f"{setting}_{trainer}.yaml", *sorted(examples.glob(f"{setting}_{trainer}_*.yaml"))]
+        presets = [p for p in candidates if p.is_file() and preset_trainer(p) == trainer]
+        if not presets:
+            skipped.append(f"skipped: {trainer} on {setting} (no preset {examples / f'{setting}_{trainer}.yaml'})")
+        found += [(p.stem[len(setting) + 1:], p) for p in presets]
+    return found, skipped
+
+
+def cells_of(settings: list[str], seeds: int, examples: Path, out: Path, trainers: list[str]) -> tuple[list[Cell], list[str]]:
+    """Every cell of the grid (settings in order, MLE first), and the skip lines."""
+    cells: list[Cell] = []
+    lines: list[str] = []
+    for setting in settings:
+        models, skipped = models_of(setting, examples, trainers)
+        lines += skipped
+        models.sort(key=lambda m: (m[0] != REFERENCE_MODEL, m[0]))
+        if models and models[0][0] != REFERENCE_MODEL:
+            lines.append(f"warning: no {setting}_{REFERENCE_MODEL}.yaml: {setting} has no MLE curve to judge against")
+        cells += [Cell(setting, model, seed, preset, out / setting / model / f"seed{seed}")
+                  for model, preset in models for seed in range(seeds)]
+    return cells, lines
+
+
+def cell_done(cell: Cell, plan: dict[str, Any]) -> bool:
+    """True when the cell's leaderboard.json says it was trained and evaluated as `plan` asks."""
+    info_file = cell.run_dir / CELL_FILE
+    if not info_file.is_file():
+        return False
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    if info.get("minutes") != plan["minutes"]:
+        raise TextGanError(f"{cell.run_dir} was trained with --minutes {info.get('minutes')}, not {plan['minutes']}; "
+                           "pass that budget or another --out")
+    return set(plan["temperatures"]) <= set(info.get("temperatures", [])) and info.get("samples") == plan["samples"]
+
+
+# ------------------------------------------------------------------------- one cell (a worker process)
+
+
+def cell_config(cell: Cell, plan: dict[str, Any]) -> Any:
+    """The preset with the setting's data keys, the seed and the equal time budget."""
+    from textgan.config import load_config
+
+    keys = SETTINGS[cell.setting].keys(Path(plan["data_dir"])) if cell.setting in SETTINGS else {}
+    keys.update({"train.seed": str(cell.seed), "train.time_limit_minutes": str(plan["minutes"]),
+                 "train.checkpoint_every_minutes": str(max(plan["minutes"] / 10, 0.005)),
+                 "train.device": plan["device"]})
+    return load_config(cell.preset, [f"{key}={value}" for key, value in keys.items()])
+
+
+def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
+    """Train the cell (fresh, or resumed from its checkpoint) and evaluate what it lacks."""
+    import torch
+
+    from textgan import api
+    from textgan.checkpoint import RunDirectory, read_state
+    from textgan.evaluate import DISTRIBUTION_KEYS, DistributionBudget, eval_file, evaluate_run, load_run
+
+    torch.set_num_threads(plan["threads"])
+    run = RunDirectory(cell.run_dir)
+    latest = run.pointed("latest")
+    finished = bool(latest and read_state(latest).get("finished"))
+    if not finished:
+        if latest is None and cell.run_dir.exists():  # killed before its first checkpoint: nothing to keep
+            shutil.rmtree(cell.run_dir)
+        print(f"{cell.name}: {'resuming' if latest else 'training'}", flush=True)
+        api.train(cell_config(cell, plan), cell.run_dir, resume=latest is not None)
+    state = read_state(run.pointed("latest"))
+    started = time.monotonic()
+    loaded = load_run(cell.run_dir, plan["device"])
+    wanted = (loaded.checkpoint.path.name, plan["samples"], plan["eval_seed"])
+    have = {r["temperature"] for r in read_jsonl(eval_file(cell.run_dir))
+            if (r.get("checkpoint"), r.get("n"), r.get("seed")) == wanted and all(k in r for k in DISTRIBUTION_KEYS)}
+    missing = [t for t in plan["temperatures"] if t not in have]
+    if missing:
+        print(f"{cell.name}: evaluating at T = {', '.join(map(str, missing))}", flush=True)
+        evaluate_run(loaded, missing, plan["samples"], plan["eval_seed"], max(ORDERS),
+                     DistributionBudget(plan["distribution_epochs"]))
+    old = json.loads((cell.run_dir / CELL_FILE).read_text()) if (cell.run_dir / CELL_FILE).is_file() else {}
+    if (old.get("samples"), old.get("checkpoint")) != (plan["samples"], loaded.checkpoint.path.name):
+        old = {}  # evaluated with another sample count: its temperatures do not count
+    info = {"setting": cell.setting, "model": cell.model, "seed": cell.seed, "preset": str(cell.preset),
+            "minutes": plan["minutes"], "temperatures": sorted(set(plan["temperatures"]) | set(old.get("temperatures", []))),
+            "samples": plan["samples"], "eval_seed": plan["eval_seed"], "checkpoint": loaded.checkpoint.path.name,
+            "updates": state.get("step"), "train_seconds": round(state.get("train_seconds", 0.0), 1),
+            "eval_seconds": round(old.get("eval_seconds", 0.0) + time.monotonic() - started, 1)}
+    atomic_write_text(cell.run_dir / CELL_FILE, json.dumps(info, indent=1) + "\n")
+
+
+def worker_main(spec: str) -> int:
+    """`--cell JSON`: run one cell under its lock; exit 3 when another process holds it."""
+    values = json.loads(spec)
+    cell = Cell(values["setting"], values["model"], values["seed"], Path(values["preset"]), Path(values["run_dir"]))
+    cell.run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(cell.run_dir.parent / f"seed{cell.seed}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{cell.name} is being run by another process; skipped", file=sys.stderr)
+            return 3
+        try:
+            run_cell(cell, values["plan"])
+        except TextGanError as exc:
+            print(f"textgan: error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+# ------------------------------------------------------------------------- the leaderboard process
+
+
+def run_grid(cells: list[Cell], plan: dict[str, Any], jobs: int, logs: Path) -> list[str]:
+    """Run the unfinished cells in `jobs` worker processes; returns a line per failed cell."""
+    todo = [c for c in cells if not cell_done(c, plan)]
+    print(f"{len(cells)} cells, {len(cells) - len(todo)} finished earlier, {len(todo)} to run with {jobs} "
+          f"process(es): about {math.ceil(len(todo) / jobs) * plan['minutes']:.3g} min of training plus evaluation")
+    if not todo:
+        return []
+    logs.mkdir(parents=True, exist_ok=True)
+    running: dict[str, subprocess.Popen] = {}
+    failures: list[str] = []
+    stopping: list[bool] = []  # set once interrupted: no new cell starts
+
+    def one(cell: Cell) -> tuple[Cell, int]:
+        if stopping:
+            return cell, -1
+        spec = json.dumps({"setting": cell.setting, "model": cell.model, "seed": cell.seed, "preset": str(cell.preset),
+                           "run_dir": str(cell.run_dir), "plan": plan})
+        log_path = logs / f"{cell.setting}_{cell.model}_seed{cell.seed}.log"
+        with open(log_path, "a", encoding="utf-8") as log_file:
+            process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--cell", spec],
+                                       stdout=log_file, stderr=subprocess.STDOUT, cwd=os.getcwd(),
+                                       env={**os.environ, "TQDM_DISABLE": "1"})  # quiets the bars that leave disable to tqdm
+            running[cell.name] = process
+            code = process.wait()
+            running.pop(cell.name, None)
+        return cell, code
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    progress = tqdm(total=len(todo), desc="leaderboard cells", unit="cell", disable=None)
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    started = time.monotonic()
+    try:
+        futures = [pool.submit(one, cell) for cell in todo]
+        for done, future in enumerate(as_completed(futures), start=1):
+            cell, code = future.result()
+            if code:
+                tail = (logs / f"{cell.setting}_{cell.model}_seed{cell.seed}.log").read_text(encoding="utf-8").strip()
+                failures.append(f"{cell.name} failed (exit {code}): {tail.splitlines()[-1] if tail else 'no output'}")
+            progress.update()
+            elapsed = time.monotonic() - started
+            tqdm.write(f"[{done}/{len(todo)}] {cell.name} {'FAILED' if code else 'done'}; {elapsed / 60:.1f} min so far, "
+                       f"ETA {elapsed / done * (len(todo) - done) / 60:.1f} min")
+    except KeyboardInterrupt:
+        stopping.append(True)
+        for process in list(running.values()):  # each saves a checkpoint on SIGTERM
+            process.send_signal(signal.SIGTERM)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise TextGanError("interrupted; run the same command again to resume (finished cells are kept)") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        progress.close()
+    pool.shutdown()
+    return failures
+
+
+# ------------------------------------------------------------------------- the report
+
+
+@dataclass
+class ModelResults:
+    """A model's cells on one setting: per temperature, each metric's values over seeds."""
+
+    model: str
+    cells: list[dict[str, Any]]  # leaderboard.json of each seed
+    by_temperature: dict[float, dict[str, list[float]]]
+
+    def mean(self, temperature: float, key: str) -> float | None:
+        values = self.by_temperature.get(temperature, {}).get(key, [])
+        return statistics.fmean(values) if values else None
+
+    def curve(self) -> list[dict[str, Any]]:
+        """Mean over seeds at each temperature, as evaluation records (for textgan.report's plots)."""
+        return [{"temperature": t, **{k: statistics.fmean(v) for k, v in metrics.items() if v}}
+                for t, metrics in sorted(self.by_temperature.items())]
+
+
+def collect(out: Path, setting: str) -> list[ModelResults]:
+    """Every finished cell of a setting under OUT, from its run directory alone."""
+    models = []
+    for model_dir in sorted(p for p in (out / setting).iterdir() if p.is_dir()) if (out / setting).is_dir() else []:
+        cells, by_temperature = [], {}
+        for info_file in sorted(model_dir.glob(f"seed*/{CELL_FILE}")):
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+            cells.append(info)
+            for record in read_jsonl(info_file.parent / "eval" / "eval.jsonl"):
+                if (record.get("checkpoint"), record.get("n"), record.get("seed")) != (
+                        info["checkpoint"], info["samples"], info["eval_seed"]):
+                    continue
+                metrics = by_temperature.setdefault(record["temperature"], {})
+                for key, value in record.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                        metrics.setdefault(key, []).append(float(value))
+        if cells:
+            models.append(ModelResults(model_dir.name, cells, by_temperature))
+    models.sort(key=lambda m: (m.model != REFERENCE_MODEL, m.model))
+    return models
+
+
+def mean_sd(values: list[float], digits: int = 4) -> str:
+    """Mean ± sample sd (just the value for one seed; a dash for none)."""
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def beyond(point: tuple[float, float], curve: list[tuple[float, float]], x_lower: bool, y_higher: bool) -> bool | None:
+    """Whether a point lies beyond a reference curve (its points in temperature order, joined by
+    segments): better in y than every point of the curve at least as good in x. None when no
+    point of the curve is as good in x (the point is outside the curve's range: not judged)."""
+    def at_least(a: float, b: float) -> bool:  # a at least as good an x as b
+        return a <= b if x_lower else a >= b
+
+    x, y = point
+    rivals = [cy for cx, cy in curve if at_least(cx, x)]
+    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):  # where a segment crosses x
+        if min(x0, x1) <= x <= max(x0, x1) and x0 != x1:
+            rivals.append(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+    if not rivals:
+        return None
+    return y > max(rivals) if y_higher else y < min(rivals)
+
+
+PLANES = [(f"BLEU-{n} vs Self-BLEU-{n}", f"self_bleu{n}", f"bleu{n}", True, True) for n in ORDERS] + [
+    ("NLL-oracle vs NLL-test", "nll_test", "nll_oracle", True, False)]
+
+
+def dominance_line(model: ModelResults, reference: ModelResults) -> str:
+    """One line: on which planes some point of the model's curve lies beyond MLE's curve."""
+    wins, outside = [], 0
+    for title, x_key, y_key, x_lower, y_higher in PLANES:
+        ref_points = [(r[x_key], r[y_key]) for r in reference.curve() if x_key in r and y_key in r]
+        points = [(r[x_key], r[y_key]) for r in model.curve() if x_key in r and y_key in r]
+        if not ref_points or not points:
+            continue
+        verdicts = [beyond(p, ref_points, x_lower, y_higher) for p in points]
+        outside += verdicts.count(None)
+        if any(verdicts):
+            wins.append(f"{title} ({sum(bool(v) for v in verdicts)} of {len(points)} temperatures)")
+    note = f"; {outside} point(s) more diverse than any of MLE's, not judged" if outside else ""
+    if wins:
+        return f"- **{model.model}**: beyond MLE's curve on {', '.join(wins)}{note}."
+    return f"- **{model.model}**: no point of its curve lies beyond MLE's curve{note}."
+
+
+TABLE_METRICS = [("nll_oracle", "NLL-oracle"), ("nll_test", "NLL-test"),
+                 *((k, f"BLEU-{n}") for k, n in zip(BLEU_KEYS, ORDERS)),
+                 *((k, f"Self-BLEU-{n}") for k, n in zip(SELF_BLEU_KEYS, ORDERS)),
+                 ("distinct1", "distinct-1"), ("distinct2", "distinct-2"), ("reverse_lm_nll", "reverse-LM NLL"),
+                 ("forward_lm_nll", "forward-LM NLL"), ("c2st_accuracy", "C2ST accuracy")]
+
+
+def setting_section(setting: str, models: list[ModelResults], img_dir: Path, results_file: Path) -> str:
+    """Markdown of one setting: table at T = 1, budgets, dominance lines, frontier plots."""
+    info = SETTINGS.get(setting)
+    lines = [f"## {info.title if info else setting}\n"]
+    if not models:
+        return lines[0] + "\nNo finished cell.\n"
+    published = info.published if info else {}
+    used_sources: list[str] = []
+    keys = [(k, name) for k, name in TABLE_METRICS
+            if any(k in metrics for m in models for metrics in m.by_temperature.values())]
+    rows = []
+    for m in models:
+        row = [m.model, len(m.cells)]
+        for key, _ in keys:
+            cell = mean_sd(m.by_temperature.get(1.0, {}).get(key, []))
+            figure = published.get(m.model, {}).get(key)
+            if figure:
+                if figure[1] not in used_sources:
+                    used_sources.append(figure[1])
+                cell += f" (pub. {figure[0]:g} [{used_sources.index(figure[1]) + 1}])"
+            row.append(cell)
+        rows.append(row)
+    samples = sorted({c["samples"] for m in models for c in m.cells})
+    lines.append(f"At temperature 1, mean ± sd over seeds ({', '.join(map(str, samples))} samples a temperature; "
+                 "published figures in brackets):\n")
+    lines.append(markdown_table(["model", "seeds", *(name for _, name in keys)], rows))
+    lines += [f"[{i + 1}] {SOURCES[s]}  " for i, s in enumerate(used_sources)]
+    missing = sorted(set(published) - {m.model for m in models})
+    if missing:
+        lines.append("\nPublished, no model here yet: " + "; ".join(
+            f"{name} " + ", ".join(f"{k} {v:g}" for k, (v, _) in published[name].items()) for name in missing) + ".")
+    if info and info.note:
+        lines.append(f"\n{info.note}")
+    budget_rows = [[m.model, f"{m.cells[0]['minutes']:g}",
+                    mean_sd([float(c["updates"] or 0) for c in m.cells], 0),
+                    mean_sd([c["train_seconds"] for c in m.cells], 1), mean_sd([c["eval_seconds"] for c in m.cells], 1)]
+                   for m in models]
+    lines.append("\nBudget per cell (mean ± sd over seeds):\n")
+    lines.append(markdown_table(["model", "budget (min)", "updates done", "training wall time (s)",
+                                 "evaluation wall time (s)"], budget_rows))
+    reference = models[0] if models[0].model == REFERENCE_MODEL else None
+    lines.append("\nAgainst MLE's temperature curve (a point lies beyond it when it is better in quality "
+                 "than every point of MLE's curve, segments included, that is at least as diverse):\n")
+    if reference is None:
+        lines.append("No MLE cell: nothing to judge against.")
+    else:
+        lines += [dominance_line(m, reference) for m in models[1:]] or ["Only MLE was run."]
+    reports = [RunReport(m.model, m.model, Path(setting) / m.model, setting, "", [], m.curve()) for m in models]
+    lines.append("")
+    for name, title, draw in (
+            (f"results_{setting}_bleu.png", "BLEU-n vs Self-BLEU-n over temperature",
+             lambda path: plot_quality_diversity(reports, list(ORDERS), path)),
+            (f"results_{setting}_nll.png", "NLL-oracle vs NLL-test over temperature",
+             lambda path: plot_nll_tradeoff(reports, path))):
+        if draw(img_dir / name):
+            lines.append(f"![{title}]({os.path.relpath(img_dir / name, results_file.parent)})\n")
+    temperature_rows = [[m.model, f"{t:g}", *(m.mean(t, k) for k in ("bleu2", "self_bleu2", "nll_test", "nll_oracle",
+                                                                      "reverse_lm_nll", "c2st_accuracy"))]
+                        for m in models for t in sorted(m.by_temperature)]
+    lines.append("<details><summary>Every temperature (means over seeds)</summary>\n")
+    lines.append(markdown_table(["model", "T", "BLEU-2", "Self-BLEU-2", "NLL-test", "NLL-oracle", "reverse-LM NLL",
+                                 "C2ST accuracy"], temperature_rows))
+    lines.append("</details>\n")
+    return "\n".join(lines)
+
+
+def write_results(out: Path, settings: list[str], results_file: Path, img_dir: Path) -> Path:
+    """docs/results.md and its plots, from the run directories under OUT alone."""
+    img_dir.mkdir(parents=True, exist_ok=True)
+    parts = ["# Results: every model at an equal budget, against MLE over temperature\n",
+             "Written by `python benchmarks/leaderboard.py` from the run directories under "
+             f"`{out}` (rebuild with `--report-only`). Each model trains for the same wall-clock budget "
+             "(`train.time_limit_minutes`) from its preset `examples/{setting}_{model}.yaml`, once per seed, "
+             "and is then sampled at every temperature. "
+             "Metrics: [docs/metrics.md](metrics.md); protocol: [docs/evaluation.md](evaluation.md). "
+             "A GAN is better than MLE only where its curve lies beyond MLE's (Caccia et al. 2020).\n"]
+    parts += [setting_section(setting, collect(out, setting), img_dir, results_file) for setting in settings]
+    atomic_write_text(results_file, "\n".join(parts))
+    return results_file
+
+
+# ------------------------------------------------------------------------- command line
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module notes)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget per cell, every model alike (default 10)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per model and setting (0..N-1; default 3)")
+    ap.add_argument("--settings", default="oracle,coco,poems", help="comma-separated settings (default oracle,coco,poems)")
+    ap.add_argument("--trainers", help="comma-separated trainers (default: every one in textgan.training.TRAINERS)")
+    ap.add_argument("--temperatures", default=DEFAULT_TEMPERATURES, help=f"sampling temperatures (default {DEFAULT_TEMPERATURES}; 1 is always added)")
+    ap.add_argument("--samples", type=int, default=1000, help="samples per temperature (default 1000)")
+    ap.add_argument("--distribution-epochs", type=int, help="epochs of the reverse/forward LMs and the two-sample classifier")
+    ap.add_argument("--jobs", type=int, default=1, help="cells run at once, each in its own process (default 1)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
+    ap.add_argument("--device", default="cpu", help="device of every cell (default cpu)")
+    ap.add_argument("--out", default="runs/leaderboard", help="folder of the cells' run directories")
+    ap.add_argument("--examples", default=str(ROOT / "examples"), help="folder of the presets")
+    ap.add_argument("--data-dir", default=str(ROOT / "benchmarks" / "data"), help="benchmark data (coco/, seqgan_oracle/)")
+    ap.add_argument("--results", default=str(ROOT / "docs" / "results.md"), help="the report to write")
+    ap.add_argument("--img-dir", help="folder of its plots (default: img/ beside --results)")
+    ap.add_argument("--report-only", action="store_true", help="rebuild the report from the run directories; train nothing")
+    ap.add_argument("--cell", help=argparse.SUPPRESS)  # a worker process: one cell
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the grid (unless --report-only), then write the report; 1 if a cell failed, 2 on bad input."""
+    args = parse_args(argv)
+    if args.cell:
+        return worker_main(args.cell)
+    try:
+        from textgan.evaluate import parse_temperatures
+
+        temperatures = parse_temperatures(args.temperatures)
+        temperatures = sorted(set(temperatures) | {1.0})  # the table shows every model at its own distribution
+        settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+        if not args.minutes > 0:
+            raise TextGanError(f"--minutes must be > 0, got {args.minutes}")
+        for name, value, low in (("--seeds", args.seeds, 1), ("--samples", args.samples, 2), ("--jobs", args.jobs, 1),
+                                 ("--threads", args.threads, 1)):
+            if value < low:
+                raise TextGanError(f"{name} must be >= {low}, got {value}")
+        out, results = Path(args.out), Path(args.results)
+        img_dir = Path(args.img_dir) if args.img_dir else results.parent / "img"
+        failures: list[str] = []
+        if not args.report_only:
+            runnable = []
+            for name in settings:
+                missing = SETTINGS[name].missing_data(Path(args.data_dir)) if name in SETTINGS else []
+                if missing:
+                    print(f"skipped: setting {name} ({', '.join(missing)} not found; pass --data-dir)")
+                else:
+                    runnable.append(name)
+            trainers = [t.strip() for t in args.trainers.split(",")] if args.trainers else registered_trainers()
+            cells, lines = cells_of(runnable, args.seeds, Path(args.examples), out, trainers)
+            for line in lines:
+                print(line)
+            plan = {"minutes": args.minutes, "temperatures": temperatures, "samples": args.samples, "eval_seed": 0,
+                    "distribution_epochs": args.distribution_epochs, "device": args.device, "threads": args.threads,
+                    "data_dir": str(Path(args.data_dir).resolve())}
+            failures = run_grid(cells, plan, args.jobs, out / "logs")
+            for line in failures:
+                print(line)
+        report = write_results(out, settings, results, img_dir)
+        print(f"report: {report}")
+        return 1 if failures else 0
+    except TextGanError as exc:
+        print(f"leaderboard: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

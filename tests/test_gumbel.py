@@ -1,0 +1,161 @@
+"""Relaxed-sampling GANs (RelGAN, GSGAN): beta schedules, Gumbel-softmax statistics, the
+relaxed samples D sees, training on every objective, oracle figures, precision, NaN stop."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from textgan import api
+from textgan.checkpoint import RunDirectory
+from textgan.objectives import OBJECTIVES, Objective
+from textgan.training.base import NonFiniteLossError
+from textgan.training.gumbel import gumbel_noise, inverse_temperature, relaxed_one_hot
+
+from conftest import tiny_config
+
+SETTINGS = {"train.trainer": "gumbel", "train.epochs": 1, "discriminator.embedding_dim": 8,
+            "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [6, 6],
+            "gumbel.adversarial_steps": 4, "gumbel.d_steps": 2, "gumbel.eval_every": 2, "gumbel.beta_max": 10.0,
+            "gan.began_hidden_dim": 8}
+
+
+def gumbel_config(corpus, **overrides):
+    return tiny_config(corpus, **{**SETTINGS, **overrides})
+
+
+def records(run, phase):
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["phase"] == phase]
+
+
+@pytest.mark.parametrize("schedule, step, expected", [
+    ("exponential", 0, 1.0), ("exponential", 500, 10.0), ("exponential", 1000, 100.0), ("exponential", 3000, 100.0),
+    ("linear", 0, 1.0), ("linear", 250, 25.75), ("linear", 1000, 100.0),
+    ("log", 0, 1.0), ("log", 9, 1.0 + 99.0 * math.log(10) / math.log(1001)), ("log", 1000, 100.0),
+    ("sigmoid", 500, 50.5), ("sigmoid", 0, 1.0 + 99.0 / (1.0 + math.exp(10.0))),
+    ("sigmoid", 1000, 1.0 + 99.0 / (1.0 + math.exp(-10.0))), ("constant", 0, 100.0), ("constant", 700, 100.0),
+])
+def test_beta_schedules(schedule, step, expected):
+    assert inverse_temperature(step, 100.0, 1000, schedule) == pytest.approx(expected, rel=1e-12)
+
+
+def test_every_schedule_rises_from_one_to_beta_max():
+    for schedule in ("exponential", "linear", "log", "sigmoid"):
+        values = [inverse_temperature(i, 1000.0, 50, schedule) for i in range(51)]
+        assert values[0] == pytest.approx(1.0, abs=0.05) and values[-1] == pytest.approx(1000.0, rel=1e-4)
+        assert all(b > a for a, b in zip(values, values[1:])), schedule
+
+
+def test_gumbel_max_follows_the_softmax_and_the_relaxation_hardens_with_beta():
+    logits = torch.tensor([1.0, 0.0, -1.0, 2.0, 0.5])
+    draws = 200_000
+    noise = gumbel_noise(torch.rand(draws, 5, generator=torch.Generator().manual_seed(0)))
+    counts = torch.bincount((logits + noise).argmax(-1), minlength=5).float() / draws
+    torch.testing.assert_close(counts, torch.softmax(logits, -1), atol=4e-3, rtol=0)
+    peaks = []
+    for beta in (1.0, 10.0, 100.0, 1000.0):
+        relaxed = relaxed_one_hot(logits.expand(draws, 5), noise, beta)
+        assert torch.equal(relaxed.argmax(-1), (logits + noise).argmax(-1))
+        torch.testing.assert_close(relaxed.sum(-1), torch.ones(draws))
+        peaks.append(float(relaxed.max(-1).values.mean()))
+    assert peaks == sorted(peaks) and peaks[0] < 0.8 and peaks[-1] > 0.999
+
+
+def make_trainer(tmp_path, corpus, **overrides):
+    from textgan.models import build_generator
+    from textgan.training import TRAINERS
+    from textgan.training.runtime import Runtime
+
+    cfg = gumbel_config(corpus, **overrides)
+    data = api.build_data(cfg)
+    tok = data.tokenizer
+    torch.manual_seed(0)
+    generator = build_generator(cfg.model, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
+    return TRAINERS["gumbel"](cfg, RunDirectory(tmp_path / "run"), Runtime(torch.device("cpu")), data, generator)
+
+
+def test_relaxed_rows_carry_the_hard_tokens_and_the_gradient(tmp_path, dialogue_corpus):
+    trainer = make_trainer(tmp_path, dialogue_corpus, **{"data.prompt_field": "prompt", "data.reply_field": "reply",
+                                                        "tokenizer.max_length": 12})
+    rows, lengths, noise, _ = trainer.batch()
+    assert int(lengths.min()) > 0
+    tokens, relaxed = trainer.relaxed_samples(rows, lengths, noise, beta=3.0)
+    positions = torch.arange(tokens.shape[1])
+    prompt = positions < lengths[:, None]
+    assert torch.equal(tokens[prompt], rows[prompt])  # the prompt is kept
+    assert torch.equal(relaxed.argmax(-1), tokens)  # G's choices, the prompt and the padding
+    assert torch.equal(relaxed[prompt].max(-1).values, torch.ones(int(prompt.sum())))  # one-hot prompt
+    chosen = ~prompt & (relaxed.max(-1).values < 1)
+    assert chosen.any()
+    relaxed[chosen].sum().backward()
+    assert trainer.generator.output.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("objective", list(OBJECTIVES))
+def test_every_objective_trains_and_logs(tmp_path, txt_corpus, objective):
+    run = tmp_path / "run"
+    api.train(gumbel_config(txt_corpus, **{"gumbel.objective": objective}), run)
+    adversarial = records(run, "adversarial")
+    assert [r["adversarial_step"] for r in adversarial] == [1, 2, 3, 4]
+    assert [r["beta"] for r in adversarial] == pytest.approx([10 ** (i / 3) for i in range(4)])
+    assert all(math.isfinite(r["g_loss"]) and math.isfinite(r["d_loss"]) for r in adversarial)
+    assert "val_nll" in adversarial[1] and "val_nll" not in adversarial[0]
+    assert (run / "samples" / "adversarial.txt").is_file()
+
+
+def test_relgan_on_oracle_data_reports_nll_oracle_and_nll_test(tmp_path):
+    oracle = {"data.corpus": "oracle", "data.oracle_vocab_size": 30, "data.oracle_samples": 64,
+              "data.oracle_seq_len": 8, "data.oracle_hidden_dim": 8, "data.oracle_embedding_dim": 8}
+    run = tmp_path / "run"
+    api.train(gumbel_config("oracle", **oracle, **{
+        "model.kind": "relational_memory", "model.num_heads": 2, "discriminator.representations": 4,
+        "gumbel.nll_oracle_samples": 50, "gumbel.beta_schedule": "sigmoid"}), run)
+    last = records(run, "adversarial")[-1]
+    assert last["nll_oracle"] > 0 and last["nll_test"] > 0 and last["beta"] == pytest.approx(
+        1 + 9 / (1 + math.exp(-10)))
+
+
+def test_gsgan_fixed_temperature_under_bf16(tmp_path, txt_corpus):
+    run = tmp_path / "run"
+    api.train(gumbel_config(txt_corpus, **{"gumbel.beta_schedule": "constant", "gumbel.beta_max": 2.0,
+                                           "train.precision": "bf16"}), run)
+    adversarial = records(run, "adversarial")
+    assert {r["beta"] for r in adversarial} == {2.0}
+    assert all(math.isfinite(r["g_loss"]) for r in adversarial)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, txt_corpus, monkeypatch):
+    calls = {"n": 0}
+
+    def poisoned_g_loss(fake, real=None):
+        calls["n"] += 1
+        loss = OBJECTIVES["hinge"].g_loss(fake, real)
+        return loss * float("nan") if calls["n"] > 2 else loss  # the 3rd generator update
+
+    poisoned = Objective("hinge", OBJECTIVES["hinge"].d_loss, poisoned_g_loss, False, False, 0.0)
+    monkeypatch.setattr("textgan.training.gumbel.get_objective", lambda name: poisoned)
+    run = tmp_path / "run"
+    cfg = gumbel_config(txt_corpus, **{"gumbel.objective": "hinge", "train.checkpoint_every_steps": 1})
+    with pytest.raises(NonFiniteLossError, match="generator loss became non-finite at step"):
+        api.train(cfg, run)
+    state = api.load(run, prefer="latest").state
+    assert state["extra"]["phase_steps"] == 2 and not state["finished"]
+    assert RunDirectory(run).pointed("latest") is not None
+
+
+def test_relaxed_and_cot_presets_load():
+    from pathlib import Path
+
+    from textgan.config import load_config
+
+    root = Path(__file__).parents[1] / "examples"
+    for corpus in ("oracle", "coco", "poems", "dialogues"):
+        relgan = load_config(root / f"{corpus}_relgan.yaml")
+        assert relgan.train.trainer == "gumbel" and relgan.model.kind == "relational_memory"
+        assert relgan.discriminator.representations == 64 and relgan.gumbel.objective == "rsgan"
+        gsgan = load_config(root / f"{corpus}_gsgan.yaml")
+        assert gsgan.model.kind == "lstm" and gsgan.gumbel.beta_schedule == "constant"
+        assert load_config(root / f"{corpus}_cot.yaml").train.trainer == "cot"

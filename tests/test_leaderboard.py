@@ -1,0 +1,119 @@
+"""benchmarks/leaderboard.py: the grid from the registry and presets, kill-and-resume cell by cell, the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import leaderboard  # noqa: E402
+
+SMALL_D = {"embedding_dim": 8, "filter_sizes": [2, 3], "num_filters": [6, 6]}
+
+
+def write_presets(folder: Path, corpus: Path) -> None:
+    common = {"data": {"corpus": str(corpus), "test_fraction": 0.2},
+              "tokenizer": {"kind": "word", "max_length": 10},
+              "model": {"embedding_dim": 16, "hidden_dim": 16},
+              "train": {"epochs": 10_000, "batch_size": 8, "patience": 0}}
+    presets = {
+        "tiny_mle": {**common, "train": {**common["train"], "trainer": "mle"}},
+        "tiny_seqgan": {**common, "train": {**common["train"], "trainer": "seqgan", "epochs": 1},
+                        "discriminator": SMALL_D,
+                        "seqgan": {"pretrain_d_steps": 2, "d_samples": 32, "rollout_count": 2,
+                                   "adversarial_rounds": 10_000, "eval_every": 1000}},
+    }
+    folder.mkdir()
+    for name, values in presets.items():
+        (folder / f"{name}.yaml").write_text(json.dumps(values), encoding="utf-8")  # JSON is YAML
+    (folder / "tiny_vae_other.yaml").write_text(json.dumps({"train": {"trainer": "mle"}}), encoding="utf-8")
+
+
+def test_models_come_from_the_registry_and_the_presets(tmp_path):
+    write_presets(tmp_path / "examples", tmp_path / "corpus.txt")
+    (tmp_path / "examples" / "tiny_seqgan_fast.yaml").write_text('{"train": {"trainer": "seqgan"}}', encoding="utf-8")
+    models, skipped = leaderboard.models_of("tiny", tmp_path / "examples", ["mle", "seqgan", "vae", "gan"])
+    assert [m for m, _ in models] == ["mle", "seqgan", "seqgan_fast"]
+    # vae: its only file names another trainer; gan: none at all
+    assert [line.split()[1] for line in skipped] == ["vae", "gan"]
+    assert set(leaderboard.registered_trainers()) >= {"mle", "seqgan", "gan", "vae"}
+
+
+def test_beyond_the_reference_curve():
+    mle = [(0.5, 0.4), (0.7, 0.6), (0.9, 0.8)]  # Self-BLEU (lower better), BLEU (higher better), by temperature
+    assert leaderboard.beyond((0.6, 0.55), mle, x_lower=True, y_higher=True)  # MLE reaches 0.5 at x = 0.6
+    assert not leaderboard.beyond((0.6, 0.45), mle, x_lower=True, y_higher=True)
+    assert not leaderboard.beyond((0.95, 0.75), mle, x_lower=True, y_higher=True)  # MLE's (0.9, 0.8) beats it
+    assert leaderboard.beyond((0.95, 0.85), mle, x_lower=True, y_higher=True)
+    assert leaderboard.beyond((0.3, 0.9), mle, x_lower=True, y_higher=True) is None  # more diverse than MLE gets
+    # a curve where a hotter point beats the others in both coordinates: it is the rival everywhere right of it
+    odd = [(0.49, 0.16), (0.36, 0.19), (0.31, 0.28), (0.25, 0.30)]
+    assert not leaderboard.beyond((0.34, 0.29), odd, x_lower=True, y_higher=True)
+    assert leaderboard.beyond((0.34, 0.31), odd, x_lower=True, y_higher=True)
+    nll = [(7.5, 9.5), (8.0, 9.0), (9.0, 7.0)]  # NLL-test, NLL-oracle: both lower better
+    assert leaderboard.beyond((8.5, 7.9), nll, x_lower=True, y_higher=False)
+    assert not leaderboard.beyond((8.5, 8.1), nll, x_lower=True, y_higher=False)  # MLE has 8.0 at NLL-test 8.5
+
+
+def _command(tmp_path: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(ROOT / "benchmarks" / "leaderboard.py"), "--settings", "tiny", "--trainers",
+            "mle,seqgan,vae", "--seeds", "2", "--minutes", "0.05", "--examples", str(tmp_path / "examples"),
+            "--out", str(tmp_path / "out"), "--results", str(tmp_path / "docs" / "results.md"),
+            "--temperatures", "0.7,1.5", "--samples", "24", "--distribution-epochs", "1", *extra]
+
+
+def test_tiny_grid_killed_and_resumed_cell_by_cell(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(tiny_lines(120)) + "\n", encoding="utf-8")
+    write_presets(tmp_path / "examples", corpus)
+    cells = {name: tmp_path / "out" / "tiny" / name.split("/")[0] / name.split("/")[1]
+             for name in ("mle/seed0", "mle/seed1", "seqgan/seed0", "seqgan/seed1")}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(_command(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True, env=env)
+    deadline = time.monotonic() + 300
+    # kill the whole grid once the first cell is finished and the second has a checkpoint
+    while not ((cells["mle/seed0"] / "leaderboard.json").is_file()
+               and (cells["mle/seed1"] / "checkpoints" / "latest").is_file()):
+        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    finished = (cells["mle/seed0"] / "leaderboard.json").read_text()
+    finished_eval = (cells["mle/seed0"] / "eval" / "eval.jsonl").read_text()
+    assert not (cells["mle/seed1"] / "leaderboard.json").exists()
+
+    done = subprocess.run(_command(tmp_path), capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "skipped: vae on tiny" in done.stdout and "1 finished earlier, 3 to run" in done.stdout
+    assert (cells["mle/seed0"] / "leaderboard.json").read_text() == finished  # not redone
+    assert (cells["mle/seed0"] / "eval" / "eval.jsonl").read_text() == finished_eval
+    assert "tiny/mle/seed1: resuming" in (tmp_path / "out" / "logs" / "tiny_mle_seed1.log").read_text()
+    for name, cell in cells.items():
+        info = json.loads((cell / "leaderboard.json").read_text())
+        assert info["temperatures"] == [0.7, 1.0, 1.5] and info["updates"] > 0
+        assert info["train_seconds"] >= 3.0 - 0.5, name  # the equal budget was spent
+        records = [json.loads(line) for line in (cell / "eval" / "eval.jsonl").read_text().splitlines()]
+        assert {r["temperature"] for r in records} == {0.7, 1.0, 1.5}
+        assert all({"bleu2", "self_bleu5", "nll_test", "reverse_lm_nll", "c2st_accuracy"} <= set(r) for r in records)
+
+    report = (tmp_path / "docs" / "results.md").read_text()
+    assert "| mle | 2 |" in report and "| seqgan | 2 |" in report and "**seqgan**" in report
+    assert (tmp_path / "docs" / "img" / "results_tiny_bleu.png").stat().st_size > 10_000
+    again = subprocess.run(_command(tmp_path), capture_output=True, text=True, env=env, timeout=300)
+    assert "4 finished earlier, 0 to run" in again.stdout
+    (tmp_path / "docs" / "results.md").unlink()
+    rebuilt = subprocess.run(_command(tmp_path, "--report-only"), capture_output=True, text=True, env=env, timeout=300)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert (tmp_path / "docs" / "results.md").read_text() == report  # from the run directories alone

@@ -1,0 +1,224 @@
+"""Relaxed-sampling GANs: RelGAN (Nie et al. 2019) and GSGAN (Kusner & Hernandez-Lobato 2016).
+
+After MLE pretraining (`StagedTrainer`), each adversarial step is `gumbel.d_steps` discriminator
+updates then one generator update. The generator samples with the Gumbel-max trick: at step t
+it draws Gumbel noise g_t, feeds back the hard token argmax(o_t + g_t) (a sample of
+softmax(o_t)), and D sees the relaxed row softmax(beta * (o_t + g_t)) instead of the one-hot
+token, so D's gradient reaches G's logits o_t without REINFORCE. The inverse temperature beta
+rises from 1 to `gumbel.beta_max` over `gumbel.beta_steps` adversarial steps by one of RelGAN's
+schedules (`inverse_temperature`); GSGAN is the constant schedule, beta = 1 / tau.
+
+Positions G does not choose (a prompt, padding after <eos>) are one-hot rows, like the real
+rows. Dropout is off in this phase, so the hard token and the relaxed row come from the same
+logits. Every objective of `textgan.objectives` applies (RSGAN is RelGAN's); with
+`discriminator.representations` > 1 (RelGAN's D) each representation's logit is a sample of
+the loss, which averages over them. wgan, wgan_gp and began use the `gan` section's clip,
+gp_weight and began_* settings.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from textgan.checkpoint import RunDirectory
+from textgan.config import Config
+from textgan.data import PreparedData
+from textgan.models import Generator
+from textgan.models.cnn_discriminator import TextCNN, build_discriminator
+from textgan.models.continuous import AutoencoderDiscriminator
+from textgan.objectives import (
+    began_d_loss,
+    began_g_loss,
+    began_update_k,
+    clip_weights,
+    get_objective,
+    gradient_penalty,
+)
+from textgan.training.base import backward_and_step
+from textgan.training.policy_gradient import eval_mode, reply_mask
+from textgan.training.runtime import Runtime
+from textgan.training.staged import StagedTrainer
+
+BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "constant")
+
+
+def inverse_temperature(step: int, beta_max: float, anneal_steps: int, schedule: str = "exponential") -> float:
+    """beta at adversarial step `step` (0-based): 1 at step 0, beta_max from `anneal_steps` on.
+
+    RelGAN's schedules, with n = min(step, anneal_steps) / anneal_steps: exponential
+    beta_max ** n; linear 1 + (beta_max - 1) n; log 1 + (beta_max - 1) log(1 + step) /
+    log(1 + anneal_steps); sigmoid 1 + (beta_max - 1) / (1 + exp(10 - 20 n)) (about 1 at the
+    start, beta_max at the end); constant: beta_max throughout (GSGAN's fixed 1 / tau).
+    """
+    if schedule == "constant":
+        return beta_max
+    step = min(step, anneal_steps)
+    progress = step / anneal_steps
+    if schedule == "exponential":
+        return beta_max**progress
+    if schedule == "linear":
+        return 1.0 + (beta_max - 1.0) * progress
+    if schedule == "log":
+        return 1.0 + (beta_max - 1.0) * math.log1p(step) / math.log1p(anneal_steps)
+    if schedule == "sigmoid":
+        return 1.0 + (beta_max - 1.0) / (1.0 + math.exp(10.0 - 20.0 * progress))
+    raise ValueError(f"unknown beta schedule {schedule!r}; one of {', '.join(BETA_SCHEDULES)}")
+
+
+def gumbel_noise(uniforms: torch.Tensor) -> torch.Tensor:
+    """Standard Gumbel draws -log(-log u) from uniforms in [0, 1)."""
+    return -torch.log(-torch.log(uniforms.clamp_min(1e-20)))
+
+
+def relaxed_one_hot(logits: torch.Tensor, noise: torch.Tensor, beta: float) -> torch.Tensor:
+    """The Gumbel-softmax row softmax(beta * (logits + noise)); its argmax is the hard sample."""
+    return torch.softmax(beta * (logits.float() + noise), dim=-1)
+
+
+class GumbelTrainer(StagedTrainer):
+    """MLE pretraining, then adversarial steps through Gumbel-softmax relaxed samples."""
+
+    name = "gumbel"
+    phase_name = "adversarial"
+
+    def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
+                 generator: Generator) -> None:
+        super().__init__(cfg, run, runtime, data, generator)
+        g = cfg.gumbel
+        self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = cfg.train.epochs, g.eval_every, g.nll_oracle_samples
+        self.time_limit_minutes = g.time_limit_minutes
+        self.objective = get_objective(g.objective)
+        vocab = self.tokenizer.vocab_size
+        if self.objective.autoencoder:
+            self.discriminator: nn.Module = AutoencoderDiscriminator(vocab, self.sequence_length,
+                                                                     cfg.gan.began_hidden_dim)
+        else:
+            self.discriminator = build_discriminator(cfg.discriminator, vocab, self.sequence_length)
+        self.discriminator.to(runtime.device)
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=g.g_learning_rate)
+        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
+        self.g_scaler, self.d_scaler = runtime.grad_scaler(), runtime.grad_scaler()
+        self.k = 0.0  # BEGAN's equilibrium variable
+
+    def optimizers(self) -> dict[str, Any]:
+        return {**super().optimizers(), "generator": self.g_optimizer, "g_scaler": self.g_scaler,
+                "discriminator": self.d_optimizer, "d_scaler": self.d_scaler}
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        return {"discriminator": self.discriminator}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {**super().extra_state(), "began_k": self.k}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        self.k = state["began_k"]
+
+    # -- the loop -------------------------------------------------------------------------------
+    def second_phase(self) -> None:
+        g = self.cfg.gumbel
+        self.run_phase(g.adversarial_steps, self.adversarial_step, f"{self.name} ({g.objective})")
+
+    def beta(self) -> float:
+        """beta of the step about to be taken; with gumbel.beta_steps 0 it reaches beta_max at the last step."""
+        g = self.cfg.gumbel
+        anneal_steps = g.beta_steps or max(1, g.adversarial_steps - 1)
+        return inverse_temperature(self.phase_steps, g.beta_max, anneal_steps, g.beta_schedule)
+
+    def adversarial_step(self) -> dict[str, Any]:
+        """d_steps discriminator updates, then one generator update, at the current beta."""
+        beta = self.beta()
+        d_stats = [self.discriminator_step(beta) for _ in range(self.cfg.gumbel.d_steps)]
+        record: dict[str, Any] = {"beta": beta}
+        record.update({key: sum(s[key] for s in d_stats) / len(d_stats) for key in d_stats[0]})
+        record.update(self.generator_step(beta))
+        return record
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """D's outputs: (B, representations) logits of a TextCNN, (B,) energies of BEGAN's autoencoder."""
+        if isinstance(self.discriminator, TextCNN):
+            return self.discriminator.representation_logits(x)
+        return self.discriminator(x)
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """This process's share of a fresh global batch: real rows, their prompt lengths, Gumbel
+        noise (rows, T, V) for the fakes that continue those prompts; and the global size."""
+        count = self.cfg.train.batch_size
+        real, lengths = self.real_rows(count)
+        noise = gumbel_noise(self.draw(count, self.sequence_length, self.tokenizer.vocab_size))
+        return self.runtime.local(real), self.runtime.local(lengths), noise, count
+
+    def relaxed_samples(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, noise: torch.Tensor,
+                        beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hard tokens (B, T), relaxed rows (B, T, V)): G continues each row's prompt taking
+        argmax(o_t + g_t) and feeding it back; the relaxed rows carry the gradient to o_t."""
+        with eval_mode(self.generator), self.runtime.autocast():
+            tokens = self.generator.continue_rows(
+                len(rows), self.sequence_length, lambda logits, t: (logits.float() + noise[:, t]).argmax(-1),
+                rows, prompt_lengths)
+            logits = self.generator(self.generator.inputs_for(tokens))
+        relaxed = relaxed_one_hot(logits, noise, beta)
+        chosen = reply_mask(tokens, prompt_lengths, self.generator.eos_id).unsqueeze(-1)
+        return tokens, torch.where(chosen, relaxed, F.one_hot(tokens, relaxed.shape[-1]).to(relaxed.dtype))
+
+    def discriminator_step(self, beta: float) -> dict[str, float]:
+        """One D update on real rows against as many fresh relaxed fakes."""
+        gan, runtime = self.cfg.gan, self.runtime
+        real_rows, lengths, noise, count = self.batch()
+        with torch.no_grad():
+            fake = self.relaxed_samples(real_rows, lengths, noise, beta)[1]
+        real = F.one_hot(real_rows, fake.shape[-1]).float()
+        with runtime.autocast():
+            real_out, fake_out = self.scores(real), self.scores(fake)
+            if self.objective.autoencoder:
+                loss = began_d_loss(real_out, fake_out, self.k)
+            else:
+                loss = self.objective.d_loss(real_out, fake_out)
+        means = {"d_real": float(real_out.detach().float().mean()), "d_fake": float(fake_out.detach().float().mean())}
+        if self.objective.name == "wgan_gp":
+            penalty = gradient_penalty(self.scores, real, fake, mix=self.draw(count))
+            means["gradient_penalty"] = float(penalty.detach())
+            loss = loss + gan.gp_weight * penalty
+        means["d_loss"] = float(loss.detach())
+        loss = loss * runtime.share(len(real_rows), count)
+        if isinstance(self.discriminator, TextCNN) and self.cfg.discriminator.l2:
+            loss = loss + self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
+        self.check_finite(loss, "discriminator loss")
+        self.d_optimizer.zero_grad(set_to_none=True)
+        backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
+        if self.objective.name == "wgan":
+            clip_weights(self.discriminator, gan.clip)
+        stats = runtime.mean_over_rows(means, len(real_rows))
+        if self.objective.autoencoder:
+            self.k = began_update_k(self.k, torch.tensor(stats["d_real"]), torch.tensor(stats["d_fake"]),
+                                    gan.began_gamma, gan.began_lambda_k)
+        return stats
+
+    def generator_step(self, beta: float) -> dict[str, Any]:
+        """One G update through the relaxed samples (D frozen); the loss and G's gradient norm."""
+        runtime = self.runtime
+        real_rows, lengths, noise, count = self.batch()
+        self.discriminator.requires_grad_(False)
+        _, fake = self.relaxed_samples(real_rows, lengths, noise, beta)
+        with runtime.autocast():
+            fake_out = self.scores(fake)
+            if self.objective.autoencoder:
+                loss = began_g_loss(fake_out)
+            else:
+                real_out = None
+                if self.objective.name == "rsgan":  # relativistic: fakes judged against real rows
+                    real_out = self.scores(F.one_hot(real_rows, fake.shape[-1]).float())
+                loss = self.objective.g_loss(fake_out, real_out)
+        self.check_finite(loss, "generator loss")
+        self.g_optimizer.zero_grad(set_to_none=True)
+        norm = backward_and_step(loss * runtime.share(len(real_rows), count), self.g_optimizer, self.g_scaler,
+                                 list(self.generator.parameters()), runtime, self.cfg.train.grad_clip,
+                                 report_norm=True)
+        self.discriminator.requires_grad_(True)
+        return {**runtime.mean_over_rows({"g_loss": float(loss.detach())}, len(real_rows)), "g_grad_norm": norm}
