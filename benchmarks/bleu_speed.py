@@ -6,8 +6,8 @@ see docs/metrics.md). Prints our table beside Texygen's published one, checks ou
 scores against nltk's sentence_bleu on a subset, and times, on the same tokens: textgan, nltk
 (extrapolated from the subset) and fast-bleu (when installed: pip install fast-bleu).
 
-    python benchmarks/bleu_speed.py --data-dir ../shared/data
-    python benchmarks/bleu_speed.py --data-dir ../shared/data --process 3   # whole processes
+    python benchmarks/bleu_speed.py            # data from benchmarks/data/ (see its README)
+    python benchmarks/bleu_speed.py --process 3   # whole processes
 
 `--process N` times whole processes instead, N rounds, alternating: `textgan evaluate` on the
 seq.txt row (files read, nltk tokenisation, BLEU-2..5, Self-BLEU-2..5, JSON printed) against a
@@ -25,7 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "benchmarks" / "data"
+sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
@@ -41,7 +43,7 @@ MODEL = {
     "mle": "MLE",
 }
 ORDERS = (2, 3, 4, 5)
-# Texygen's README (COCO, full sets), as copied in shared/data/README.md.
+# Texygen's README (COCO, full sets), as copied in benchmarks/data/README.md.
 PUBLISHED_BLEU = {
     "seq": (0.745, 0.498, 0.294, 0.180),
     "maligan": (0.673, 0.432, 0.257, 0.159),
@@ -203,7 +205,8 @@ def fmt_table(title: str, ours: dict, published: dict, files: list[str], label: 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the tables and timings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", default="../shared/data", help="folder with coco/ and texygen_samples/")
+    ap.add_argument("--data-dir", default=str(DATA),
+                    help="folder with coco/ and texygen_samples/ (default: the repository's benchmarks/data)")
     ap.add_argument("--files", default=",".join(FILES), help="comma-separated sample files (no .txt)")
     ap.add_argument("--nltk-check", type=int, default=200, metavar="N",
                     help="compare with nltk on the first N hypotheses per file (0: skip)")

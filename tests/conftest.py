@@ -117,3 +117,33 @@ def checkpoint_copy(trained_run: Path, tmp_path: Path) -> Path:
     target = tmp_path / "ckpt"
     shutil.copytree(api.load(trained_run).path, target)
     return target
+
+
+def save_tiny_pretrained(folder: Path, with_pad: bool = False, dropout: float = 0.1) -> Path:
+    """A tiny GPT-2 and a tiny byte-level BPE tokenizer saved as a Hugging Face model folder
+    (what `save_pretrained` writes), so `model.init_from` is tested without any download."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    eos = "<|endoftext|>"
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    specials = [eos, "<pad>"] if with_pad else [eos]
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    backend.train_from_iterator(tiny_lines(200, seed=1) + ["how are you ? fine thanks ."], trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=eos, eos_token=eos,
+                                        unk_token=None, pad_token="<pad>" if with_pad else None)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=16, n_layer=2, n_head=2,
+                        bos_token_id=0, eos_token_id=0, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory) -> Path:
+    """A tiny pretrained causal LM folder, written once per session."""
+    return save_tiny_pretrained(tmp_path_factory.mktemp("tiny_gpt2"))

@@ -33,7 +33,7 @@ def runs(corpus: str) -> dict[str, list[str]]:
     oracle = ["--corpus", "oracle", "--set", "data.oracle_vocab_size=20", "--set", "data.oracle_seq_len=8",
               "--set", "data.oracle_samples=150", "--set", "data.oracle_embedding_dim=8",
               "--set", "data.oracle_hidden_dim=8"]
-    return {
+    table = {
         "mle": [*corpus_args(corpus), "--epochs", "2", "--batch-size", "15"],
         "seqgan": ["--trainer", "seqgan", "--corpus", "oracle", "--epochs", "1", "--batch-size", "15", *SMALL_D,
                    "--set", "data.oracle_vocab_size=20", "--set", "data.oracle_seq_len=8",
@@ -59,11 +59,18 @@ def runs(corpus: str) -> dict[str, list[str]]:
         "cot": ["--trainer", "cot", *corpus_args(corpus), "--batch-size", "15", "--set", "cot.pretrain_epochs=1",
                 "--set", "cot.steps=2", "--set", "cot.mediator_steps=2", "--set", "cot.eval_every=1"],
     }
+    seqgan_knobs = table["seqgan"][2:]  # the kin share SeqGAN's machinery and its keys
+    table["maligan"] = ["--trainer", "maligan", *seqgan_knobs]
+    table["maligan_rollouts"] = ["--trainer", "maligan", *seqgan_knobs, "--set", "maligan.rollouts=true"]
+    table["rankgan"] = ["--trainer", "rankgan", *seqgan_knobs, "--set", "rankgan.reference_size=5",
+                        "--set", "rankgan.comparison_size=7"]
+    return table
 
 
 # Runs stopped early and resumed (under as many processes as the launch has): each must end
 # like the uninterrupted run it is named after.
 RESUMED = {"seqgan_resumed": ("seqgan", ["--set", "seqgan.adversarial_rounds=1"]),
+           "rankgan_resumed": ("rankgan", ["--set", "seqgan.adversarial_rounds=1"]),
            "vae_resumed": ("vae", ["--epochs", "1"]),
            "gan_wgan_gp_resumed": ("gan_wgan_gp", ["--epochs", "1"]),
            "gumbel_resumed": ("gumbel", ["--set", "gumbel.adversarial_steps=1"]),

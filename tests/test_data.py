@@ -213,6 +213,14 @@ def test_file_rows_read_what_indexing_a_tensor_reads(tmp_path):
         stored[torch.tensor([7])]
 
 
+@pytest.mark.parametrize("name, pairs", [("dialogues", 20_000), ("dialogues_shakespeare", 13_817)])
+def test_bundled_dialogue_corpora_are_short_prompt_reply_pairs(name, pairs):
+    examples = read_examples(name, DataConfig(corpus=name))
+    assert len(examples) == pairs
+    assert all(e.prompt and e.text for e in examples)
+    assert max(max(len(e.prompt.split()), len(e.text.split())) for e in examples) <= 20
+
+
 def test_auto_max_length_is_the_longest_row_unless_a_few_outliers_would_set_it():
     from textgan.data.encoding import AUTO_MAX_LENGTH, choose_max_length
 

@@ -130,3 +130,54 @@ def test_relgan_representations_share_one_cnn():
     with pytest.raises(ConfigError, match="discriminator.embedding_dim \\(6\\) must be divisible by "
                                           "discriminator.representations \\(4\\)"):
         tiny_textcnn(embedding_dim=6, representations=4)
+
+
+def completions_of(samples: torch.Tensor, prefix_lengths: list[int], per_prefix: int) -> tuple[torch.Tensor, ...]:
+    """Completions that keep each sample's first t tokens and draw the rest: (rows, sources, t)."""
+    generator = torch.Generator().manual_seed(1)
+    rows, sources, prefixes = [], [], []
+    for t in prefix_lengths:
+        for b in range(samples.shape[0]):
+            for _ in range(per_prefix):
+                tail = torch.randint(VOCAB, (samples.shape[1] - t,), generator=generator)
+                rows.append(torch.cat([samples[b, :t], tail]))
+                sources.append(b)
+                prefixes.append(t)
+    return torch.stack(rows), torch.tensor(sources), torch.tensor(prefixes)
+
+
+def test_shared_prefix_logits_equal_the_plain_d():
+    d = tiny_textcnn(dropout=0.5)  # eval mode: dropout off
+    d.row_block = 5  # several blocks per prefix length, the last one partial
+    samples = torch.randint(VOCAB, (3, LENGTH))
+    completions, sources, prefixes = completions_of(samples, list(range(1, LENGTH)), 2)
+    shuffle = torch.randperm(len(completions), generator=torch.Generator().manual_seed(2))
+    completions, sources, prefixes = completions[shuffle], sources[shuffle], prefixes[shuffle]
+    shared = d.shared_prefix_logits(samples, completions, sources, prefixes)
+    torch.testing.assert_close(shared, d(completions), rtol=1e-5, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = d.shared_prefix_logits(samples, completions, sources, prefixes)
+    torch.testing.assert_close(low, d(completions), rtol=0.05, atol=0.05)
+
+
+def test_shared_prefix_uses_the_samples_windows():
+    d = tiny_textcnn()
+    samples = torch.randint(VOCAB, (2, LENGTH))
+    completions, sources, prefixes = completions_of(samples, [LENGTH - 1], 1)
+    # a completion credited to the other sample takes that sample's prefix windows: another score
+    swapped = d.shared_prefix_logits(samples, completions, 1 - sources, prefixes)
+    assert not torch.allclose(swapped, d(completions))
+
+
+def test_conv_flops_count_the_windows_outside_the_prefix():
+    d = tiny_textcnn()  # sizes 1, 2, 3, 9 with 4, 5, 3, 2 filters, E = 8, T = 9
+    assert d.conv_flops(LENGTH) == 2 * 8 * (4 * 1 * 9 + 5 * 2 * 8 + 3 * 3 * 7 + 2 * 9 * 1)
+    # prefix of 3 tokens: sizes 1, 2, 3 skip 3, 2, 1 windows; size 9 skips none
+    assert d.conv_flops(LENGTH, 3) == 2 * 8 * (4 * 1 * 6 + 5 * 2 * 6 + 3 * 3 * 6 + 2 * 9 * 1)
+
+
+def test_shared_prefix_flops_follow_the_row_blocks():
+    d = tiny_textcnn()
+    d.row_block = 4
+    prefixes = torch.tensor([3, 1, 1, 1, 3, 3, 3, 3])  # blocks: [1, 1, 1, 3] then [3, 3, 3, 3]
+    assert d.shared_prefix_conv_flops(LENGTH, prefixes) == 4 * d.conv_flops(LENGTH, 1) + 4 * d.conv_flops(LENGTH, 3)

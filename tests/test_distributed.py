@@ -1,6 +1,6 @@
 """Two processes (torchrun, gloo on CPU) give the same losses and weights as one process, for
-every trainer: MLE, SeqGAN (rollouts and D scoring split), the continuous GANs, the VAE, the
-relaxed-sampling GANs and CoT."""
+every trainer: MLE, SeqGAN, MaliGAN and RankGAN (rollouts and D scoring split), the continuous
+GANs, the VAE, the relaxed-sampling GANs and CoT."""
 
 from __future__ import annotations
 

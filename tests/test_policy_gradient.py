@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from textgan.api import train
+from textgan.api import build_data, train
 from textgan.checkpoint import RunDirectory, load_checkpoint
 from textgan.cli import main
 from textgan.config import Config, load_config
+from textgan.models import build_generator
 from textgan.models.lstm import LSTMGenerator
+from textgan.training import TRAINERS
+from textgan.training.base import Trainer
 from textgan.training.policy_gradient import policy_gradient_loss, reply_mask
+from textgan.training.runtime import make_runtime
 
 TINY_SEQGAN = {
     "train.trainer": "seqgan", "train.device": "cpu", "train.batch_size": 32, "train.epochs": 2,
@@ -30,6 +35,16 @@ TINY_ORACLE = {"data.corpus": "oracle", "data.oracle_vocab_size": 20, "data.orac
 def tiny_seqgan_config(**overrides: object) -> Config:
     sets = {**TINY_SEQGAN, **TINY_ORACLE, **overrides}
     return load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])
+
+
+def build_trainer(cfg: Config, out: Path) -> Trainer:
+    """The configured trainer on its data, in one CPU process, without training it."""
+    torch.manual_seed(cfg.train.seed)
+    data = build_data(cfg)
+    tokenizer = data.tokenizer
+    generator = build_generator(cfg.model, tokenizer.vocab_size, data.train.tokens.shape[1],
+                                tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
+    return TRAINERS[cfg.train.trainer](cfg, RunDirectory(out), make_runtime("cpu", "fp32"), data, generator)
 
 
 def records(run: Path) -> list[dict]:
@@ -53,6 +68,68 @@ def test_policy_gradient_step_raises_the_rewarded_token(baseline: bool):
     policy_gradient_loss(generator.log_prob(samples), rewards, mask, baseline).backward()
     optimizer.step()
     assert first_token_log_prob() > before + 0.05
+
+
+def test_baseline_leaves_each_rows_own_reward_out():
+    """b_t of row i is the mean reward at t of the *other* active rows; a row alone has none."""
+    log_probs = torch.zeros(3, 3, requires_grad=True)
+    rewards = torch.tensor([[0.2, 0.4, 0.9], [0.6, 0.8, 0.0], [1.0, 0.3, 0.5]])
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    policy_gradient_loss(log_probs, rewards, mask, baseline=True).backward()
+    # column 0: baselines (0.6+1.0)/2, (0.2+1.0)/2, (0.2+0.6)/2; column 1: 0.8, 0.4; column 2: row 0 alone
+    advantages = torch.tensor([[0.2 - 0.8, 0.4 - 0.8, 0.9], [0.6 - 0.6, 0.8 - 0.4, 0.0], [1.0 - 0.4, 0.0, 0.0]])
+    assert torch.allclose(log_probs.grad, -advantages / 6, atol=1e-7)
+
+
+def test_policy_gradient_scores_the_samples_under_the_policy_that_drew_them(tmp_path: Path):
+    """Samples are drawn without dropout, so log pi must be too: with dropout on, the update
+    would depend on the dropout masks (the global stream), i.e. on another policy."""
+    trainer = build_trainer(tiny_seqgan_config(**{"model.dropout": 0.5}), tmp_path / "run")
+    trainer.rollout.update(trainer.generator, 0.0)
+    weights = copy.deepcopy(trainer.generator.state_dict())
+    optimizer, stream = copy.deepcopy(trainer.pg_optimizer.state_dict()), trainer.rng.get_state()
+    updated = []
+    for global_seed in (1, 2):
+        trainer.generator.load_state_dict(weights)
+        trainer.pg_optimizer.load_state_dict(optimizer)
+        trainer.rng.set_state(stream)
+        torch.manual_seed(global_seed)
+        trainer.policy_gradient_step()
+        updated.append(copy.deepcopy(trainer.generator.state_dict()))
+    assert all(torch.equal(updated[0][k], updated[1][k]) for k in weights)
+    assert not all(torch.equal(updated[0][k], weights[k]) for k in weights)
+
+
+def test_adversarial_phase_starts_from_the_best_pretraining_epoch(tmp_path: Path):
+    """Early stopping after worse epochs hands the best epoch's weights (not the last) to the
+    next phase; the kept copy is part of the checkpoint while pretraining runs."""
+    trainer = build_trainer(tiny_seqgan_config(**{"train.epochs": 5, "train.patience": 2}), tmp_path / "run")
+    scripted = iter([9.0, 3.0, 2.0, 2.5, 2.6])  # the untrained G, then epochs 1-4: epoch 2 is the best
+    snapshots, kept = [], []
+
+    def evaluate(with_oracle: bool) -> dict[str, float]:
+        snapshots.append(copy.deepcopy(trainer.generator.state_dict()))
+        kept.append(trainer.extra_state()["best_pretrained"] is not None)
+        return {"val_nll": next(scripted, 0.0)}
+
+    trainer.evaluate = evaluate
+    trainer.pretrain_generator()
+    assert trainer.epoch == 4 and len(snapshots) == 6  # stopped by patience; one more for the restored G
+    best, last = snapshots[2], snapshots[4]
+    assert not all(torch.equal(best[k], last[k]) for k in best)
+    assert all(torch.equal(v, best[k]) for k, v in trainer.generator.state_dict().items())
+    assert kept[3] and trainer.extra_state()["best_pretrained"] is None
+    assert records(tmp_path / "run")[-1]["restored_epoch"] == 2
+
+
+def test_mean_reward_pools_the_tokens_of_a_rounds_updates(tmp_path: Path):
+    """One definition: the mean over every chosen token of the round, not a mean of batch means."""
+    trainer = build_trainer(tiny_seqgan_config(**{"seqgan.g_steps": 2, "seqgan.adversarial_rounds": 1,
+                                                  "seqgan.d_steps": 0}), tmp_path / "run")
+    steps = iter([(1.0, 3.0, 4.0), (1.0, 1.0, 6.0)])  # (loss, reward sum, tokens) of each update
+    trainer.policy_gradient_step = lambda: next(steps)
+    trainer.adversarial_training()
+    assert records(tmp_path / "run")[-1]["mean_reward"] == pytest.approx(0.4)
 
 
 def test_replies_keep_their_prompts_and_pad_after_eos():
@@ -106,7 +183,7 @@ def test_resume_continues_exactly(tmp_path: Path):
 
 def test_transformer_generator_and_prompted_dialogues(tmp_path: Path, dialogue_corpus: Path):
     overrides = {"data.corpus": str(dialogue_corpus), "data.prompt_field": "prompt", "data.reply_field": "reply",
-                 "tokenizer.kind": "word", "tokenizer.max_length": 10, "model.kind": "transformer",
+                 "tokenizer.kind": "word", "tokenizer.max_length": 12, "model.kind": "transformer",
                  "train.epochs": 1, "seqgan.adversarial_rounds": 1}
     sets = {**TINY_SEQGAN, **overrides}
     cfg = load_config(None, [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in sets.items()])
@@ -114,7 +191,9 @@ def test_transformer_generator_and_prompted_dialogues(tmp_path: Path, dialogue_c
     log = records(tmp_path / "dialogues")
     assert {r["phase"] for r in log} == {"pretrain_g", "pretrain_d", "adversarial"}
     assert "nll_oracle" not in log[-1] and "val_nll" in log[-1]
-    assert len((tmp_path / "dialogues" / "samples" / "adversarial.txt").read_text().splitlines()) == 3
+    written = (tmp_path / "dialogues" / "samples" / "adversarial.txt").read_text(encoding="utf-8").splitlines()
+    prompts = {"how are you ?", "what is your name ?", "where do you live ?"}
+    assert len(written) == 3 and all(line.split(" → ")[0] in prompts for line in written)  # prompt → reply
 
 
 @pytest.mark.parametrize(("setting", "message"), [

@@ -30,7 +30,7 @@ def test_corrupt_config_json(checkpoint_copy, capsys):
 
 def test_checkpoint_of_another_model_type(checkpoint_copy, capsys):
     config = json.loads((checkpoint_copy / "config.json").read_text())
-    config["model_type"] = "bert"
+    config["model_type"] = "t5"  # an encoder-decoder: no causal LM, so no generator
     (checkpoint_copy / "config.json").write_text(json.dumps(config))
     assert "not a textgan generator" in cli_error(["sample", str(checkpoint_copy)], capsys)
 

@@ -110,6 +110,9 @@ KILLED_RUNS = {
                "--set", "gumbel.adversarial_steps=8", "--set", "gumbel.d_steps=2", "--set", "gumbel.eval_every=3"],
     "cot": ["--trainer", "cot", "--set", "cot.pretrain_epochs=1", "--set", "cot.steps=8", "--set", "cot.eval_every=3"],
 }
+KILLED_RUNS["maligan"] = ["--trainer", "maligan", *KILLED_RUNS["seqgan"][2:]]
+KILLED_RUNS["rankgan"] = ["--trainer", "rankgan", *KILLED_RUNS["seqgan"][2:], "--set", "rankgan.reference_size=8",
+                          "--set", "rankgan.comparison_size=8", "--set", "seqgan.baseline=true"]
 
 
 def _train_command(corpus: Path, out: Path, trainer: str) -> list[str]:

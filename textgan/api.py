@@ -15,7 +15,7 @@ import torch
 from textgan import config as config_mod
 from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, seed_everything
 from textgan.config import Config
-from textgan.data import PreparedData, prepare_data, prompt_prefix
+from textgan.data import PreparedData, TextTokenizer, prepare_data, prompt_prefix
 from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
 from textgan.data.encoding import show_sample
 from textgan.errors import ConfigError, TextGanError
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
                   "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes", "data.num_proc",
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
-                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes",
+                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes", "train.tensorboard",
                   "gumbel.adversarial_steps", "gumbel.time_limit_minutes", "cot.steps", "cot.time_limit_minutes"}
 
 
@@ -112,6 +112,54 @@ def final_samples(generator: Generator, data: PreparedData, cfg: Config, device:
     return [show_sample(data.tokenizer, row, int(p), prompted) for row, p in zip(rows.tolist(), prompt_lengths)]
 
 
+def has_prompts(cfg: Config) -> bool:
+    """Whether the configured corpus is prompt -> reply pairs (named fields or a bundled dialogue set)."""
+    from textgan.data.corpus import BUNDLED_FIELDS
+
+    return bool(cfg.data.prompt_field) or cfg.data.corpus in BUNDLED_FIELDS
+
+
+def encode_within_context(cfg: Config, tokenizer: TextTokenizer, context: int | None) -> PreparedData:
+    """The corpus encoded with `tokenizer`, rows no wider than a pretrained model's `context`: a
+    larger tokenizer.max_length, or one that auto chose, is capped (in `cfg`, so the saved config
+    rebuilds the same rows) with a warning."""
+    asked = cfg.tokenizer.max_length
+    if context is not None and asked != "auto" and int(asked) > context:
+        log.warning("tokenizer.max_length=%s exceeds the %d positions of model %s; examples are encoded to %d tokens",
+                    asked, context, cfg.model.init_from, context)
+        cfg.tokenizer.max_length = context
+    data = build_data(cfg, tokenizer)
+    if context is not None and data.train.tokens.shape[1] > context:
+        log.warning("tokenizer.max_length auto chose %d tokens, more than the %d positions of model %s; examples "
+                    "are encoded to %d tokens", data.train.tokens.shape[1], context, cfg.model.init_from, context)
+        cfg.tokenizer.max_length = context
+        data = build_data(cfg, tokenizer)
+    return data
+
+
+def pretrained_generator_context(cfg: Config, generator: Generator) -> int | None:
+    """The context of a resumed run's pretrained model (None for runs not started from one)."""
+    hf_config = getattr(generator, "hf_config", None)
+    if not cfg.model.init_from or hf_config is None:
+        return None
+    from textgan.models.transformer import context_length
+
+    return context_length(hf_config)
+
+
+def pretrained_data(cfg: Config) -> PreparedData:
+    """The corpus encoded with the tokenizer of the model named by model.init_from."""
+    from textgan.config import TokenizerConfig
+    from textgan.models.pretrained import load_pretrained_tokenizer, pretrained_context
+
+    name = cfg.model.init_from
+    tokenizer = load_pretrained_tokenizer(name, separator=has_prompts(cfg))
+    ignored = "tokenizer.kind=%s is ignored: " % cfg.tokenizer.kind if cfg.tokenizer.kind != TokenizerConfig().kind else ""
+    (log.warning if ignored else log.info)("%sthe corpus is encoded with the tokenizer of %s (%d tokens)",
+                                           ignored, name, tokenizer.vocab_size)
+    return encode_within_context(cfg, tokenizer, pretrained_context(name))
+
+
 def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     """Train the configured trainer into run directory `out` (or continue it with resume).
 
@@ -151,11 +199,17 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     with runtime.main_first():  # rank 0 fills the tokenisation cache, the others then read it
         if checkpoint_path is not None:
             loaded = load_checkpoint(checkpoint_path)
-            data = build_data(cfg, loaded.tokenizer)
+            data = encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator))
+        elif cfg.model.init_from:
+            data = pretrained_data(cfg)
         else:
             data = build_data(cfg)
     if checkpoint_path is not None:
         generator = loaded.generator
+    elif cfg.model.init_from:
+        from textgan.models.pretrained import load_pretrained_generator
+
+        generator = load_pretrained_generator(cfg.model.init_from, data.tokenizer, data.train.tokens.shape[1])
     else:
         if trainer_cls.new_generator.__func__ is Trainer.new_generator.__func__:  # model.kind's generator
             # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
@@ -207,6 +261,62 @@ def check_sampling(n: int | None, temperature: float | None, top_k: int | None, 
         raise ConfigError(f"-n must be >= 1, got {n}")
 
 
+@dataclass
+class Decoding:
+    """How tokens are chosen: sampled at a temperature within top-k / top-p, or greedily; with an
+    optional repetition penalty (> 1 discourages tokens already in the text)."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    greedy: bool = False
+    repetition_penalty: float = 1.0
+
+    def check(self) -> None:
+        """Refuse values outside their ranges, naming the option."""
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"temperature must be > 0 and finite, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top-p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ConfigError(f"top-k must be >= 0, got {self.top_k}")
+        if not (math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0):
+            raise ConfigError(f"repetition penalty must be > 0 (1 = none), got {self.repetition_penalty}")
+
+
+def decode_rows(generator: Generator, n: int, prefix: list[int] | None, decoding: Decoding, seed: int) -> torch.Tensor:
+    """(n, max_length) rows continuing `prefix`. Greedy and repetition-penalised decoding of a
+    Hugging Face generator go through its own `generate`; everything else through `sample`."""
+    special = decoding.greedy or decoding.repetition_penalty != 1.0
+    options = dict(temperature=decoding.temperature, top_k=decoding.top_k, top_p=decoding.top_p)
+    if special and hasattr(generator, "generate_rows"):
+        return generator.generate_rows(n, generator.max_length, list(prefix or []), greedy=decoding.greedy,
+                                       repetition_penalty=decoding.repetition_penalty, seed=seed, **options)
+    if special and type(generator).sample is not Generator.sample:
+        raise ConfigError(f"greedy decoding and the repetition penalty apply to token generators (lstm, transformer, "
+                          f"--init-from), not to {type(generator).__name__}; drop --greedy / --repetition-penalty")
+    extra = dict(greedy=decoding.greedy, repetition_penalty=decoding.repetition_penalty) if special else {}
+    rng = torch.Generator(device=generator.device).manual_seed(seed)
+    return generator.sample(n, prefix=prefix, generator=rng, **options, **extra)
+
+
+def check_prompt(tokenizer: TextTokenizer, generator: Generator, prompt: str) -> list[int]:
+    """The ids that start a reply to `prompt`; unknown words and prompts too long are refused."""
+    unknown = tokenizer.unknown_characters(prompt)
+    if unknown:
+        raise TextGanError(
+            f"the prompt holds {', '.join(repr(u) for u in unknown[:5])}, unknown to this model's "
+            "tokenizer; rephrase the prompt with words seen in training"
+        )
+    prefix = prompt_prefix(tokenizer, prompt)
+    if len(prefix) >= generator.max_length:
+        raise TextGanError(
+            f"the prompt is {len(prefix)} tokens but the model generates at most "
+            f"{generator.max_length}; shorten the prompt"
+        )
+    return prefix
+
+
 def sample(
     model: Checkpoint | str | Path,
     n: int | None = None,
@@ -216,6 +326,8 @@ def sample(
     prompt: str | None = None,
     seed: int = 0,
     device: str = "auto",
+    greedy: bool = False,
+    repetition_penalty: float = 1.0,
     with_prompt: bool = True,
 ) -> list[str]:
     """Sample n texts (replies to `prompt`, if given) from a run or checkpoint.
@@ -230,27 +342,15 @@ def sample(
     temperature = saved.temperature if temperature is None else temperature
     top_k = saved.top_k if top_k is None else top_k
     top_p = saved.top_p if top_p is None else top_p
+    decoding = Decoding(temperature, top_k, top_p, greedy, repetition_penalty)
+    decoding.check()
     runtime = make_runtime(device, "fp32")
     generator: Generator = checkpoint.generator.to(runtime.device).eval()
     tokenizer = checkpoint.tokenizer
-    prefix = None
-    if prompt is not None:
-        unknown = tokenizer.unknown_characters(prompt)
-        if unknown:
-            raise TextGanError(
-                f"the prompt holds {', '.join(repr(u) for u in unknown[:5])}, unknown to this model's "
-                "tokenizer; rephrase the prompt with words seen in training"
-            )
-        prefix = prompt_prefix(tokenizer, prompt)
-        if len(prefix) >= generator.max_length:
-            raise TextGanError(
-                f"the prompt is {len(prefix)} tokens but the model generates at most "
-                f"{generator.max_length}; shorten the prompt"
-            )
-    rng = torch.Generator(device=runtime.device).manual_seed(seed)
-    rows = generator.sample(n, temperature=temperature, top_k=top_k, top_p=top_p, prefix=prefix, generator=rng)
+    prefix = check_prompt(tokenizer, generator, prompt) if prompt is not None else None
+    rows = decode_rows(generator, n, prefix, decoding, seed)
     start = len(prefix) if prefix else 0
     if with_prompt:
-        prompted = bool(checkpoint.config.data.prompt_field)
+        prompted = has_prompts(checkpoint.config)
         return [show_sample(tokenizer, r, start, prompted) for r in rows.tolist()]
     return [tokenizer.decode(r[start:]) for r in rows.tolist()]

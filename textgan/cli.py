@@ -46,6 +46,7 @@ def config_from_args(args: argparse.Namespace, base: Path | None = None):
         "model": "model.kind", "epochs": "train.epochs", "device": "train.device",
         "seed": "train.seed", "precision": "train.precision", "trainer": "train.trainer",
         "batch_size": "train.batch_size", "max_length": "tokenizer.max_length",
+        "init_from": "model.init_from",
     }
     for attr, key in named.items():
         value = getattr(args, attr, None)
@@ -74,10 +75,12 @@ def max_length_flag(text: str) -> int | str:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", help="bundled corpus (poems, dialogues), a .txt/.jsonl/.csv file, a saved dataset folder, or 'oracle'")
+    p.add_argument("--corpus", help="bundled corpus (poems, dialogues, dialogues_shakespeare), a .txt/.jsonl/.csv file, a saved dataset folder, or 'oracle'")
     p.add_argument("--text-field", help="field holding the text in .jsonl/.csv/dataset corpora")
     p.add_argument("--tokenizer", help="char | word | bpe")
     p.add_argument("--model", help="lstm | transformer")
+    p.add_argument("--init-from", metavar="NAME_OR_FOLDER",
+                   help="start from a Hugging Face causal LM (folder or Hub id) with its own tokenizer")
     p.add_argument("--trainer", help="mle or an adversarial trainer")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -129,6 +132,9 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, help="(default: the run's sample.temperature)")
     p.add_argument("--top-k", type=int, help="0 = off (default: the run's sample.top_k)")
     p.add_argument("--top-p", type=float, help="in (0, 1], 1 = off (default: the run's sample.top_p)")
+    p.add_argument("--greedy", action="store_true", help="take the most likely token at every step (no sampling)")
+    p.add_argument("--repetition-penalty", type=float, default=1.0,
+                   help="> 1 discourages tokens already in the text (CTRL's penalty; 1 = none)")
     p.add_argument("--prompt", help="reply to this prompt (dialogue models: printed `prompt → reply`) or continue it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
@@ -141,7 +147,8 @@ def run_sample(args: argparse.Namespace) -> int:
 
     check_sampling(args.n, args.temperature, args.top_k, args.top_p)
     lines = sample(args.run, n=args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   prompt=args.prompt, seed=args.seed, device=args.device)
+                   prompt=args.prompt, seed=args.seed, device=args.device, greedy=args.greedy,
+                   repetition_penalty=args.repetition_penalty)
     if args.out:
         atomic_write_text(Path(args.out), "".join(line + "\n" for line in lines))
     else:
@@ -182,7 +189,7 @@ def _register_optional_commands() -> None:
     """Commands defined in other modules add themselves to COMMANDS on import."""
     import importlib
 
-    for module in ("textgan.demo", "textgan.evaluate"):
+    for module in ("textgan.demo", "textgan.evaluate", "textgan.chat", "textgan.export"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -80,7 +80,7 @@ def param(default: Any, *, low: float | None = None, high: float | None = None, 
 class DataConfig:
     """Where the examples come from and how they are split."""
 
-    corpus: str = param("poems", free=True)  # a bundled corpus name (poems, dialogues), a path, or "oracle"
+    corpus: str = param("poems", free=True)  # a bundled corpus name (poems, dialogues, dialogues_shakespeare), a path, or "oracle"
     text_field: str = param("text", free=True)  # column of a .jsonl/.csv/HF dataset holding the text
     prompt_field: str = param("", free=True)  # set (with reply_field) for prompt -> reply corpora
     reply_field: str = param("", free=True)
@@ -135,9 +135,12 @@ class ModelConfig:
     # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
     # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
     init_std: float = param(0.0, low=0.0)
+    # a Hugging Face causal LM (folder or Hub id) to start from, with its own tokenizer; the
+    # architecture keys above and tokenizer.kind are then ignored
+    init_from: str = param("", free=True)
 
 
-TRAINER_NAMES = ("mle", "seqgan", "gan", "vae", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
+TRAINER_NAMES = ("mle", "seqgan", "maligan", "rankgan", "gan", "vae", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
 
 
 @dataclass
@@ -164,6 +167,7 @@ class TrainConfig:
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))
     seed: int = param(0, low=0, high=2**63 - 1)
+    tensorboard: bool = param(True)  # event files in RUN/tensorboard/ (tensorboard --logdir runs/)
 
 
 @dataclass
@@ -261,13 +265,31 @@ class SeqGanConfig:
     rollout_count: int = param(16, low=1)  # Monte-Carlo completions per prefix
     rollout_update_rate: float = param(0.8, low=0.0, high=1.0)  # after each round: rollout = rate * rollout + (1 - rate) * G
     pg_learning_rate: float = param(0.01, low=0.0, low_open=True)
-    baseline: bool = param(False)  # subtract the batch's mean reward at each position (less variance)
+    baseline: bool = param(False)  # subtract the other rows' mean reward at each position (less variance)
     instance_noise: float = param(0.0, low=0.0)  # std of Gaussian noise on D's input embeddings at the start
     instance_noise_rounds: int = param(0, low=0)  # rounds over which that std falls linearly to 0 (0 = constant)
     label_smoothing: float = param(0.0, low=0.0, high=0.5)  # one-sided: D's target for real sequences is 1 - this
     nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
     eval_every: int = param(5, low=1)  # MLE epochs / adversarial rounds between evaluations (phase ends always)
     time_limit_minutes: float = param(0.0, low=0.0)  # no new adversarial round once the session has run this long (0 = no limit)
+
+
+@dataclass
+class MaliGanConfig:
+    """MaliGAN (Che et al. 2017) on the SeqGAN trainer: every seqgan.* key applies; its own knob."""
+
+    # false: the paper's sentence-level reward from D(sample); true: per-position rewards from
+    # seqgan.rollout_count rollouts (Q / (1 - Q) normalised over the batch at each position)
+    rollouts: bool = param(False)
+
+
+@dataclass
+class RankGanConfig:
+    """RankGAN (Lin et al. 2017) on the SeqGAN trainer: every seqgan.* key applies; the ranker's knobs."""
+
+    gamma: float = param(1.0, low=0.0, low_open=True)  # inverse temperature of the softmax over cosine relevances
+    reference_size: int = param(16, low=1)  # real rows whose mean feature is the reference U
+    comparison_size: int = param(64, low=1)  # real rows that a generated sentence is ranked against (G's reward)
 
 
 @dataclass
@@ -319,6 +341,8 @@ class Config:
     gan: GanConfig = field(default_factory=GanConfig)
     vae: VaeConfig = field(default_factory=VaeConfig)
     seqgan: SeqGanConfig = field(default_factory=SeqGanConfig)
+    maligan: MaliGanConfig = field(default_factory=MaliGanConfig)
+    rankgan: RankGanConfig = field(default_factory=RankGanConfig)
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     cot: CotConfig = field(default_factory=CotConfig)
 
@@ -534,6 +558,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
             f"real label), not {cfg.gan.objective}; set it to 0"
+        )
+    if cfg.model.init_from and (cfg.data.corpus == "oracle" or cfg.train.trainer in ("gan", "vae")):
+        raise ConfigError(
+            f"model.init_from starts a token generator from a pretrained LM; it does not apply to "
+            f"{'the oracle corpus' if cfg.data.corpus == 'oracle' else 'train.trainer=' + cfg.train.trainer}; "
+            "unset model.init_from or pick a text corpus and a token-generator trainer (mle, seqgan)"
         )
     if cfg.model.kind == "transformer" and cfg.model.embedding_dim % cfg.model.num_heads:
         raise ConfigError(

@@ -186,6 +186,22 @@ def score_sequences(discriminator: nn.Module, sequences: torch.Tensor, chunk_siz
 
 
 @torch.no_grad()
+def _score_completions_and_samples(discriminator: nn.Module, samples: torch.Tensor, completions: torch.Tensor,
+                                   pair_positions: torch.Tensor, rollout_count: int, chunk_size: int,
+                                   autocast: AutocastFactory) -> torch.Tensor:
+    """sigmoid(D) of the completions, then of the samples. A D with `shared_prefix_logits` (the
+    TextCNN) skips the windows inside each completion's prefix, which the sample already scored."""
+    network = getattr(discriminator, "module", discriminator)  # under DistributedDataParallel
+    if not hasattr(network, "shared_prefix_logits") or not completions.shape[0]:
+        return score_sequences(discriminator, torch.cat([completions, samples]), chunk_size, autocast)
+    length = samples.shape[1]
+    pairs = pair_positions.repeat_interleave(rollout_count)  # completion rows come N per pair, in order
+    with autocast():
+        logits = network.shared_prefix_logits(samples, completions, pairs // length, pairs % length + 1)
+    return torch.cat([torch.sigmoid(logits.float()), score_sequences(discriminator, samples, chunk_size, autocast)])
+
+
+@torch.no_grad()
 def rollout_rewards(
     rollout_generator: Generator | RolloutNetwork,
     discriminator: nn.Module,
@@ -199,6 +215,7 @@ def rollout_rewards(
     generator: torch.Generator | None = None,
     uniforms: torch.Tensor | None = None,
     autocast: AutocastFactory = contextlib.nullcontext,
+    score: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """(B, T) SeqGAN Q-values of `samples` (B, T): all prefixes and rollouts stepped together.
 
@@ -208,7 +225,8 @@ def rollout_rewards(
     `chunk_size` sequences go to D per call; `block_rows` rollout rows go to the generator per call.
     `uniforms` (B, T-1, N, T), from `rollout_uniforms` (drawn from `generator` when absent), are
     the draws of rollout n of prefix length s of row b at [b, s-1, n]: a row's rewards then do
-    not depend on the other rows, so processes can split the batch.
+    not depend on the other rows, so processes can split the batch. `score`, when given, maps
+    (R, T) complete sequences to (R,) rewards in place of sigmoid(D) (RankGAN's log-rank score).
     """
     _check_rollout_count(rollout_count)
     model = rollout_generator.network if isinstance(rollout_generator, RolloutNetwork) else rollout_generator
@@ -232,7 +250,12 @@ def rollout_rewards(
         if rollout_pairs:
             _run_rollouts(model, samples, needs_rollout, rollout_count, completions, pair_positions,
                           temperature, uniforms, autocast, block_rows)
-        scores = score_sequences(discriminator, torch.cat([completions, samples]), chunk_size, autocast)
+        if score is None:
+            scores = _score_completions_and_samples(discriminator, samples, completions, pair_positions,
+                                                    rollout_count, chunk_size, autocast)
+        else:
+            sequences = torch.cat([completions, samples])
+            scores = torch.cat([score(chunk).float() for chunk in torch.split(sequences, chunk_size)])
 
     full_scores = scores[completions.shape[0]:]
     rewards = full_scores.unsqueeze(1).expand(batch, length).clone()

@@ -22,8 +22,9 @@ from textgan.errors import DataError
 
 log = logging.getLogger(__name__)
 
-BUNDLED = {"poems": "poems.txt", "dialogues": "dialogues.jsonl"}
-BUNDLED_FIELDS = {"dialogues": ("prompt", "reply")}
+BUNDLED = {"poems": "poems.txt", "dialogues": "dialogues.jsonl",
+           "dialogues_shakespeare": "dialogues_shakespeare.jsonl"}
+BUNDLED_FIELDS = {"dialogues": ("prompt", "reply"), "dialogues_shakespeare": ("prompt", "reply")}
 SUFFIXES = {".txt": "text", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
 

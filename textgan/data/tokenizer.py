@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 PAD, BOS, EOS, UNK, SEP = "<pad>", "<bos>", "<eos>", "<unk>", "<sep>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, UNK, SEP]
+# role -> token string; a pretrained model's tokenizer brings its own (GPT-2: <|endoftext|>)
+DEFAULT_SPECIALS = {"pad": PAD, "bos": BOS, "eos": EOS, "unk": UNK, "sep": SEP}
+PRETRAINED = "pretrained"  # the kind of a tokenizer that came with a Hugging Face model
 CHARS_PER_TOKEN = 8  # first guess of how many characters hold one token (a window grows if not)
 _UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
 
@@ -36,10 +39,12 @@ def _nltk_words(text: str) -> str:
 class TextTokenizer:
     """A `tokenizers.Tokenizer` plus the textgan conventions (special ids, word-split mode)."""
 
-    def __init__(self, tokenizer: Tokenizer, kind: str, word_split: str = "whitespace") -> None:
+    def __init__(self, tokenizer: Tokenizer, kind: str, word_split: str = "whitespace",
+                 specials: dict[str, str] | None = None) -> None:
         self.tokenizer = tokenizer
         self.kind = kind
         self.word_split = word_split
+        self.specials = dict(DEFAULT_SPECIALS if specials is None else specials)
 
     @property
     def vocab_size(self) -> int:
@@ -48,26 +53,31 @@ class TextTokenizer:
     def token_id(self, token: str) -> int | None:
         return self.tokenizer.token_to_id(token)
 
+    def special_id(self, role: str) -> int | None:
+        """Id of the special token playing `role` (pad, bos, eos, unk, sep), None without one."""
+        token = self.specials.get(role)
+        return None if token is None else self.token_id(token)
+
     @property
     def pad_id(self) -> int | None:
-        return self.token_id(PAD)
+        return self.special_id("pad")
 
     @property
     def bos_id(self) -> int:
-        bos = self.token_id(BOS)
+        bos = self.special_id("bos")
         return 0 if bos is None else bos  # vocabularies without <bos> (the oracle) start from id 0
 
     @property
     def eos_id(self) -> int | None:
-        return self.token_id(EOS)
+        return self.special_id("eos")
 
     @property
     def sep_id(self) -> int | None:
-        return self.token_id(SEP)
+        return self.special_id("sep")
 
     @property
     def unk_id(self) -> int | None:
-        return self.token_id(UNK)
+        return self.special_id("unk")
 
     def _prepare(self, text: str) -> str:
         return _nltk_words(text) if self.kind == "word" and self.word_split == "nltk" else text
@@ -114,9 +124,12 @@ class TextTokenizer:
         return self.tokenizer.decode(kept, skip_special_tokens=True)
 
     def tokens(self, ids: Iterable[int]) -> list[str]:
-        """Token strings up to the end token (for BLEU on token level)."""
+        """Token strings up to the end token (for BLEU on token level); for a pretrained model's
+        subword tokenizer, the whitespace-separated words of the decoded text (BLEU on words)."""
+        if self.kind == PRETRAINED:
+            return self.decode(ids).split()
         out = []
-        specials = {self.pad_id, self.bos_id if self.token_id(BOS) is not None else None, self.sep_id}
+        specials = {self.pad_id, self.bos_id if self.special_id("bos") is not None else None, self.sep_id}
         for i in ids:
             i = int(i)
             if i == self.eos_id:
@@ -143,11 +156,10 @@ class TextTokenizer:
         data = json.loads(self.tokenizer.to_str())
         data.setdefault("model", {})
         atomic_write_text(Path(path), json.dumps(data, ensure_ascii=False))
-        atomic_write_text(Path(path).with_name("tokenizer_config.json"), json.dumps(
-            {"textgan_kind": self.kind, "textgan_word_split": self.word_split,
-             "tokenizer_class": "PreTrainedTokenizerFast", "pad_token": PAD, "bos_token": BOS,
-             "eos_token": EOS, "unk_token": UNK, "sep_token": SEP}
-        ))
+        settings = {"textgan_kind": self.kind, "textgan_word_split": self.word_split,
+                    "tokenizer_class": "PreTrainedTokenizerFast"}
+        settings.update({f"{role}_token": token for role, token in self.specials.items()})
+        atomic_write_text(Path(path).with_name("tokenizer_config.json"), json.dumps(settings, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> "TextTokenizer":
@@ -159,13 +171,15 @@ class TextTokenizer:
             tokenizer = Tokenizer.from_file(str(path))
         except Exception:
             raise CheckpointError(f"tokenizer file {path} is corrupt; retrain or restore it") from None
-        kind, word_split = "word", "whitespace"
+        kind, word_split, specials = "word", "whitespace", dict(DEFAULT_SPECIALS)
         settings = path.with_name("tokenizer_config.json")
         if settings.is_file():
             data = json.loads(settings.read_text(encoding="utf-8"))
             kind = data.get("textgan_kind", kind)
             word_split = data.get("textgan_word_split", word_split)
-        return cls(tokenizer, kind, word_split)
+            if kind == PRETRAINED:  # only the roles the model's tokenizer has
+                specials = {role: data[f"{role}_token"] for role in DEFAULT_SPECIALS if data.get(f"{role}_token")}
+        return cls(tokenizer, kind, word_split, specials)
 
 
 def _window(text: str, size: int) -> str:

@@ -22,11 +22,16 @@ def _transformer_class() -> type[Generator]:
     return TransformerGenerator
 
 
+def is_causal_lm_type(model_type: object) -> bool:
+    """Whether `transformers` has a causal LM of this config.json model_type (gpt2, llama, ...)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    return isinstance(model_type, str) and model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+
 def _model_type_class(model_type: object) -> type[Generator] | None:
     if model_type == "textgan-lstm":
         return LSTMGenerator
-    if model_type == "gpt2":
-        return _transformer_class()
     if model_type == "textgan-relational-memory":
         from textgan.models.relational_memory import RelationalMemoryGenerator
 
@@ -39,10 +44,13 @@ def _model_type_class(model_type: object) -> type[Generator] | None:
         from textgan.models.vae import SentenceVAE
 
         return SentenceVAE
+    if model_type == "gpt2" or is_causal_lm_type(model_type):
+        return _transformer_class()
     return None
 
 
-MODEL_TYPES = ("textgan-lstm", "gpt2", "textgan-relational-memory", "textgan-continuous", "textgan-vae")
+TEXTGAN_MODEL_TYPES = ("textgan-lstm", "textgan-relational-memory", "textgan-continuous", "textgan-vae")
+MODEL_TYPES = (*TEXTGAN_MODEL_TYPES, "a Hugging Face causal LM")
 
 
 def build_generator(cfg: ModelConfig, vocab_size: int, max_length: int, bos_id: int,
@@ -77,8 +85,10 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """Load weights, naming missing, extra and wrongly shaped tensors in the error."""
     own = module.state_dict()
-    # GPT-2 ties its output layer to the input embedding; save_pretrained stores it once
-    missing = [k for k in own if k not in state and k != "model.lm_head.weight"]
+    # causal LMs tie their output layer to the input embedding; save_pretrained stores it once
+    first_holder: dict[int, str] = {}
+    tied = {k for k, v in own.items() if first_holder.setdefault(v.data_ptr(), k) != k}
+    missing = [k for k in own if k not in state and k not in tied]
     unexpected = [k for k in state if k not in own]
     shaped = [k for k in state if k in own and own[k].shape != state[k].shape]
     problems = []
@@ -117,7 +127,7 @@ def load_generator(directory: Path) -> Generator:
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{config_path} has invalid settings ({exc}); use another checkpoint") from None
     state = read_safetensors(directory / "model.safetensors")
-    transformer = config.get("model_type") == "gpt2"
+    transformer = config.get("model_type") not in TEXTGAN_MODEL_TYPES
     if transformer:  # saved in the Hugging Face layout, without our wrapper's prefix
         state = {f"model.{k}": v for k, v in state.items()}
     load_state_strict(model, state, directory / "model.safetensors")

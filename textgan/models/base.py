@@ -12,7 +12,13 @@ from torch import nn
 
 from textgan.data.encoding import fill_id
 from textgan.models.losses import fused_linear_nll, weighted_token_nll
-from textgan.models.sampling import sample_tokens
+from textgan.models.sampling import penalize_repetitions, sample_tokens
+
+
+def prefix_rows(n: int, prefix: list[int] | torch.Tensor | None, device: torch.device) -> torch.Tensor:
+    """(n, P) prefix ids from one prefix for every row or from rows (empty: (n, 0))."""
+    ids = torch.as_tensor(prefix if prefix is not None else [], dtype=torch.long, device=device)
+    return ids.unsqueeze(0).expand(n, -1) if ids.dim() == 1 else ids
 
 
 class Generator(nn.Module):
@@ -107,20 +113,42 @@ class Generator(nn.Module):
         generator: torch.Generator | None = None,
         prefix_lengths: torch.Tensor | None = None,
         uniforms: torch.Tensor | None = None,
+        greedy: bool = False,
+        repetition_penalty: float = 1.0,
     ) -> torch.Tensor:
         """(n, max_len) sampled rows, padded after <eos> so they look like training targets.
 
         `prefix` (a list or (P,) tensor for every row, or (n, P) rows, of which row i keeps its
         first `prefix_lengths[i]`) fills the first positions. `uniforms` (n, max_len) are the
         draws behind each position's token, drawn from `generator` when absent: fixing them per
-        row makes a row's sample independent of the other rows (several processes).
+        row makes a row's sample independent of the other rows (several processes). `greedy`
+        takes the most likely token; `repetition_penalty` > 1 discourages tokens already in the
+        row (<bos> and the prefix included, as `transformers` counts them).
         """
         max_len = max_len or self.max_length
         if uniforms is None:
             uniforms = torch.rand(n, max_len, generator=generator, device=self.device)
+        seen, lengths = None, None
+        if repetition_penalty != 1.0:
+            rows = prefix_rows(n, prefix, self.device)
+            lengths = (torch.as_tensor(prefix_lengths, dtype=torch.long, device=self.device)
+                       if prefix_lengths is not None else torch.full((n,), rows.shape[1], device=self.device))
+            seen = torch.zeros(n, self.vocab_size, dtype=torch.bool, device=self.device)
+            seen[:, self.bos_id] = True
+            kept = torch.arange(rows.shape[1], device=self.device).unsqueeze(0) < lengths.unsqueeze(1)
+            seen[torch.arange(n, device=self.device).unsqueeze(1).expand_as(rows)[kept], rows[kept]] = True
 
         def choose(logits: torch.Tensor, position: int) -> torch.Tensor:
-            return sample_tokens(logits, temperature, top_k, top_p, uniforms=uniforms[:, position])
+            if seen is not None:
+                logits = penalize_repetitions(logits.float(), seen, repetition_penalty)
+            if greedy:
+                token = logits.argmax(dim=-1)
+            else:
+                token = sample_tokens(logits, temperature, top_k, top_p, uniforms=uniforms[:, position])
+            if seen is not None:  # rows past their prefix emit this token
+                emitted = lengths <= position
+                seen[emitted.nonzero().squeeze(1), token[emitted]] = True
+            return token
 
         return self.continue_rows(n, max_len, choose, prefix, prefix_lengths)
 
@@ -138,9 +166,7 @@ class Generator(nn.Module):
         their prefix and take `choose(next-token logits (n, V), position)` after it, from
         `state` (None: the model's start); rows are padded after <eos>."""
         device = self.device
-        prefix_ids = torch.as_tensor(prefix if prefix is not None else [], dtype=torch.long, device=device)
-        if prefix_ids.dim() == 1:
-            prefix_ids = prefix_ids.unsqueeze(0).expand(n, -1)
+        prefix_ids = prefix_rows(n, prefix, device)
         if prefix_lengths is None:
             lengths = torch.full((n,), prefix_ids.shape[1], dtype=torch.long, device=device)
         else:

@@ -126,7 +126,8 @@ def load_oracle_npz(path: str | Path) -> OracleLSTM:
     path = Path(path)
     fix = "pass the SeqGAN oracle_lstm.npz with data.oracle_path, or leave it empty for a random oracle"
     if not path.is_file():
-        raise DataError(f"oracle file {path} not found; {fix}")
+        where = "" if path.is_absolute() else f" (relative paths are read from the current folder, {Path.cwd()})"
+        raise DataError(f"oracle file {path} not found{where}; {fix}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}

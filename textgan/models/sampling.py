@@ -1,4 +1,4 @@
-"""Fast token sampling from logits: temperature, top-k, top-p, inverse-CDF draw.
+"""Fast token sampling from logits: temperature, top-k, top-p, repetition penalty, inverse-CDF draw.
 
 Inverse CDF (softmax, cumsum, searchsorted) is several times faster on CPU than
 `torch.multinomial` for wide vocabularies, and it is seeded through a `torch.Generator`.
@@ -21,6 +21,16 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
         sorted_logits = sorted_logits.masked_fill(mass_before > top_p, float("-inf"))
         logits = torch.empty_like(logits).scatter_(-1, order, sorted_logits)
     return logits
+
+
+def penalize_repetitions(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL's repetition penalty (Keskar et al. 2019), as `transformers` applies it: the logits of
+    tokens already in a row (`seen`, (N, V) bool) are divided by `penalty` where positive and
+    multiplied by it where negative, before temperature and filtering."""
+    if penalty == 1.0:
+        return logits
+    penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalized, logits)
 
 
 def sample_tokens(

@@ -6,6 +6,7 @@ from textgan.training.base import Trainer
 from textgan.training.mle import MLETrainer
 from textgan.training.policy_gradient import SeqGANTrainer
 from textgan.training.continuous_gan import ContinuousGANTrainer
+from textgan.training.discrete_gans import MaliGANTrainer, RankGANTrainer
 from textgan.training.vae import VAETrainer
 from textgan.training.gumbel import GumbelTrainer
 from textgan.training.cot import CoTTrainer
@@ -14,5 +15,7 @@ TRAINERS: dict[str, type[Trainer]] = {"mle": MLETrainer}
 TRAINERS["vae"] = VAETrainer
 TRAINERS["gan"] = ContinuousGANTrainer
 TRAINERS["seqgan"] = SeqGANTrainer
+TRAINERS["maligan"] = MaliGANTrainer
+TRAINERS["rankgan"] = RankGANTrainer
 TRAINERS["gumbel"] = GumbelTrainer
 TRAINERS["cot"] = CoTTrainer

@@ -176,6 +176,8 @@ class Trainer:
         self._last_checkpoint_time = time.monotonic()
         self.earlier_seconds = 0.0  # training time of earlier sessions of this run (resume)
         self._session_start = time.monotonic()
+        self._tensorboard: Any = None  # SummaryWriter, opened at the first record
+        self._tensorboard_purge: int | None = None  # after a resume: the first step not yet checkpointed
 
     # -- for subclasses -----------------------------------------------------------------
     @classmethod
@@ -231,15 +233,56 @@ class Trainer:
                 f"interrupted at step {self.step}; checkpoint saved to {path}; continue with "
                 f"textgan train --out {shlex.quote(str(self.run.path))} --resume"
             ) from None
+        finally:
+            if self._tensorboard is not None:
+                self._tensorboard.close()
+                self._tensorboard = None
         self.finished = True
         self.save("latest")
 
     def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
-        """Write one metrics.jsonl record (main process only) and return it."""
+        """Write one metrics.jsonl record and its numbers as TensorBoard scalars `phase/name`
+        (main process only), and return it."""
         record = {"step": self.step, "epoch": self.epoch, "phase": phase, **metrics}
         self.run.log_metrics(record)
+        writer = self.tensorboard()
+        if writer is not None:
+            for name, value in metrics.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    writer.add_scalar(f"{phase}/{name}", value, self.step)
+            writer.flush()
         log.info("%s", record)
         return record
+
+    def tensorboard(self) -> Any:
+        """The run's TensorBoard writer (RUN/tensorboard/), None when off or not the main process.
+
+        A resumed run purges events after its checkpoint's step, as metrics.jsonl is truncated,
+        so a run stopped and resumed shows the same curves as one that was not."""
+        if not (self.cfg.train.tensorboard and self.run.write):
+            return None
+        if self._tensorboard is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tensorboard = SummaryWriter(str(self.run.path / "tensorboard"), purge_step=self._tensorboard_purge)
+        return self._tensorboard
+
+    def log_samples(self, phase: str, lines: list[str] | None = None, count: int = 4) -> None:
+        """A few generated texts under `phase/samples` in TensorBoard at this step; without
+        `lines`, `count` drawn from the generator with a seed of its own (no training RNG is used)."""
+        writer = self.tensorboard()
+        if writer is None:
+            return
+        if lines is None:
+            was_training = self.generator.training
+            self.generator.eval()
+            rng = torch.Generator(device=self.runtime.device).manual_seed(self.cfg.train.seed + self.step)
+            rows = self.generator.sample(count, generator=rng)
+            self.generator.train(was_training)
+            lines = [self.tokenizer.decode(row) for row in rows.tolist()]
+        # four leading spaces: a markdown code block, so the texts show verbatim
+        writer.add_text(f"{phase}/samples", "\n".join(f"    {line}" for line in lines), self.step)
+        writer.flush()
 
     def check_finite(self, loss: torch.Tensor, what: str = "loss") -> None:
         """Stop with a clear message on NaN/inf, pointing at the last good checkpoint."""
@@ -356,6 +399,7 @@ class Trainer:
         self.restore_process_rng(state)
         self.resumed = True
         self.run.truncate_metrics(self.step)
+        self._tensorboard_purge = self.step + 1
 
     def restore_process_rng(self, state: dict[str, Any]) -> None:
         """This process's saved RNG states; a run resumed on another number of processes gets

@@ -263,6 +263,7 @@ class ContinuousGANTrainer(Trainer):
                                    "bleu_2": scores["bleu2"], "mean_length": sum(map(len, samples)) / len(samples)}
         if self.data.oracle is not None:  # synthetic data: the oracle scores the samples
             metrics["nll_oracle"] = self.data.oracle.nll(rows)
-        self.run.write_samples(f"step-{self.step:08d}.txt",
-                               [self.tokenizer.decode(r) for r in rows[:20].tolist()])
+        lines = [self.tokenizer.decode(r) for r in rows[:20].tolist()]
+        self.run.write_samples(f"step-{self.step:08d}.txt", lines)
+        self.log_samples("gan_eval", lines)
         return metrics

@@ -119,4 +119,5 @@ class MLETrainer(Trainer):
         else:
             best = self.improved(train_nll)
         self.log("mle", **metrics)
+        self.log_samples("mle")
         self.save("latest", also_best=best)

@@ -4,13 +4,14 @@ The loop, top to bottom, in three phases (each logged to metrics.jsonl under its
 
 1. `pretrain_g`: maximum likelihood for train.epochs epochs (`MLEStepper`), evaluated every
    `seqgan.eval_every` epochs; stops early after train.patience epochs without a better
-   validation NLL.
+   validation NLL, and hands the best epoch's weights (kept in memory and in checkpoints) on.
 2. `pretrain_d`: `seqgan.pretrain_d_steps` discriminator updates, each on `d_samples` fresh
    generated sequences and as many real ones, for `d_epochs` epochs.
 3. `adversarial`: rounds of `g_steps` REINFORCE updates (loss -mean_t log pi(y_t | y_<t) * Q_t,
-   Q from Monte-Carlo rollouts of a delayed copy of G scored by D, optionally minus the batch's
-   mean reward per position), a rollout-network update, then `d_steps` (k) discriminator
-   updates on fresh samples with annealed instance noise and one-sided label smoothing.
+   Q from Monte-Carlo rollouts of a delayed copy of G scored by D, optionally minus the mean
+   reward of the batch's other rows per position), a rollout-network update, then `d_steps`
+   (k) discriminator updates on fresh samples with annealed instance noise and one-sided label
+   smoothing. MaliGAN and RankGAN (training/discrete_gans.py) change the reward (`token_rewards`).
 
 On oracle data every evaluation reports NLL-oracle, the oracle's mean per-token NLL of
 `nll_oracle_samples` generated sequences. For prompt -> reply data the prompt is a fixed
@@ -73,16 +74,21 @@ def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: t
                          ) -> torch.Tensor:
     """REINFORCE: -mean over chosen tokens of log pi(y_t | y_<t) * (Q_t - b_t).
 
-    With `baseline`, b_t is the batch's mean reward at position t (0 otherwise): it leaves the
-    gradient's expectation unchanged and lowers its variance. Under several processes `reduce`
-    sums over them (the baseline's and the mean's counts), so each process returns its share
-    of the global batch's loss.
+    With `baseline`, b_t of a row is the mean reward at position t of the *other* rows that chose
+    a token there (leave-one-out, 0 where the row is alone): it does not depend on the row's own
+    sample, so it leaves the gradient's expectation unchanged and lowers its variance. Under
+    several processes `reduce` sums over them (the baseline's and the mean's counts), so each
+    process returns its share of the global batch's loss.
     """
     weights = mask.float()
     advantages = rewards
     if baseline:
-        sums = reduce(torch.stack([(rewards * weights).sum(0), weights.sum(0)]))
-        advantages = rewards - (sums[0] / sums[1].clamp(min=1)).unsqueeze(0)
+        # float64: the sums (and S - r_i) then round alike however the rows are split over processes
+        chosen, exact = weights.double(), rewards.double()
+        sums = reduce(torch.stack([(exact * chosen).sum(0), chosen.sum(0)]))
+        others = sums[1].unsqueeze(0) - chosen
+        others_mean = (sums[0].unsqueeze(0) - exact * chosen) / others.clamp(min=1)
+        advantages = torch.where(others > 0, exact - others_mean, exact).to(rewards.dtype)
     return -(log_probs * advantages.detach() * weights).sum() / reduce(weights.sum()).clamp(min=1)
 
 
@@ -90,6 +96,7 @@ class SeqGANTrainer(Trainer):
     """MLE pretraining, D pretraining, then policy-gradient rounds against a TextCNN."""
 
     name = "seqgan"
+    title = "SeqGAN"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -112,6 +119,7 @@ class SeqGANTrainer(Trainer):
         self.phase = PHASES[0]
         self.d_pretrain_done = 0
         self.round = 0
+        self.best_pretrained: dict[str, torch.Tensor] | None = None  # G at the best MLE epoch so far
         self.started = time.monotonic()  # seqgan.time_limit_minutes counts from here
 
     # -- what a checkpoint holds ------------------------------------------------------------
@@ -125,11 +133,12 @@ class SeqGANTrainer(Trainer):
 
     def extra_state(self) -> dict[str, Any]:
         return {"phase": self.phase, "d_pretrain_done": self.d_pretrain_done, "round": self.round,
-                "rng": self.rng.get_state()}
+                "rng": self.rng.get_state(), "best_pretrained": self.best_pretrained}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.phase, self.d_pretrain_done, self.round = state["phase"], state["d_pretrain_done"], state["round"]
         self.rng.set_state(state["rng"])
+        self.best_pretrained = state.get("best_pretrained")
 
     # -- the loop -------------------------------------------------------------------------------
     def run_training(self) -> None:
@@ -159,12 +168,19 @@ class SeqGANTrainer(Trainer):
             train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
             last = self.epoch == t.epochs
             metrics = self.evaluate(with_oracle=last or self.epoch % s.eval_every == 0)
-            self.improved(metrics.get("val_nll", train_nll))
+            if self.improved(metrics.get("val_nll", train_nll)):
+                self.best_pretrained = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
             self.log("pretrain_g", train_nll=train_nll, **metrics)
             self.save("latest")
-        if self.oracle is not None and self.epoch < t.epochs and self.epoch % s.eval_every:
+        if self.bad_evaluations and self.best_pretrained is not None:
+            # the last epochs were worse: the next phases start from the best one
+            self.generator.load_state_dict(self.best_pretrained)
+            self.log("pretrain_g", restored_epoch=self.epoch - self.bad_evaluations,
+                     **self.evaluate(with_oracle=True))
+        elif self.oracle is not None and self.epoch < t.epochs and self.epoch % s.eval_every:
             # stopped early between evaluations: record NLL-oracle where MLE ended
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
+        self.best_pretrained = None
         self.write_phase_samples("pretrain_g")
         self.phase = "pretrain_d"
         self.save("latest")
@@ -189,7 +205,7 @@ class SeqGANTrainer(Trainer):
     def adversarial_training(self) -> None:
         """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
         s = self.cfg.seqgan
-        progress = tqdm(total=s.adversarial_rounds, initial=self.round, desc="SeqGAN rounds",
+        progress = tqdm(total=s.adversarial_rounds, initial=self.round, desc=f"{self.title} rounds",
                         disable=not self.runtime.is_main, leave=False)
         evaluated = True
         while self.round < s.adversarial_rounds:
@@ -197,21 +213,23 @@ class SeqGANTrainer(Trainer):
                 log.info("seqgan.time_limit_minutes reached after round %d; resume to continue", self.round)
                 break
             noise = instance_noise_std(self.round, s.instance_noise, s.instance_noise_rounds)
-            pg_losses, rewards = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
+            pg_losses, reward_sums, reward_counts = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
             self.rollout.update(self.generator, s.rollout_update_rate)
             d_results = [self.train_discriminator(noise) for _ in range(s.d_steps)]
             self.round += 1
+            # mean_reward: the mean reward of every token G chose in the round's updates (the only definition)
             metrics: dict[str, Any] = {"round": self.round, "pg_loss": sum(pg_losses) / len(pg_losses),
-                                       "mean_reward": sum(rewards) / len(rewards), "instance_noise": noise}
+                                       "mean_reward": sum(reward_sums) / max(sum(reward_counts), 1.0),
+                                       "instance_noise": noise}
             if d_results:
                 metrics.update(d_loss=sum(r[0] for r in d_results) / len(d_results),
                                d_accuracy=sum(r[1] for r in d_results) / len(d_results))
             evaluated = self.round % s.eval_every == 0 or self.round == s.adversarial_rounds
             if evaluated:
                 metrics.update(self.evaluate(with_oracle=True))
-            self.log("adversarial", **metrics)
+            record = self.log("adversarial", **metrics)
             progress.update()
-            progress.set_postfix({k: f"{v:.3f}" for k, v in metrics.items() if k in ("mean_reward", "nll_oracle")})
+            progress.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("mean_reward", "nll_oracle")})
             self.after_step()
         progress.close()
         if not evaluated:  # stopped by the time limit between evaluations: record where it ended
@@ -219,35 +237,54 @@ class SeqGANTrainer(Trainer):
         self.write_phase_samples("adversarial")
 
     # -- one update of each kind ------------------------------------------------------------------
-    def policy_gradient_step(self) -> tuple[float, float]:
-        """One REINFORCE update of G on a fresh batch; returns (loss, mean reward of chosen tokens).
+    def policy_gradient_step(self) -> tuple[float, float, float]:
+        """One REINFORCE update of G on a fresh batch; returns (loss, sum and count of the
+        reported rewards of the tokens G chose), over all processes.
 
         Each process samples, rolls out and scores its rows of the global batch (their draws
         made in full on every process), then gradients are averaged.
         """
-        s, runtime = self.cfg.seqgan, self.runtime
+        runtime = self.runtime
         count = self.cfg.train.batch_size
         rows, prompt_lengths = self.prompts(count)
         draws = self.rng_draw(count, self.sequence_length)
-        rollout_draws = runtime.local(rollout_uniforms(count, self.sequence_length, s.rollout_count, self.rng,
-                                                       self.rng.device)).to(runtime.device)
         rows, prompt_lengths = runtime.local(rows), runtime.local(prompt_lengths)
         samples = self.generate(rows, prompt_lengths, draws)
-        rewards = rollout_rewards(self.rollout, self.discriminator, samples, s.rollout_count,
-                                  prompt_lengths=prompt_lengths, uniforms=rollout_draws,
-                                  autocast=runtime.autocast)
         mask = reply_mask(samples, prompt_lengths, self.generator.eos_id)
-        self.generator.train()
+        rewards, reported = self.token_rewards(samples, prompt_lengths, mask)
         self.pg_optimizer.zero_grad(set_to_none=True)
-        with runtime.autocast():
+        with eval_mode(self.generator), runtime.autocast():  # the policy that drew the samples: no dropout
             log_probs = self.generator.log_prob(samples)
-        loss = policy_gradient_loss(log_probs, rewards, mask, s.baseline, runtime.all_reduce_sum)
+        loss = policy_gradient_loss(log_probs, rewards, mask, self.baseline, runtime.all_reduce_sum)
         total_loss = runtime.all_reduce_sum(loss.detach().clone())
         self.check_finite(total_loss, "policy-gradient loss")
         backward_and_step(loss * runtime.world_size, self.pg_optimizer, self.pg_scaler, list(self.generator.parameters()),
                           runtime, self.cfg.train.grad_clip)
-        chosen = runtime.all_reduce_sum(torch.stack([(rewards * mask).sum().double(), mask.sum().double()]))
-        return float(total_loss), float(chosen[0] / chosen[1].clamp(min=1))
+        chosen = runtime.all_reduce_sum(torch.stack([(reported * mask).sum().double(), mask.sum().double()]))
+        return float(total_loss), float(chosen[0]), float(chosen[1])
+
+    @property
+    def baseline(self) -> bool:
+        """Whether the policy gradient subtracts the leave-one-out baseline from `token_rewards`."""
+        return self.cfg.seqgan.baseline
+
+    def token_rewards(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
+                      mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) rewards of this process's samples for the loss, and (B, T) rewards to report
+        as mean_reward; SeqGAN: both are the Monte-Carlo rollout Q-values of sigmoid(D)."""
+        rewards = self.rollout_q(samples, prompt_lengths)
+        return rewards, rewards
+
+    def rollout_q(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
+                  score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, T) rollout Q-values of this process's samples, each complete sequence scored by
+        `score` (default sigmoid(D)); the draws are made for the global batch on every process."""
+        s, runtime = self.cfg.seqgan, self.runtime
+        draws = rollout_uniforms(self.cfg.train.batch_size, self.sequence_length, s.rollout_count, self.rng,
+                                 self.rng.device)
+        return rollout_rewards(self.rollout, self.discriminator, samples, s.rollout_count,
+                               prompt_lengths=prompt_lengths, uniforms=runtime.local(draws).to(runtime.device),
+                               autocast=runtime.autocast, score=score)
 
     def train_discriminator(self, noise_std: float) -> tuple[float, float]:
         """One D update: d_samples real and as many fresh generated rows, d_epochs epochs.
@@ -256,12 +293,8 @@ class SeqGANTrainer(Trainer):
         over them like an MLE batch. Returns the mean loss and accuracy over the update's batches.
         """
         s, runtime, device = self.cfg.seqgan, self.runtime, self.runtime.device
-        count = min(s.d_samples, len(self.data.train))
-        chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
-        real = self.data.train.tokens[chosen].to(device)
-        lengths = self.data.train.prompt_lengths[chosen].to(device)
-        draws = self.rng_draw(count, self.sequence_length)
-        fake = runtime.gather_rows(self.generate(runtime.local(real), runtime.local(lengths), draws), count)
+        real, fake = self.real_and_generated()
+        count = len(real)
         inputs = torch.cat([real, fake])
         targets = torch.cat([torch.full((count,), 1.0 - s.label_smoothing, device=device),
                              torch.zeros(count, device=device)])
@@ -289,6 +322,17 @@ class SeqGANTrainer(Trainer):
                                        dtype=torch.float64, device=device)
         runtime.all_reduce_sum(totals)
         return float(totals[0] / totals[2]), float(totals[1] / totals[2])
+
+    def real_and_generated(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's data for one update: min(d_samples, training rows) distinct real rows and as many
+        fresh generated ones (replies to the same prompts); processes generate their share."""
+        runtime, device = self.runtime, self.runtime.device
+        count = min(self.cfg.seqgan.d_samples, len(self.data.train))
+        chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
+        real = self.data.train.tokens[chosen].to(device)
+        lengths = self.data.train.prompt_lengths[chosen].to(device)
+        draws = self.rng_draw(count, self.sequence_length)
+        return real, runtime.gather_rows(self.generate(runtime.local(real), runtime.local(lengths), draws), count)
 
     def discriminate(self, tokens: torch.Tensor, noise_std: float, noise: torch.Tensor | None = None) -> torch.Tensor:
         """D's logits, with instance noise noise_std * `noise` on its input embeddings."""
@@ -349,14 +393,18 @@ class SeqGANTrainer(Trainer):
         if self.oracle is not None and with_oracle:
             samples = self.evaluation_samples(self.cfg.seqgan.nll_oracle_samples)
             metrics["nll_oracle"] = self.oracle.nll(samples)
+        self.log_samples(self.phase)
         return metrics
 
     def write_phase_samples(self, phase: str) -> None:
-        """samples/<phase>.txt: sample.num_samples texts at the end of a phase, to compare them."""
-        rows = self.evaluation_samples(self.cfg.sample.num_samples)
-        start = self.data.train.prompt_lengths.new_zeros(len(rows))
-        if self.prompted:
-            source = self.data.validation if len(self.data.validation) else self.data.train
-            start = source.prompt_lengths[torch.arange(len(rows)) % len(source)]
-        lines = [self.tokenizer.decode(row[int(p):]) for row, p in zip(rows.tolist(), start)]
+        """samples/<phase>.txt: sample.num_samples texts at the end of a phase, to compare them;
+        replies to prompts are written `prompt → reply`."""
+        rows = self.evaluation_samples(self.cfg.sample.num_samples).tolist()
+        if not self.prompted:
+            self.run.write_samples(f"{phase}.txt", [self.tokenizer.decode(row) for row in rows])
+            return
+        source = self.data.validation if len(self.data.validation) else self.data.train
+        starts = source.prompt_lengths[torch.arange(len(rows)) % len(source)].tolist()
+        lines = [f"{self.tokenizer.decode(row[:start])} → {self.tokenizer.decode(row[start:])}"
+                 for row, start in zip(rows, starts)]
         self.run.write_samples(f"{phase}.txt", lines)

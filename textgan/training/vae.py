@@ -156,6 +156,7 @@ class VAETrainer(Trainer):
         metrics.update({f"val_{k}": value for k, value in validation.items()})
         best = self.improved(validation["nll_bound"])
         self.log("vae", **metrics)
+        self.log_samples("vae")
         self.save("latest", also_best=best)
 
 

@@ -1,0 +1,60 @@
+"""MaliGAN and RankGAN on the SeqGAN trainer: every phase with both generators, prompts, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from textgan.api import train
+from textgan.cli import main
+
+from test_policy_gradient import TINY_ORACLE, TINY_SEQGAN, records, tiny_seqgan_config
+
+KIN = {"maligan": {}, "maligan_rollouts": {"maligan.rollouts": True},
+       "rankgan": {"rankgan.reference_size": 8, "rankgan.comparison_size": 8, "seqgan.baseline": True}}
+
+
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+@pytest.mark.parametrize("name", list(KIN))
+def test_every_phase_runs_with_both_generators(tmp_path: Path, name: str, kind: str):
+    trainer = name.split("_")[0]
+    cfg = tiny_seqgan_config(**{"train.trainer": trainer, "model.kind": kind, "model.dropout": 0.1}, **KIN[name])
+    train(cfg, tmp_path / "run")
+    log = records(tmp_path / "run")
+    assert {r["phase"] for r in log} == {"pretrain_g", "pretrain_d", "adversarial"}
+    adversarial = [r for r in log if r["phase"] == "adversarial"]
+    assert [r["round"] for r in adversarial] == [1, 2]
+    for r in adversarial:
+        assert 0.0 <= r["d_accuracy"] <= 1.0 and "nll_oracle" in r
+        # reported reward: D's probability (MaliGAN) or a log-rank, at most log 1 = 0 (RankGAN)
+        assert (0.0 <= r["mean_reward"] <= 1.0) if trainer == "maligan" else (r["mean_reward"] <= 0.0)
+    assert len((tmp_path / "run" / "samples" / "adversarial.txt").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("trainer", ["maligan", "rankgan"])
+def test_prompted_dialogues_reward_only_the_reply(tmp_path: Path, dialogue_corpus: Path, trainer: str):
+    cfg = tiny_seqgan_config(**{"train.trainer": trainer, "data.corpus": str(dialogue_corpus),
+                                "data.prompt_field": "prompt", "data.reply_field": "reply", "tokenizer.kind": "word",
+                                "tokenizer.max_length": 12, "train.epochs": 1, "seqgan.adversarial_rounds": 1,
+                                "rankgan.reference_size": 4, "rankgan.comparison_size": 4})
+    train(cfg, tmp_path / "run")
+    written = (tmp_path / "run" / "samples" / "adversarial.txt").read_text(encoding="utf-8").splitlines()
+    assert len(written) == 3 and all(" → " in line for line in written)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("rankgan.gamma=0", "rankgan.gamma must be > 0.0"),
+    ("rankgan.reference_size=0", "rankgan.reference_size must be >= 1"),
+    ("maligan.rollouts=3", "maligan.rollouts"),
+])
+def test_bad_settings_exit_2_with_one_line(tmp_path: Path, capsys, setting: str, message: str):
+    import json
+
+    sets = {**TINY_SEQGAN, **TINY_ORACLE, "train.trainer": setting.split(".")[0]}
+    argv = ["train", "--out", str(tmp_path / "run")]
+    for key, value in sets.items():
+        argv += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    assert main([*argv, "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("textgan: error: ") and message in err and "\n" not in err

@@ -1,0 +1,54 @@
+"""MaliGAN's and RankGAN's rewards on hand-built batches against the papers' formulas."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import torch
+
+from textgan.gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
+                                 ranker_loss)
+
+
+def test_maligan_sentence_reward_is_the_normalised_odds_minus_their_mean():
+    d = [0.5, 0.8, 0.2, 0.9]  # D(x_i)
+    odds = [0.5 / 0.5, 0.8 / 0.2, 0.2 / 0.8, 0.9 / 0.1]  # r_D = D / (1 - D) = 1, 4, 0.25, 9
+    expected = [r / sum(odds) - 1 / 4 for r in odds]  # Che et al. 2017, Algorithm 1, b = 1/m
+    logits = torch.tensor([math.log(p / (1 - p)) for p in d])
+    assert torch.allclose(maligan_sentence_rewards(logits), torch.tensor(expected), atol=1e-7)
+
+
+def test_maligan_rollout_rewards_normalise_per_position_over_the_rows_that_chose_a_token():
+    q = torch.tensor([[0.5, 0.8], [0.2, 0.6], [0.9, 0.3]])
+    mask = torch.tensor([[1, 1], [1, 0], [1, 1]], dtype=torch.bool)
+    column0 = [1.0, 0.25, 9.0]  # Q / (1 - Q)
+    column1 = [4.0, 0.3 / 0.7]  # rows 0 and 2
+    expected = torch.tensor([[1.0 / sum(column0) - 1 / 3, 4.0 / sum(column1) - 1 / 2],
+                             [0.25 / sum(column0) - 1 / 3, 0.0],
+                             [9.0 / sum(column0) - 1 / 3, (0.3 / 0.7) / sum(column1) - 1 / 2]])
+    assert torch.allclose(maligan_token_rewards(q, mask), expected, atol=1e-6)
+
+
+def test_rankgan_log_rank_is_the_softmax_share_against_the_comparison_set():
+    reference = torch.tensor([1.0, 0.0])
+    sentences = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])  # cos to reference: 1, 0, 1/sqrt(2)
+    comparison = torch.tensor([[3.0, 0.0], [-1.0, 0.0]])  # cos: 1, -1
+    gamma = 2.0
+    relevance = cosine_relevance(sentences, reference, gamma)
+    assert torch.allclose(relevance, torch.tensor([2.0, 0.0, 2.0 / math.sqrt(2)]), atol=1e-6)
+    others = math.exp(2.0) + math.exp(-2.0)
+    expected = [math.log(math.exp(g) / (math.exp(g) + others)) for g in (2.0, 0.0, 2.0 / math.sqrt(2))]
+    got = log_rank(relevance, cosine_relevance(comparison, reference, gamma))
+    assert torch.allclose(got, torch.tensor(expected), atol=1e-6)
+
+
+def test_ranker_loss_ranks_real_against_generated_and_generated_against_real():
+    relevance = torch.tensor([1.5, -0.5, 0.5, 0.0])  # gamma * alpha of rows real, fake, real, fake
+    is_real = torch.tensor([True, False, True, False])
+    fake_sum, real_sum = math.exp(-0.5) + math.exp(0.0), math.exp(1.5) + math.exp(0.5)
+    real_terms = [g - math.log(math.exp(g) + fake_sum) for g in (1.5, 0.5)]  # log R(s | C-)
+    fake_terms = [g - math.log(math.exp(g) + real_sum) for g in (-0.5, 0.0)]  # log R(s | C+)
+    expected = -(sum(real_terms) / 2 - sum(fake_terms) / 2)  # Lin et al. 2017, eq. 4, negated to minimise
+    assert float(ranker_loss(relevance, is_real)) == pytest.approx(expected, abs=1e-6)

@@ -1,0 +1,69 @@
+"""Rewards of SeqGAN's kin as pure functions: MaliGAN's normalised importance weights and
+RankGAN's log-rank score (the rollouts that turn them into per-token rewards are `rewards.py`).
+
+Every function takes plain tensors, so a test can check it against the paper's formula on a
+hand-built batch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+def maligan_sentence_rewards(logits: torch.Tensor) -> torch.Tensor:
+    """(B,) MaliGAN rewards of a batch from D's logits: r_i / sum_j r_j - 1/B, r = D / (1 - D).
+
+    D / (1 - D) = exp(logit), so the normalised weights are softmax(logits), computed without
+    overflow; the baseline b = 1/B is their mean (Che et al. 2017, Algorithm 1).
+    """
+    return torch.softmax(logits.double(), dim=0).float() - 1.0 / logits.shape[0]
+
+
+def maligan_token_rewards(q_values: torch.Tensor, mask: torch.Tensor,
+                          reduce: Reduce = lambda x: x, eps: float = 1e-6) -> torch.Tensor:
+    """(B, T) MaliGAN rewards from rollout Q-values (mean D of completions): at each position,
+    r = Q / (1 - Q) normalised over the rows that chose a token there, minus 1/n_t.
+
+    `reduce` sums the per-position totals over processes; Q is kept below 1 - eps.
+    """
+    weights = mask.float()
+    q = q_values.float().clamp(max=1.0 - eps)
+    odds = q / (1.0 - q) * weights
+    sums = reduce(torch.stack([odds.sum(0), weights.sum(0)]))
+    normalised = odds / sums[0].clamp(min=torch.finfo(torch.float32).tiny)
+    return (normalised - 1.0 / sums[1].clamp(min=1)) * weights
+
+
+def cosine_relevance(features: torch.Tensor, reference: torch.Tensor, gamma: float) -> torch.Tensor:
+    """(B,) gamma * cos(feature of each sentence, the reference feature) (RankGAN's gamma * alpha)."""
+    return gamma * F.cosine_similarity(features.float(), reference.float().unsqueeze(0), dim=1)
+
+
+def log_rank(relevance: torch.Tensor, comparison_relevance: torch.Tensor) -> torch.Tensor:
+    """(B,) log P(s | C') with C' = C + {s}: each sentence's softmax share against the comparison set C.
+
+    log P(s) = g(s) - log(exp(g(s)) + sum_{c in C} exp(g(c))), g = gamma * alpha (Lin et al. 2017, eq. 2-3).
+    """
+    if comparison_relevance.numel() == 0:
+        return torch.zeros_like(relevance)
+    return relevance - torch.logaddexp(relevance, torch.logsumexp(comparison_relevance, dim=0))
+
+
+def ranker_loss(relevance: torch.Tensor, is_real: torch.Tensor) -> torch.Tensor:
+    """RankGAN's ranker objective on one batch, to minimise: -(E_real log R(s | C-) - E_fake log R(s | C+)).
+
+    A real sentence is ranked against the batch's generated ones (C-), a generated one against
+    the batch's real ones (C+) (Lin et al. 2017, eq. 4); a class absent from the batch adds 0.
+    """
+    real, fake = relevance[is_real], relevance[~is_real]
+    loss = relevance.new_zeros(())
+    if real.numel():
+        loss = loss - log_rank(real, fake).mean()
+    if fake.numel():
+        loss = loss + log_rank(fake, real).mean()
+    return loss

@@ -1,0 +1,111 @@
+"""SeqGAN's kin on the SeqGAN trainer: each is a reward (and, for RankGAN, a ranker's loss).
+
+MaliGAN (Che et al. 2017) and RankGAN (Lin et al. 2017) keep everything `SeqGANTrainer` does
+(MLE and D pretraining, rounds, the delayed rollout network, checkpoints, resume, several
+processes) and every `seqgan.*` key; they change what G is rewarded with, and RankGAN how D
+learns. The formulas are pure functions in `textgan.gan_rewards`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from textgan.gan_rewards import cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards, ranker_loss
+from textgan.training.base import backward_and_step, global_batches
+from textgan.training.policy_gradient import SeqGANTrainer, eval_mode
+
+
+class MaliGANTrainer(SeqGANTrainer):
+    """MaliGAN: every chosen token of sentence i is rewarded with r_i / sum_j r_j - 1/B,
+    r = D / (1 - D) (with maligan.rollouts, per position from rollout Q-values)."""
+
+    name = "maligan"
+    title = "MaliGAN"
+
+    @property
+    def baseline(self) -> bool:
+        return False  # the reward carries the paper's baseline 1/B
+
+    def token_rewards(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
+                      mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalised importance weights minus baseline, D's probability reported as reward)."""
+        runtime = self.runtime
+        if self.cfg.maligan.rollouts:
+            q_values = self.rollout_q(samples, prompt_lengths)
+            return maligan_token_rewards(q_values, mask, runtime.all_reduce_sum), q_values
+        with torch.no_grad(), eval_mode(self.discriminator), runtime.autocast():
+            logits = self.discriminator(samples).float()
+        # normalised over the global batch: every process holds every row's logit
+        rewards = runtime.local(maligan_sentence_rewards(runtime.gather_rows(logits, self.cfg.train.batch_size)))
+        return rewards.unsqueeze(1) * mask, torch.sigmoid(logits).unsqueeze(1) * mask
+
+
+class RankGANTrainer(SeqGANTrainer):
+    """RankGAN: D is a ranker (the TextCNN's sentence feature, cosine similarity to the mean
+    feature of a reference set of real rows, softmax with gamma over a comparison set); G's
+    reward is the rollout mean of log R(completion | reference, real comparison set)."""
+
+    name = "rankgan"
+    title = "RankGAN"
+
+    def real_rows(self, count: int) -> torch.Tensor:
+        """`count` training rows drawn with replacement from the trainer's stream (reference and
+        comparison sets; the same on every process)."""
+        chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
+        return self.data.train.tokens[chosen].to(self.runtime.device)
+
+    def sentence_features(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, F) ranker features of token rows."""
+        cnn = self.discriminator
+        return cnn.sentence_features(cnn.features(cnn.embed(tokens))).flatten(1)
+
+    def relevance(self, tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """(B,) gamma * cos(feature, mean feature of the reference rows)."""
+        reference_feature = self.sentence_features(reference).mean(dim=0)
+        return cosine_relevance(self.sentence_features(tokens), reference_feature, self.cfg.rankgan.gamma)
+
+    def token_rewards(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
+                      mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rollout Q-values of the log-rank score against a fresh reference and comparison set."""
+        r, runtime = self.cfg.rankgan, self.runtime
+        reference, comparison = self.real_rows(r.reference_size), self.real_rows(r.comparison_size)
+        with torch.no_grad(), runtime.autocast():
+            reference_feature = self.sentence_features(reference).mean(dim=0)
+            comparison_relevance = cosine_relevance(self.sentence_features(comparison), reference_feature, r.gamma)
+
+        def score(sequences: torch.Tensor) -> torch.Tensor:
+            with runtime.autocast():
+                relevance = cosine_relevance(self.sentence_features(sequences), reference_feature, r.gamma)
+            return log_rank(relevance, comparison_relevance)
+
+        q_values = self.rollout_q(samples, prompt_lengths, score)
+        return q_values, q_values
+
+    def train_discriminator(self, noise_std: float) -> tuple[float, float]:
+        """One ranker update on d_samples real and as many fresh generated rows, d_epochs epochs,
+        batches of d_batch_size; returns the mean loss and the share of (real, generated) pairs
+        of a batch ranked right. Every process computes each batch whole (the comparison sets
+        span it), so their gradients agree; instance noise and label smoothing do not apply."""
+        s, runtime, device = self.cfg.seqgan, self.runtime, self.runtime.device
+        real, fake = self.real_and_generated()
+        inputs = torch.cat([real, fake])
+        is_real = torch.cat([torch.ones(len(real), dtype=torch.bool, device=device),
+                             torch.zeros(len(fake), dtype=torch.bool, device=device)])
+        loss_sum = right_sum = batches = 0.0
+        self.discriminator.train()
+        for _ in range(s.d_epochs):
+            order = torch.randperm(len(inputs), generator=self.rng, device=self.rng.device).to(device)
+            reference = self.real_rows(self.cfg.rankgan.reference_size)
+            for batch in global_batches(order, s.d_batch_size):
+                self.d_optimizer.zero_grad(set_to_none=True)
+                with runtime.autocast():
+                    relevance = self.relevance(inputs[batch], reference)
+                loss = ranker_loss(relevance, is_real[batch])
+                self.check_finite(loss, "ranker loss")
+                backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
+                real_scores, fake_scores = relevance.detach()[is_real[batch]], relevance.detach()[~is_real[batch]]
+                pairs = real_scores.unsqueeze(1) > fake_scores.unsqueeze(0)
+                loss_sum += float(loss.detach())
+                right_sum += float(pairs.double().mean()) if pairs.numel() else 0.5
+                batches += 1
+        return loss_sum / batches, right_sum / batches
