@@ -21,7 +21,6 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
@@ -48,6 +47,7 @@ from textgan.objectives import (
     instance_noise_std,
     wasserstein_estimate,
 )
+from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, backward_and_step
 from textgan.training.runtime import Runtime
 
@@ -149,8 +149,8 @@ class ContinuousGANTrainer(Trainer):
             )
         self.model.train()
         self.discriminator.train()
-        progress = tqdm(total=t.epochs * rounds_per_epoch, initial=self.step, desc=f"GAN ({g.objective})",
-                        leave=False, disable=not self.runtime.is_main)
+        progress = progress_bar(total=t.epochs * rounds_per_epoch, initial=self.step, desc=f"GAN ({g.objective})",
+                                unit="rounds", line_every=rounds_per_epoch, disable=not self.runtime.is_main)
         for batches in self.rounds():
             d_stats = [self.discriminator_step(rows) for rows in batches]
             self.batch_in_epoch += len(batches)

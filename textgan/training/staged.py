@@ -15,12 +15,13 @@ import time
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
+from textgan.data.encoding import show_sample
 from textgan.models import Generator
+from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, evaluate_nll
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.policy_gradient import GENERATION_CHUNK, eval_mode
@@ -102,8 +103,8 @@ class StagedTrainer(Trainer):
     def run_phase(self, total: int, step: Any, description: str) -> None:
         """`total` steps of the second phase, each `step()` -> metrics; evaluated every
         `eval_every` steps and at the end, stopped by the time limit between steps."""
-        progress = tqdm(total=total, initial=self.phase_steps, desc=description, leave=False,
-                        disable=not self.runtime.is_main)
+        progress = progress_bar(total=total, initial=self.phase_steps, desc=description, unit="steps",
+                                line_every=self.eval_every, disable=not self.runtime.is_main)
         evaluated = True
         while self.phase_steps < total:
             if self.out_of_time():
@@ -175,4 +176,5 @@ class StagedTrainer(Trainer):
         rows = self.evaluation_samples(self.cfg.sample.num_samples)
         source = self.data.validation if self.prompted and len(self.data.validation) else self.data.train
         start = source.prompt_lengths[torch.arange(len(rows)) % len(source)]
-        self.run.write_samples(f"{phase}.txt", [self.tokenizer.decode(row[int(p):]) for row, p in zip(rows.tolist(), start)])
+        self.run.write_samples(f"{phase}.txt", [show_sample(self.tokenizer, row, int(p), self.prompted)
+                                                for row, p in zip(rows.tolist(), start)])
