@@ -196,7 +196,10 @@ def test_textcnn_parameter_count_matches_the_built_discriminator():
 
 
 @pytest.mark.parametrize("key, extra", [("model.hidden_dim=1000000", []),
-                                        ("discriminator.embedding_dim=100000000", ["--trainer", "seqgan"])])
+                                        ("discriminator.embedding_dim=100000000", ["--trainer", "seqgan"]),
+                                        ("discriminator.embedding_dim=100000000", ["--trainer", "rankgan"]),
+                                        ("discriminator.embedding_dim=100000000", ["--trainer", "gumbel"]),
+                                        ("model.hidden_dim=1000000", ["--trainer", "cot"])])
 def test_a_model_too_big_for_memory_is_refused_before_allocating(tmp_path, txt_corpus, capsys, key, extra):
     err = cli_error(train_args(txt_corpus, tmp_path / "out", "--set", key, *extra), capsys)
     assert f"lower {key.replace('=', ' (now ')}" in err and "is available on cpu" in err

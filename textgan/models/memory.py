@@ -18,6 +18,11 @@ from textgan.errors import ConfigError
 
 # fp32 weights, their gradients and Adam's two moments: what training holds per parameter at least
 TRAINING_BYTES_PER_PARAMETER = 4 * 4
+# trainers that train a TextCNN discriminator beside the generator (the policy-gradient ones also
+# keep a weights-only rollout copy of the generator) and the one that trains a mediator of G's size
+WITH_DISCRIMINATOR = ("seqgan", "maligan", "rankgan", "leakgan", "gumbel")
+WITH_ROLLOUT_COPY = ("seqgan", "maligan", "rankgan", "leakgan")
+WITH_MEDIATOR = ("cot",)
 
 
 def lstm_parameters(vocab_size: int, embedding_dim: int, hidden_dim: int, num_layers: int) -> int:
@@ -53,16 +58,20 @@ def generator_parameters(cfg: ModelConfig, vocab_size: int, max_length: int) -> 
 
 
 def training_bytes(cfg: Config, vocab_size: int, max_length: int) -> int | None:
-    """Least bytes a training run holds for its networks: the generator (and, for SeqGAN, the
-    TextCNN discriminator) with gradients and Adam state, plus SeqGAN's rollout copy of the
-    generator (weights only). None where the generator has no formula here."""
+    """Least bytes a training run holds for its networks: the generator (and the TextCNN
+    discriminator or CoT's mediator) with gradients and Adam state, plus the policy-gradient
+    trainers' rollout copy of the generator (weights only). None where the generator has no
+    formula here."""
     generator = generator_parameters(cfg.model, vocab_size, max_length)
     if generator is None:
         return None
-    total = generator * TRAINING_BYTES_PER_PARAMETER
-    if cfg.train.trainer == "seqgan":
+    trainer = cfg.train.trainer
+    total = generator * TRAINING_BYTES_PER_PARAMETER * (2 if trainer in WITH_MEDIATOR else 1)
+    if trainer in WITH_ROLLOUT_COPY:
+        total += generator * 4
+    if trainer in WITH_DISCRIMINATOR:
         d = cfg.discriminator
-        total += generator * 4 + TRAINING_BYTES_PER_PARAMETER * textcnn_parameters(
+        total += TRAINING_BYTES_PER_PARAMETER * textcnn_parameters(
             vocab_size, d.embedding_dim, list(d.filter_sizes), list(d.num_filters))
     return total
 
@@ -126,7 +135,7 @@ def check_fits_in_memory(cfg: Config, vocab_size: int, max_length: int, device: 
     count = generator_parameters(cfg.model, vocab_size, max_length)
     raise ConfigError(
         f"training a {cfg.model.kind} generator of {count:,} parameters"
-        f"{' with its discriminator' if cfg.train.trainer == 'seqgan' else ''} needs at least "
+        f"{' with its discriminator' if cfg.train.trainer in WITH_DISCRIMINATOR else ''} needs at least "
         f"{_size(needed)} (fp32 weights, gradients, Adam state) but {_size(free)} is available on "
         f"{device.type}; {fix}"
     )
