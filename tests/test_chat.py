@@ -37,7 +37,7 @@ def test_scripted_conversation_answers_each_line_until_quit(dialogue_run, monkey
     replies, err = chat(dialogue_run, script, monkeypatch, capsys, "--greedy")
     assert len(replies) == 3
     # the first turn has no context: exactly what `sample` answers to the same prompt
-    assert replies[0] == api.sample(dialogue_run, n=1, prompt="how are you ?", greedy=True)[0]
+    assert replies[0] == api.sample(dialogue_run, n=1, prompt="how are you ?", greedy=True, with_prompt=False)[0]
     assert "(temperature = 0.7)" in err and "(top_p = 0.9)" in err and "(conversation forgotten)" in err
 
 

@@ -84,6 +84,13 @@ def test_unknown_config_key_in_yaml(tmp_path, txt_corpus, capsys):
 
 @pytest.mark.parametrize("flags, message", [
     (["--temperature", "0"], "temperature must be > 0"),
+    (["--temperature", "nan"], "temperature must be > 0 and finite"),
+    (["--temperature", "inf"], "temperature must be > 0 and finite"),
+    (["--temperature", "-1"], "temperature must be > 0"),
+    (["--top-p", "nan"], "top-p must be in (0, 1]"),
+    (["--top-p", "-0.5"], "top-p must be in (0, 1]"),
+    (["--top-k", "-1"], "top-k must be >= 0"),
+    (["-n", "0"], "-n must be >= 1"),
     (["--top-p", "1.5"], "top-p must be in (0, 1]"),
     (["--top-p", "0"], "top-p must be in (0, 1]"),
     (["--prompt", "zebra"], "unknown to this model's tokenizer"),

@@ -15,7 +15,7 @@ from textgan.errors import TextGanError
 from textgan.evaluate import text_metrics
 from textgan.metrics import bleu
 from textgan.models import build_generator, load_generator
-from textgan.models.continuous import AutoencoderDiscriminator, ContinuousGenerator, NoLikelihoodError
+from textgan.models.continuous import AutoencoderDiscriminator, ContinuousGenerator, NoLikelihoodError, ResidualCritic
 from textgan.objectives import OBJECTIVES, Objective
 from textgan.training import TRAINERS
 from textgan.training.base import NonFiniteLossError
@@ -167,6 +167,38 @@ def test_health_bleu_scores_empty_samples_as_evaluate_does(tmp_path, txt_corpus,
     assert health["bleu_2"] == pytest.approx(text_metrics(samples, trainer.references, 2, False)["bleu2"])
     assert health["bleu_2"] == pytest.approx(bleu(samples[:4], trainer.references, 2) / 2)
     assert health["mean_length"] == pytest.approx(sum(map(len, samples[:4])) / 8)
+
+
+def test_residual_critic_scores_whole_sequences_and_trains_under_wgan_gp(tmp_path, txt_corpus):
+    # Gulrajani et al.'s critic: width-1 conv to the residual blocks, one score per sequence whose
+    # gradient reaches every position (the penalty needs it), trained and resumed with the run.
+    torch.manual_seed(0)
+    critic = ResidualCritic(feature_dim=7, max_length=4, hidden_dim=6, num_blocks=2)
+    x = torch.softmax(torch.randn(3, 4, 7), dim=-1).requires_grad_(True)
+    scores = critic(x)
+    assert scores.shape == (3,)
+    (grad,) = torch.autograd.grad(scores[0], x)
+    assert bool((grad[0].abs().sum(-1) > 0).all()) and not grad[1:].any()  # rows do not mix
+    with pytest.raises(ValueError, match=r"\(B, T, 7\)"):
+        critic(torch.zeros(3, 4, dtype=torch.long))
+    run = tmp_path / "run"
+    cfg = gan_config(txt_corpus, **{"gan.critic": "resnet", "gan.d_steps": 2})
+    trainer = make_trainer(cfg, run)
+    assert isinstance(trainer.discriminator, ResidualCritic) and len(trainer.discriminator.body) == 1
+    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    stats = trainer.discriminator_step(torch.arange(8))
+    assert stats["gradient_penalty"] > 0
+    moved = [not torch.equal(a, b) for a, b in zip(before, trainer.discriminator.parameters()) if a.dim() > 1]
+    assert all(moved)  # every weight (a bias may not: the critic loss is blind to a constant)
+    api.train(cfg, run)
+    assert [r["step"] for r in records(run, "gan_eval")] == [2, 4, 6]
+
+
+def test_embedding_output_with_the_residual_critic(tmp_path, txt_corpus):
+    cfg = gan_config(txt_corpus, **{"gan.critic": "resnet", "gan.output": "embedding", "gan.objective": "hinge"})
+    trainer = make_trainer(cfg, tmp_path / "run")
+    assert trainer.discriminator.feature_dim == cfg.discriminator.embedding_dim
+    assert isinstance(trainer.generator_step(torch.arange(8))["g_loss"], float)
 
 
 def test_weight_clipping_holds_after_every_step(tmp_path, txt_corpus):

@@ -274,7 +274,7 @@ def test_evaluate_prompted_run_scores_the_replies(tmp_path, dialogue_corpus, cap
 # ------------------------------------------------------------------------- compare
 
 
-def test_compare_writes_report_and_plots(tmp_path, text_run, oracle_run, capsys):
+def test_compare_writes_report_and_plots(tmp_path, text_run, oracle_run, capsys, caplog):
     from matplotlib.image import imread
 
     out = tmp_path / "report"
@@ -286,6 +286,9 @@ def test_compare_writes_report_and_plots(tmp_path, text_run, oracle_run, capsys)
     # both runs are mle-lstm in folders named "run": their parent folders tell them apart
     assert f"mle-lstm ({text_run.parent.name}/run)" in report and f"mle-lstm ({oracle_run.parent.name}/run)" in report
     assert "NLL-oracle" in report and "val_nll" in report and "no MLE run" not in report
+    # a text corpus and the oracle: BLEU on different tokens, said in the report and on stderr
+    assert "> **Warning:** BLEU and Self-BLEU are not comparable" in report
+    assert "not comparable" in caplog.text  # a logged warning: on stderr from the command line
     for name in ("learning_curves.png", "quality_diversity.png", "nll_tradeoff.png"):
         assert f"]({name})" in report
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -305,7 +308,8 @@ def test_compare_reuses_stored_evaluations(tmp_path, text_run, capsys):
     stored.write_text("".join(json.dumps(r) + "\n" for r in records))
     args[3] = str(tmp_path / "b")
     assert main(args) == 0
-    assert "| 0.1235 |" in (tmp_path / "b" / "report.md").read_text(encoding="utf-8")
+    report = (tmp_path / "b" / "report.md").read_text(encoding="utf-8")
+    assert "| 0.1235 |" in report and "not comparable" not in report
     assert len(stored.read_text().splitlines()) == len(records)
 
 
@@ -316,6 +320,16 @@ def test_compare_bad_input(tmp_path, text_run, capsys):
     assert "not a number" in cli_error(["compare", str(text_run), "--out", out, "--temperatures", "x"], capsys)
     assert "-n must be >= 1" in cli_error(["compare", str(text_run), "--out", out, "-n", "0"], capsys)
     assert "required" in cli_error(["compare", str(text_run)], capsys)
+    (tmp_path / "file").write_text("keep me", encoding="utf-8")
+    assert "is an existing file" in cli_error(["compare", str(text_run), "--out", str(tmp_path / "file")], capsys)
+    assert (tmp_path / "file").read_text(encoding="utf-8") == "keep me"
+
+
+def test_evaluate_shows_progress(text_run, capsys):
+    """Off a terminal: one line per temperature while it works, not silence."""
+    assert main(["evaluate", str(text_run), "--temperatures", "0.7,1.3", "-n", "6", "--json"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("evaluating")]
+    assert len(lines) == 2 and "1/2 temperatures" in lines[0] and "2/2 temperatures" in lines[1], lines
 
 
 # ------------------------------------------------------------------------- distribution metrics

@@ -153,9 +153,9 @@ def test_relaxed_and_cot_presets_load():
 
     root = Path(__file__).parents[1] / "examples"
     for corpus in ("oracle", "coco", "poems", "dialogues"):
-        relgan = load_config(root / f"{corpus}_relgan.yaml")
+        relgan = load_config(root / f"{corpus}_gumbel_relgan.yaml")
         assert relgan.train.trainer == "gumbel" and relgan.model.kind == "relational_memory"
         assert relgan.discriminator.representations == 64 and relgan.gumbel.objective == "rsgan"
-        gsgan = load_config(root / f"{corpus}_gsgan.yaml")
+        gsgan = load_config(root / f"{corpus}_gumbel_gsgan.yaml")
         assert gsgan.model.kind == "lstm" and gsgan.gumbel.beta_schedule == "constant"
         assert load_config(root / f"{corpus}_cot.yaml").train.trainer == "cot"

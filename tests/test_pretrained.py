@@ -102,7 +102,7 @@ def test_pad_token_of_the_model_is_kept(tmp_path, txt_corpus):
     assert tokenizer.pad_id == AutoTokenizer.from_pretrained(folder).pad_token_id != tokenizer.eos_id
 
 
-@pytest.mark.parametrize("trainer", ["seqgan"])
+@pytest.mark.parametrize("trainer", ["seqgan", "maligan", "rankgan"])
 def test_adversarial_trainer_fine_tunes_the_pretrained_model_and_resumes_exactly(tmp_path, txt_corpus, tiny_pretrained, trainer):
     sets = {"train.trainer": trainer, "train.epochs": 1, "seqgan.pretrain_d_steps": 1, "seqgan.adversarial_rounds": 2,
             "seqgan.d_steps": 1, "seqgan.d_samples": 16, "seqgan.rollout_count": 2, "seqgan.eval_every": 1,
@@ -121,6 +121,16 @@ def test_adversarial_trainer_fine_tunes_the_pretrained_model_and_resumes_exactly
 
     embedding = [v for k, v in load_file(str(discriminator)).items() if v.dim() == 2 and "emb" in k]
     assert embedding and embedding[0].shape[0] == len(AutoTokenizer.from_pretrained(tiny_pretrained))
+
+
+@pytest.mark.parametrize("trainer, steps", [("gumbel", "gumbel.adversarial_steps"), ("cot", "cot.steps")])
+def test_relaxed_and_cooperative_trainers_take_the_pretrained_model(tmp_path, txt_corpus, tiny_pretrained, trainer, steps):
+    sets = {"train.trainer": trainer, "train.epochs": 1, steps: 2,
+            "discriminator.filter_sizes": [1, 2], "discriminator.num_filters": [4, 4]}
+    api.train(pretrained_config(txt_corpus, tiny_pretrained, **sets), tmp_path / "run")
+    model = AutoModelForCausalLM.from_pretrained(api.load(tmp_path / "run").path)
+    assert model.get_input_embeddings().weight.shape[0] == len(AutoTokenizer.from_pretrained(tiny_pretrained))
+    assert api.sample(tmp_path / "run", n=2, seed=0)
 
 
 def test_bf16_fine_tuning_runs(tmp_path, txt_corpus, tiny_pretrained):

@@ -54,7 +54,7 @@ def test_dialogue_model_answers_a_prompt(tmp_path, dialogue_corpus, capsys):
     assert code == 0
     replies = capsys.readouterr().out.strip().splitlines()
     assert len(replies) == 3 and all(r.strip() for r in replies)
-    assert sum(r == "fine thanks ." for r in replies) >= 2
+    assert sum(r == "how are you ? → fine thanks ." for r in replies) >= 2  # the prompt, then the reply
 
 
 @pytest.mark.parametrize("include_prompt", [False, True])
@@ -176,7 +176,7 @@ def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "Traceback" not in err, err
     line = err.strip().splitlines()[-1]
-    assert line.startswith("textgan: error: interrupted at step ") and f"--resume {run}" in line, err
+    assert line.startswith("textgan: error: interrupted at step ") and f"textgan train --out {run} --resume" in line, err
     step = int(line.split("interrupted at step ")[1].split(";")[0])
     state = api.load(run, prefer="latest").state
     assert state["step"] == step and not state["finished"]

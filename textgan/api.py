@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,11 +17,13 @@ from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_c
 from textgan.config import Config
 from textgan.data import PreparedData, TextTokenizer, prepare_data, prompt_prefix
 from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
+from textgan.data.encoding import show_sample
 from textgan.errors import ConfigError, TextGanError
-from textgan.io import atomic_write_text
+from textgan.io import atomic_write_text, refuse_file
 from textgan.models import Generator
-from textgan.training import TRAINERS
-from textgan.training.runtime import make_runtime
+from textgan.models.memory import check_fits_in_memory
+from textgan.training import TRAINERS, Trainer
+from textgan.training.runtime import Runtime, make_runtime
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +33,6 @@ RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.chec
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
                   "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes", "train.tensorboard",
                   "gumbel.adversarial_steps", "cot.steps"}
-
-
-@dataclass
-class TrainResult:
-    """What a finished training run produced."""
-
-    run_dir: Path
-    samples: list[str]
-    metrics: dict
 
 
 def _flat(cfg: Config) -> dict[str, object]:
@@ -68,6 +64,52 @@ def build_data(cfg: Config, tokenizer=None) -> PreparedData:
     data = prepare_data(cfg, tokenizer)
     cfg.tokenizer.max_length = int(data.train.tokens.shape[1])
     return data
+
+
+# The key that lets a finished run train further when resumed (default: train.epochs).
+EXTEND_KEYS = {"seqgan": "seqgan.adversarial_rounds", "gumbel": "gumbel.adversarial_steps", "cot": "cot.steps"}
+# Trainers whose generator writes whole rows from noise and cannot continue a prompt: their
+# samples hold a prompt of their own (shown before its reply all the same).
+WHOLE_ROW_TRAINERS = {"gan"}
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced; `note` says why a resumed run had nothing left to do."""
+
+    run_dir: Path
+    samples: list[str]
+    metrics: dict
+    note: str | None = None
+
+
+def finished_note(cfg: Config, trainer: Trainer, out: Path) -> str:
+    """One line: the resumed run was already finished, and which key makes it train further."""
+    key = EXTEND_KEYS.get(cfg.train.trainer, "train.epochs")
+    section, name = key.split(".")
+    value = getattr(getattr(cfg, section), name)
+    how = f"raise {key} (now {value}): textgan train --out {shlex.quote(str(out))} --resume --set {key}=N"
+    if key == "train.epochs" and trainer.should_stop_early():
+        how += f"; it stopped early, so also raise train.patience (now {cfg.train.patience}, 0 = never stop)"
+    return f"{out} is finished (step {trainer.step}); nothing to resume; to train further {how}"
+
+
+def final_samples(generator: Generator, data: PreparedData, cfg: Config, device: torch.device) -> list[str]:
+    """sample.num_samples texts from a fixed seed; for prompt -> reply data, replies to the
+    validation prompts in turn, shown as `prompt → reply`."""
+    from textgan.evaluate import generate
+
+    s = cfg.sample
+    rng = torch.Generator(device=device).manual_seed(cfg.train.seed)
+    source = data.validation if len(data.validation) else data.train
+    if cfg.train.trainer in WHOLE_ROW_TRAINERS:
+        rows = generator.sample(s.num_samples, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, generator=rng)
+        prompt_lengths = torch.zeros(len(rows), dtype=torch.long)
+    else:
+        rows, prompt_lengths = generate(generator, s.num_samples, s.temperature, rng, source,
+                                        top_k=s.top_k, top_p=s.top_p)
+    prompted = bool((source.prompt_lengths > 0).any())
+    return [show_sample(data.tokenizer, row, int(p), prompted) for row, p in zip(rows.tolist(), prompt_lengths)]
 
 
 def has_prompts(cfg: Config) -> bool:
@@ -122,25 +164,32 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     """Train the configured trainer into run directory `out` (or continue it with resume).
 
     The data paths of `cfg` become absolute (relative ones found in `out` on resume), so the run
-    reads the same files from any folder later.
+    reads the same files from any folder later. The run directory is locked while training
+    (rank 0 holds the lock under torchrun).
     """
     out = Path(out)
     absolute_paths(cfg.data, out if resume else None)
     runtime = make_runtime(cfg.train.device, cfg.train.precision)
     run = RunDirectory(out, write=runtime.is_main)
+    if resume and not (out / "config.yaml").is_file():
+        refuse_file(out)
+        raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
+    with run.claim() if runtime.is_main else contextlib.nullcontext():
+        return _train(cfg, run, runtime, resume)
+
+
+def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> TrainResult:
+    out = run.path
     checkpoint_path = None
     if resume:
-        saved_config = out / "config.yaml"
-        if not saved_config.is_file():
-            raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
-        saved = config_mod.from_dict(config_mod.load_yaml(saved_config))
+        saved = config_mod.from_dict(config_mod.load_yaml(out / "config.yaml"))
         absolute_paths(saved.data, out)
         check_resume_compatible(saved, cfg)
         check_corpus_unchanged(out, cfg.data)
-        checkpoint_path = run.pointed("latest")
+        checkpoint_path = run.resolve("latest", resumable=True)
         if checkpoint_path is None:
             raise TextGanError(f"--resume {out}: no checkpoint in {run.checkpoints}; start the run again without --resume")
-    elif (out / "metrics.jsonl").exists() and runtime.is_main:
+    elif runtime.is_main and run.holds_run():
         raise TextGanError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     trainer_cls = TRAINERS.get(cfg.train.trainer)
     if trainer_cls is None:
@@ -162,6 +211,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
 
         generator = load_pretrained_generator(cfg.model.init_from, data.tokenizer, data.train.tokens.shape[1])
     else:
+        if trainer_cls.new_generator.__func__ is Trainer.new_generator.__func__:  # model.kind's generator
+            # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
+            check_fits_in_memory(cfg, data.tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device)
         generator = trainer_cls.new_generator(cfg, data)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
     if checkpoint_path is None and runtime.is_main:
@@ -169,6 +221,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     if checkpoint_path is not None:
         trainer.resume_from(checkpoint_path)
         log.info("resumed %s at step %d", out, trainer.step)
+    was_finished, start_step = trainer.finished, trainer.step
     try:
         trainer.train()
     except torch.cuda.OutOfMemoryError:
@@ -177,26 +230,35 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
             f"the {runtime.device.type} device ran out of memory at batch size {cfg.train.batch_size}; "
             f"retry with --batch-size {smaller} (and --resume to keep what was trained)"
         ) from None
-
-    samples: list[str] = []
-    if runtime.is_main:
-        generator = trainer.generator.eval()
-        rng = torch.Generator(device=runtime.device).manual_seed(cfg.train.seed)
-        s = cfg.sample
-        rows = generator.sample(s.num_samples, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-                                generator=rng)
-        samples = [data.tokenizer.decode(r) for r in rows.tolist()]
-        run.write_samples("final.txt", samples)
     last = {}
     if run.metrics_file.is_file():
         lines = run.metrics_file.read_text(encoding="utf-8").splitlines()
         last = json.loads(lines[-1]) if lines else {}
+    if was_finished and trainer.step == start_step:
+        return TrainResult(out, [], last, finished_note(cfg, trainer, out) if runtime.is_main else None)
+
+    samples: list[str] = []
+    if runtime.is_main:
+        samples = final_samples(trainer.generator.eval(), data, cfg, runtime.device)
+        run.write_samples("final.txt", samples)
     return TrainResult(out, samples, last)
 
 
 def load(path: str | Path, prefer: str = "best") -> Checkpoint:
     """Load the best (else latest) checkpoint of a run directory, or a checkpoint folder."""
     return load_checkpoint(find_checkpoint(Path(path), prefer))
+
+
+def check_sampling(n: int | None, temperature: float | None, top_k: int | None, top_p: float | None) -> None:
+    """Refuse sampling settings outside their range (NaN and infinity included); None = unset."""
+    if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
+        raise ConfigError(f"temperature must be > 0 and finite, got {temperature}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ConfigError(f"top-p must be in (0, 1], got {top_p}")
+    if top_k is not None and top_k < 0:
+        raise ConfigError(f"top-k must be >= 0, got {top_k}")
+    if n is not None and n < 1:
+        raise ConfigError(f"-n must be >= 1, got {n}")
 
 
 @dataclass
@@ -212,13 +274,13 @@ class Decoding:
 
     def check(self) -> None:
         """Refuse values outside their ranges, naming the option."""
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"temperature must be > 0 and finite, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top-p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise ConfigError(f"top-k must be >= 0, got {self.top_k}")
-        if self.repetition_penalty <= 0:
+        if not (math.isfinite(self.repetition_penalty) and self.repetition_penalty > 0):
             raise ConfigError(f"repetition penalty must be > 0 (1 = none), got {self.repetition_penalty}")
 
 
@@ -257,26 +319,38 @@ def check_prompt(tokenizer: TextTokenizer, generator: Generator, prompt: str) ->
 
 def sample(
     model: Checkpoint | str | Path,
-    n: int = 10,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
+    n: int | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
     prompt: str | None = None,
     seed: int = 0,
     device: str = "auto",
     greedy: bool = False,
     repetition_penalty: float = 1.0,
+    with_prompt: bool = True,
 ) -> list[str]:
-    """Sample n texts (replies to `prompt`, if given) from a run or checkpoint."""
+    """Sample n texts (replies to `prompt`, if given) from a run or checkpoint.
+
+    Settings left None come from the run's `sample` config section. A prompt is shown with
+    what was generated (`prompt → reply`, or the continued text) unless `with_prompt` is False.
+    """
+    check_sampling(n, temperature, top_k, top_p)
+    checkpoint = model if isinstance(model, Checkpoint) else load(model)
+    saved = checkpoint.config.sample
+    n = saved.num_samples if n is None else n
+    temperature = saved.temperature if temperature is None else temperature
+    top_k = saved.top_k if top_k is None else top_k
+    top_p = saved.top_p if top_p is None else top_p
     decoding = Decoding(temperature, top_k, top_p, greedy, repetition_penalty)
     decoding.check()
-    if n < 1:
-        raise ConfigError(f"-n must be >= 1, got {n}")
-    checkpoint = model if isinstance(model, Checkpoint) else load(model)
     runtime = make_runtime(device, "fp32")
     generator: Generator = checkpoint.generator.to(runtime.device).eval()
     tokenizer = checkpoint.tokenizer
     prefix = check_prompt(tokenizer, generator, prompt) if prompt is not None else None
     rows = decode_rows(generator, n, prefix, decoding, seed)
     start = len(prefix) if prefix else 0
+    if with_prompt:
+        prompted = has_prompts(checkpoint.config)
+        return [show_sample(tokenizer, r, start, prompted) for r in rows.tolist()]
     return [tokenizer.decode(r[start:]) for r in rows.tolist()]

@@ -8,14 +8,17 @@ read line by line, so a conversation can be scripted: `printf 'hi\n/quit\n' | te
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from textgan.api import Decoding, decode_rows, has_prompts, load
 from textgan.cli import register_command
-from textgan.data import TextTokenizer
 from textgan.errors import ConfigError, TextGanError
+
+if TYPE_CHECKING:  # torch loads when a chat starts, not when `textgan` registers the command
+    from textgan.api import Decoding
+    from textgan.data import TextTokenizer
 
 HELP = ("commands: /reset (forget the conversation), /temperature T, /top_p P, /top_k K, "
         "/repetition_penalty R, /greedy on|off, /quit")
@@ -49,6 +52,8 @@ class Conversation:
     def __post_init__(self) -> None:
         from textgan.training.runtime import make_runtime
 
+        from textgan.api import has_prompts, load
+
         checkpoint = load(self.run)
         if not has_prompts(checkpoint.config) or checkpoint.tokenizer.sep_id is None:
             raise TextGanError(
@@ -64,6 +69,8 @@ class Conversation:
         """The model's reply to `text`, given the conversation so far (both are remembered)."""
         self.turns.append(text)
         prefix = context_prefix(self.tokenizer, self.turns, self.generator.max_length)
+        from textgan.api import decode_rows
+
         row = decode_rows(self.generator, 1, prefix, self.decoding, self.seed + self.replies)[0]
         self.replies += 1
         answer = self.tokenizer.decode(row[len(prefix):].tolist())
@@ -87,12 +94,12 @@ class Conversation:
                 parsed = numeric[name](value)
             except ValueError:
                 raise ConfigError(f"/{name} expects a number, got {value!r}") from None
-            changed = Decoding(**{**vars(self.decoding), name: parsed})
+            changed = dataclasses.replace(self.decoding, **{name: parsed})
             changed.check()
             self.decoding = changed
             return f"({name} = {parsed})"
         if name == "greedy" and value in ("on", "off"):
-            self.decoding = Decoding(**{**vars(self.decoding), "greedy": value == "on"})
+            self.decoding = dataclasses.replace(self.decoding, greedy=value == "on")
             return f"(greedy {value})"
         raise ConfigError(f"unknown command {line.strip()!r}; {HELP}")
 
@@ -136,6 +143,8 @@ def add_chat_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_chat(args: argparse.Namespace) -> int:
+    from textgan.api import Decoding
+
     decoding = Decoding(args.temperature, args.top_k, args.top_p, args.greedy, args.repetition_penalty)
     decoding.check()
     chat(Conversation(args.run, decoding, args.seed, args.device), sys.stdin, sys.stdout, sys.stderr)

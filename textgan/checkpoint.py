@@ -7,14 +7,17 @@ scheduler, RNG, step) is read back with `torch.load(weights_only=True)`: nothing
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import pickle
 import random
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -23,15 +26,23 @@ from safetensors.torch import save_file
 
 from textgan import config as config_mod
 from textgan.config import Config
+from textgan.data.corpus import IDENTITY_FILE
 from textgan.data.tokenizer import TextTokenizer
-from textgan.errors import CheckpointError
-from textgan.io import atomic_dir, atomic_write_text
+from textgan.errors import CheckpointError, TextGanError
+from textgan.io import atomic_dir, atomic_write_text, folder_lock, refuse_file
 from textgan.models import Generator, load_generator, load_state_strict, read_safetensors
 
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.pt"
 RUN_CONFIG = "textgan.yaml"
 MANIFEST = "checkpoint.json"
+LOCK_FILE = ".lock"
+# What textgan writes into a run directory; a folder holding anything else is not a run.
+RUN_ENTRIES = frozenset({"config.yaml", "metrics.jsonl", "samples", CHECKPOINTS, "eval", LOCK_FILE, IDENTITY_FILE})
+# Files of a checkpoint folder without which it cannot be loaded (trainer state: resumed).
+CHECKPOINT_FILES = (RUN_CONFIG, "config.json", "model.safetensors", "tokenizer.json")
+
+log = logging.getLogger(__name__)
 
 
 def capture_rng() -> dict[str, Any]:
@@ -198,6 +209,52 @@ class RunDirectory:
         target = self.checkpoints / file.read_text(encoding="utf-8").strip()
         return target if target.is_dir() else None
 
+    def complete_checkpoints(self, resumable: bool = False) -> list[Path]:
+        """Checkpoint folders holding every file a load needs (and trainer state if
+        `resumable`), oldest first."""
+        if not self.checkpoints.is_dir():
+            return []
+        needed = CHECKPOINT_FILES + ((STATE_FILE,) if resumable else ())
+        return sorted(p for p in self.checkpoints.iterdir()
+                      if p.is_dir() and p.name.startswith("step-") and all((p / f).is_file() for f in needed))
+
+    def resolve(self, pointer: str, resumable: bool = False) -> Path | None:
+        """The checkpoint `checkpoints/<pointer>` names; if that one is missing or incomplete,
+        the newest complete checkpoint instead, with a warning saying so."""
+        target = self.pointed(pointer)
+        complete = self.complete_checkpoints(resumable)
+        if target in complete or not complete:
+            return target  # (an incomplete target then fails to load with its own message)
+        file = self.checkpoints / pointer
+        named = f"names {file.read_text(encoding='utf-8').strip()}, which is missing or incomplete" if file.is_file() else "is missing"
+        log.warning("%s %s; using %s, the newest complete checkpoint", file, named, complete[-1].name)
+        return complete[-1]
+
+    def holds_run(self) -> bool:
+        """Whether a run was trained here (metrics or checkpoints written)."""
+        return self.metrics_file.is_file() or bool(self.complete_checkpoints())
+
+    @contextlib.contextmanager
+    def claim(self) -> Iterator[Path]:
+        """Lock the folder against a second training while the block runs, after checking it
+        can take a run: new, empty or a run directory, not a file or a folder of other files.
+        A folder made here that is left holding only the lock file is removed again."""
+        refuse_file(self.path)
+        if self.path.is_dir():
+            foreign = sorted(p.name for p in self.path.iterdir() if p.name not in RUN_ENTRIES)
+            if foreign and not (self.path / "config.yaml").is_file() and not self.metrics_file.is_file():
+                raise TextGanError(
+                    f"--out {self.path} is a folder of other files ({', '.join(foreign[:3])}"
+                    f"{', ...' if len(foreign) > 3 else ''}), not a run directory; pass a new or empty folder"
+                )
+        created = not self.path.exists()
+        try:
+            with folder_lock(self.path, LOCK_FILE) as lock_file:
+                yield lock_file
+        finally:
+            if created and [p.name for p in self.path.iterdir()] == [LOCK_FILE]:
+                shutil.rmtree(self.path, ignore_errors=True)
+
     def prune(self, keep: int) -> None:
         """Keep the newest `keep` checkpoints and the best one."""
         if not self.write or not self.checkpoints.is_dir():
@@ -209,6 +266,16 @@ class RunDirectory:
                 shutil.rmtree(old, ignore_errors=True)
 
 
+def fresh_run_path(parent: Path, prefix: str) -> Path:
+    """A new folder name `parent/prefix-YYYYmmdd-HHMMSS` (with -2, -3... if that is taken)."""
+    stem = Path(parent) / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, count = stem, 1
+    while path.exists():
+        count += 1
+        path = stem.with_name(f"{stem.name}-{count}")
+    return path
+
+
 def find_checkpoint(path: Path, prefer: str = "best") -> Path:
     """A checkpoint folder from a run directory (best, else latest) or the folder itself."""
     path = Path(path)
@@ -217,8 +284,8 @@ def find_checkpoint(path: Path, prefer: str = "best") -> Path:
     if (path / RUN_CONFIG).is_file():
         return path
     run = RunDirectory(path, write=False)
-    for pointer in (prefer, "latest", "best"):
-        found = run.pointed(pointer)
-        if found is not None:
-            return found
+    pointers = [p for p in (prefer, "latest", "best") if (run.checkpoints / p).is_file()]
+    found = run.resolve(pointers[0] if pointers else prefer)
+    if found is not None:
+        return found
     raise CheckpointError(f"{path} holds no checkpoint; train first (textgan train --out {path}) or pass a checkpoint folder")

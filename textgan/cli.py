@@ -86,23 +86,36 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-length", type=max_length_flag,
                    help="tokens per example, end token included, or auto (from the corpus; the default)")
-    p.add_argument("--out", required=True, help="run directory to create (or continue with --resume)")
+    p.add_argument("--out", help="run directory to create: new, empty, or with --resume an earlier run")
     p.add_argument("--config", help="YAML preset (see examples/)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.learning_rate=0.005")
     p.add_argument("--device", help="auto | cpu | cuda | mps")
     p.add_argument("--precision", help="fp32 | bf16 | fp16")
     p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--resume", nargs="?", const=True, metavar="RUN",
+                   help="continue the run in --out (or RUN: --resume RUN) from its latest checkpoint; "
+                        "a finished run says which key trains it further and exits 0")
 
 
 def run_train(args: argparse.Namespace) -> int:
     from textgan.api import train
+    from textgan.io import refuse_file
 
+    if isinstance(args.resume, str):  # --resume RUN
+        if args.out is not None and Path(args.out) != Path(args.resume):
+            raise UsageError(f"--resume {args.resume} and --out {args.out} name different runs; pass one of them")
+        args.out = args.resume
+    if args.out is None:
+        raise UsageError("the following arguments are required: --out (see textgan train --help)")
+    resume = bool(args.resume)
     saved = Path(args.out) / "config.yaml"
-    if args.resume and not saved.is_file():
+    if resume and not saved.is_file():
+        refuse_file(Path(args.out))
         raise TextGanError(f"--resume {args.out}: no config.yaml there; pass the run directory of an earlier textgan train")
-    cfg = config_from_args(args, saved if args.resume else None)
-    result = train(cfg, args.out, resume=args.resume)
+    cfg = config_from_args(args, saved if resume else None)
+    result = train(cfg, args.out, resume=resume)
+    if result.note:
+        print(f"textgan: {result.note}", file=sys.stderr)
     if result.samples:
         print(f"run directory: {result.run_dir}")
         print("metrics:", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -115,23 +128,24 @@ def run_train(args: argparse.Namespace) -> int:
 
 def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory (best checkpoint, else latest) or checkpoint folder")
-    p.add_argument("-n", type=int, default=10, help="number of samples")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("-n", type=int, help="number of samples (default: the run's sample.num_samples)")
+    p.add_argument("--temperature", type=float, help="(default: the run's sample.temperature)")
+    p.add_argument("--top-k", type=int, help="0 = off (default: the run's sample.top_k)")
+    p.add_argument("--top-p", type=float, help="in (0, 1], 1 = off (default: the run's sample.top_p)")
     p.add_argument("--greedy", action="store_true", help="take the most likely token at every step (no sampling)")
     p.add_argument("--repetition-penalty", type=float, default=1.0,
                    help="> 1 discourages tokens already in the text (CTRL's penalty; 1 = none)")
-    p.add_argument("--prompt", help="reply to this prompt (dialogue models) or continue it")
+    p.add_argument("--prompt", help="reply to this prompt (dialogue models: printed `prompt → reply`) or continue it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", help="write samples to this file instead of printing them")
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from textgan.api import sample
+    from textgan.api import check_sampling, sample
     from textgan.io import atomic_write_text
 
+    check_sampling(args.n, args.temperature, args.top_k, args.top_p)
     lines = sample(args.run, n=args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    prompt=args.prompt, seed=args.seed, device=args.device, greedy=args.greedy,
                    repetition_penalty=args.repetition_penalty)

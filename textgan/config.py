@@ -216,6 +216,9 @@ class GanConfig:
     noise_dim: int = param(128, low=1)
     hidden_dim: int = param(128, low=1)
     num_blocks: int = param(2, low=1)  # residual blocks (conv) or hidden layers (mlp)
+    # textcnn: SeqGAN's TextCNN (the discriminator section) | resnet: the WGAN-GP language model's
+    # residual 1-D conv critic, gan.num_blocks blocks of gan.hidden_dim channels like the generator
+    critic: str = param("textcnn", choices=("textcnn", "resnet"))
     d_steps: int = param(5, low=1)  # discriminator updates per generator update
     optimizer: str = param("auto", choices=("auto", "adam", "rmsprop"))  # auto: RMSProp for wgan, Adam otherwise
     beta1: float = param(0.5, low=0.0, high=1.0, high_open=True)  # Adam betas (WGAN-GP's 0.5, 0.9)

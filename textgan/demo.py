@@ -8,6 +8,7 @@ with five samples of each. The run directory keeps metrics.jsonl, samples and ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING
 from textgan.cli import register_command
 from textgan.config import Config, load_config
 from textgan.errors import TextGanError
+from textgan.io import FolderLockedError
 from textgan.metrics import bleu, self_bleu
 
 if TYPE_CHECKING:  # torch and the trainers load when the demo runs, not when the CLI starts
+    from textgan.checkpoint import RunDirectory
     from textgan.training.policy_gradient import SeqGANTrainer
 
 SHOWN_SAMPLES = 5
@@ -102,7 +105,7 @@ def print_report(rows: list[Snapshot], sample_count: int, reference_count: int) 
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/demo", help="run directory to create (default runs/demo)")
+    p.add_argument("--out", help="run directory to create (default: a new runs/demo-YYYYmmdd-HHMMSS)")
     p.add_argument("--minutes", type=float, default=5.0,
                    help="wall-time budget; adversarial rounds stop when it is spent (default 5)")
     p.add_argument("--seed", type=int, default=0)
@@ -114,21 +117,38 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from textgan.api import build_data
-
     for name in ("minutes", "examples", "epochs", "rounds", "samples"):
         if getattr(args, name) <= 0:
             raise TextGanError(f"--{name} must be > 0, got {getattr(args, name)}")
     if args.samples < 2:
         raise TextGanError("--samples must be at least 2 (Self-BLEU compares samples with each other)")
-    out = Path(args.out)
-    if (out / "metrics.jsonl").exists():
-        raise TextGanError(f"{out} already holds a run; pass another --out or delete it")
+    from textgan.checkpoint import RunDirectory, fresh_run_path
+
+    with contextlib.ExitStack() as stack:
+        run = RunDirectory(Path(args.out) if args.out else fresh_run_path(Path("runs"), "demo"))
+        while True:
+            try:
+                stack.enter_context(run.claim())
+                break
+            except FolderLockedError:
+                if args.out:
+                    raise
+                run = RunDirectory(fresh_run_path(Path("runs"), "demo"))  # a demo started the same second
+        if run.holds_run():
+            raise TextGanError(f"{run.path} already holds a run; pass another --out, or none for a new folder")
+        return demo(args, run)
+
+
+def demo(args: argparse.Namespace, run: RunDirectory) -> int:
+    """Train and report into the locked run directory `run`."""
+    from textgan.api import build_data
+
+    out = run.path
     started = time.monotonic()
     # the adversarial rounds get what is left after pretraining, less ~10 s for the final report
     time_limit = max(args.minutes - REPORT_MINUTES, 0.01)
     cfg = demo_config(args, time_limit)
-    from textgan.checkpoint import RunDirectory, seed_everything
+    from textgan.checkpoint import seed_everything
     from textgan.models import build_generator
     from textgan.training.policy_gradient import SeqGANTrainer
     from textgan.training.runtime import make_runtime
@@ -138,7 +158,7 @@ def run_demo(args: argparse.Namespace) -> int:
     data = build_data(cfg)
     tok = data.tokenizer
     generator = build_generator(cfg.model, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
-    trainer = SeqGANTrainer(cfg, RunDirectory(out), runtime, data, generator)
+    trainer = SeqGANTrainer(cfg, run, runtime, data, generator)
     trainer.run.save_config(cfg)
     references = [tok.tokens(row) for row in data.test.tokens.tolist()]
     print(f"textgan demo: MLE, then SeqGAN, on {len(data.train):,} Chinese quatrains "

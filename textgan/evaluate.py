@@ -18,18 +18,17 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING, Any, Callable
 
 from textgan.cli import register_command
 from textgan.config import Config
 from textgan.errors import ConfigError, DataError, TextGanError
-from textgan.io import atomic_write_text
+from textgan.io import atomic_write_text, refuse_file
 from textgan.metrics import sample_metrics, tokenize_lines, unique_ratio
 from textgan.metrics.bleu import MAX_ORDER
 from textgan.metrics.nll import has_exact_likelihood, nll, nll_oracle
 from textgan.metrics.tokenize import TOKENIZE_MODES
+from textgan.progress import progress
 from textgan.report import RunReport, markdown_table, read_jsonl, write_report
 
 if TYPE_CHECKING:  # torch loads when a run is evaluated: scoring text files never needs it
@@ -272,7 +271,7 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
 
 
 def generate(generator: Generator, count: int, temperature: float, rng: torch.Generator,
-             split: EncodedSplit) -> tuple[torch.Tensor, torch.Tensor]:
+             split: EncodedSplit, top_k: int = 0, top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """`count` rows as long as the split's; with prompts, replies to the split's prompts in turn.
 
     Returns the rows and each row's prompt length (where its generated text starts).
@@ -283,7 +282,7 @@ def generate(generator: Generator, count: int, temperature: float, rng: torch.Ge
         length = split.tokens.shape[1]
         if not bool((split.prompt_lengths > 0).any()):
             chunks = [generator.sample(min(GENERATION_CHUNK, count - start), max_len=length,
-                                       temperature=temperature, generator=rng).cpu()
+                                       temperature=temperature, top_k=top_k, top_p=top_p, generator=rng).cpu()
                       for start in range(0, count, GENERATION_CHUNK)]
             return torch.cat(chunks), torch.zeros(count, dtype=torch.long)
         source = torch.arange(count) % len(split)
@@ -293,8 +292,8 @@ def generate(generator: Generator, count: int, temperature: float, rng: torch.Ge
             where = (prompt_lengths == prompt_length).nonzero().squeeze(1)
             for part in torch.split(where, GENERATION_CHUNK):
                 prefix = split.tokens[source[part], :prompt_length]
-                rows[part] = generator.sample(len(part), max_len=length, temperature=temperature, prefix=prefix,
-                                              generator=rng).cpu()
+                rows[part] = generator.sample(len(part), max_len=length, temperature=temperature, top_k=top_k,
+                                              top_p=top_p, prefix=prefix, generator=rng).cpu()
         return rows, prompt_lengths
 
 
@@ -312,13 +311,16 @@ def run_distribution_metrics(run: LoadedRun, rows: torch.Tensor, budget: Distrib
 
 
 def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: int,
-                distribution: DistributionBudget | None = None) -> tuple[dict[str, Any], list[str]]:
+                distribution: DistributionBudget | None = None,
+                stage: Callable[[str], None] = lambda name: None) -> tuple[dict[str, Any], list[str]]:
     """One evaluation record of the run at a temperature, and the decoded samples it scored.
 
     Every temperature samples from the same seed, so curves differ only by the temperature.
+    `stage(name)` is called as each slow part starts (for progress).
     """
     import torch
 
+    stage("sampling")
     generator = run.checkpoint.generator
     tokenizer = run.checkpoint.tokenizer
     rng = torch.Generator(device=run.device).manual_seed(seed)
@@ -330,14 +332,17 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
         "step": run.checkpoint.state.get("step"), "temperature": temperature, "n": n, "seed": seed,
         "max_n": max_n,
     }
+    stage("BLEU, Self-BLEU")
     record.update(text_metrics(hypotheses, run.references, max_n, with_self_bleu=n >= 2))
     record["unique_ratio"] = unique_ratio(hypotheses)
     record["mean_length"] = sum(map(len, hypotheses)) / len(hypotheses)
     if has_exact_likelihood(generator):
+        stage("NLL-test")
         record["nll_test"] = nll(generator, run.data.test.tokens, split="test", temperature=temperature,
                                  prompt_lengths=run.data.test.prompt_lengths,
                                  include_prompt=run.checkpoint.config.train.nll_include_prompt)
     if run.data.oracle is not None:
+        stage("NLL-oracle")
         record["nll_oracle"] = nll_oracle(run.data.oracle, rows.to(run.device))
     if distribution is not None:
         record.update(run_distribution_metrics(run, rows, distribution, seed))
@@ -364,12 +369,18 @@ def evaluate_run(run: LoadedRun, temperatures: list[float], n: int, seed: int, m
                  distribution: DistributionBudget | None = None) -> list[dict[str, Any]]:
     """Evaluate a loaded run at each temperature; store records and samples under RUN_DIR/eval/."""
     records = []
-    for temperature in tqdm(temperatures, desc=f"evaluating {run.run_dir.name}", disable=None, leave=False):
-        record, samples = evaluate_at(run, temperature, n, seed, max_n, distribution)
+    bar = progress(total=len(temperatures), desc=f"evaluating {run.run_dir.name} ({n} samples per temperature)",
+                   unit="temperatures", line_every=1)
+    for temperature in temperatures:
+        record, samples = evaluate_at(run, temperature, n, seed, max_n, distribution,
+                                      stage=lambda name, t=temperature: bar.set_postfix(T=f"{t:g}", now=name))
         records.append(record)
+        bar.set_postfix(T=f"{temperature:g}", **{k: f"{record[k]:.3f}" for k in ("bleu2", "self_bleu2") if k in record})
+        bar.update()
         name = f"samples-{run.checkpoint.path.name}-t{temperature:g}.txt"
         atomic_write_text(run.run_dir / EVAL_DIR / name, "".join(s.replace("\n", " ") + "\n" for s in samples))
         log.info("%s at T=%g: %s", run.run_dir, temperature, record)
+    bar.close()
     store_records(run.run_dir, records)
     return records
 
@@ -495,6 +506,16 @@ def _labels(models: list[str], run_dirs: list[Path]) -> list[str]:
     return labels
 
 
+def tokenisation(cfg: Config, checkpoint_path: Path) -> tuple[str, str]:
+    """What a run's BLEU is computed on: its corpus and its tokenizer (kind and vocabulary)."""
+    from textgan.checkpoint import MANIFEST
+
+    manifest = checkpoint_path / MANIFEST
+    fingerprint = json.loads(manifest.read_text(encoding="utf-8")).get("tokenizer_fingerprint") if manifest.is_file() else None
+    vocabulary = f", vocabulary {str(fingerprint)[:8]}" if fingerprint else ""
+    return str(cfg.data.corpus), f"{cfg.tokenizer.kind} tokens{vocabulary}"
+
+
 def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n: int, seed: int,
                  max_n: int, device: str = "auto") -> Path:
     """Evaluate each run where RUN_DIR/eval lacks a result, then write report.md and plots to `out`."""
@@ -502,9 +523,11 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
     repeated = {str(p) for p in resolved if resolved.count(p) > 1}
     if repeated:
         raise TextGanError(f"{sorted(repeated)[0]} is given twice; name each run once")
-    runs: list[tuple[Path, Config, str, list[dict[str, Any]]]] = []
+    refuse_file(Path(out))
     from textgan.checkpoint import RUN_CONFIG, find_checkpoint
 
+    runs: list[tuple[Path, Config, str, list[dict[str, Any]]]] = []
+    tokenisations: list[tuple[str, str]] = []
     for path in paths:
         checkpoint_path = find_checkpoint(Path(path))
         run_dir = run_directory_of(checkpoint_path, Path(path))
@@ -520,11 +543,21 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
 
             cfg = config_mod.from_dict(config_mod.load_yaml(checkpoint_path / RUN_CONFIG))
         runs.append((run_dir, cfg, checkpoint_path.name, stored))
+        tokenisations.append(tokenisation(cfg, checkpoint_path))
     labels = _labels([model_name(cfg) for _, cfg, _, _ in runs], [d.resolve() for d, _, _, _ in runs])
+    notes = []
+    if len(set(tokenisations)) > 1:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for label, key in zip(labels, tokenisations):
+            groups.setdefault(key, []).append(label)
+        described = "; ".join(f"{', '.join(names)}: corpus {corpus}, {tokens}" for (corpus, tokens), names in groups.items())
+        notes.append("BLEU and Self-BLEU are not comparable across these runs: each is scored on its own "
+                     f"corpus and tokens ({described}); compare runs of one corpus and one tokenizer")
+        log.warning("%s", notes[-1])
     reports = [RunReport(label, model_name(cfg), run_dir, cfg.data.corpus, checkpoint,
                          read_jsonl(run_dir / "metrics.jsonl"), results)
                for label, (run_dir, cfg, checkpoint, results) in zip(labels, runs)]
-    return write_report(reports, Path(out), bleu_orders(max_n))
+    return write_report(reports, Path(out), bleu_orders(max_n), notes)
 
 
 def add_compare_arguments(p: argparse.ArgumentParser) -> None:

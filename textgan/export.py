@@ -12,16 +12,17 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from textgan import config as config_mod
-from textgan.api import has_prompts
-from textgan.checkpoint import Checkpoint, find_checkpoint, load_checkpoint
 from textgan.cli import register_command
 from textgan.errors import TextGanError
 from textgan.io import atomic_dir
+
+if TYPE_CHECKING:  # torch loads when an export runs, not when `textgan` registers the command
+    from textgan.checkpoint import Checkpoint
 
 SAMPLE_LINES = 10  # per samples/ file in the card
 
@@ -64,6 +65,8 @@ def model_card(run: Path, checkpoint: Checkpoint) -> str:
         front["base_model"] = init_from  # a Hub id
     generator = checkpoint.generator
     parameters = sum(p.numel() for p in generator.parameters())
+    from textgan.api import has_prompts
+
     prompted = has_prompts(cfg)
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
              f"# {run.name}", "",
@@ -113,6 +116,8 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     run, out = Path(run), Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TextGanError(f"{out} already exists; choose another --out or remove it")
+    from textgan.checkpoint import find_checkpoint, load_checkpoint
+
     checkpoint = load_checkpoint(find_checkpoint(run, "best"))
     if not hasattr(checkpoint.generator, "hf_config"):
         model_type = checkpoint.generator.config_dict().get("model_type")

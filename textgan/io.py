@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Iterator
 
 from textgan.errors import TextGanError
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -100,3 +103,43 @@ def write_with(path: Path, writer: Callable[[Path], None]) -> None:
     """Call writer(tmp_path) and move the result to path atomically."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+class FolderLockedError(TextGanError):
+    """Another process holds the lock of a folder (a run being trained)."""
+
+
+def refuse_file(path: Path, flag: str = "--out") -> None:
+    """A folder path must not name an existing file (it would be lost or fail mid-way)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise TextGanError(f"{flag} {path} is an existing file, not a folder; pass a folder path (new or empty)")
+
+
+@contextmanager
+def folder_lock(folder: Path, name: str = ".lock") -> Iterator[Path]:
+    """Hold an exclusive lock on `folder` while the block runs: `fcntl.flock` on `folder/name`,
+    which holds the holder's pid. The kernel drops the lock when its process ends, so the lock
+    of a killed process is taken over; the file itself stays (removing it would race)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_file = folder / name
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            raise FolderLockedError(
+                f"{folder} is in use by another textgan process (pid {holder}); wait for it to end, "
+                "stop it, or choose another --out"
+            ) from None
+        except (ImportError, OSError) as exc:  # no fcntl (Windows), or a file system without flock
+            log.warning("cannot lock %s (%s); make sure no other training writes there", folder, exc)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield lock_file
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

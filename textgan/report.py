@@ -258,8 +258,9 @@ def _results_section(runs: Sequence[RunReport], orders: Sequence[int]) -> str:
             "penalty).\n\n" + markdown_table(header, rows))
 
 
-def write_report(runs: Sequence[RunReport], out_dir: Path, orders: Sequence[int]) -> Path:
-    """Write report.md and the plots that apply (learning curves, quality–diversity, NLL-oracle) to out_dir."""
+def write_report(runs: Sequence[RunReport], out_dir: Path, orders: Sequence[int], warnings: Sequence[str] = ()) -> Path:
+    """Write report.md and the plots that apply (learning curves, quality–diversity, NLL-oracle) to out_dir;
+    `warnings` are shown at the top."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = [
@@ -271,7 +272,7 @@ def write_report(runs: Sequence[RunReport], out_dir: Path, orders: Sequence[int]
         ("nll_oracle.png", "NLL-oracle during training (oracle runs)",
          plot_nll_oracle_curves(runs, out_dir / "nll_oracle.png")),
     ]
-    parts = ["# textgan comparison report\n", _runs_section(runs), _results_section(runs, orders),
+    parts = ["# textgan comparison report\n", *(f"> **Warning:** {w}\n" for w in warnings), _runs_section(runs), _results_section(runs, orders),
              _training_section(runs), "## Plots\n"]
     parts += [f"### {title}\n\n![{title}]({name})\n" for name, title, written in plots if written]
     trainers = {run.model.split("-")[0] for run in runs}

@@ -47,6 +47,27 @@ def prompt_prefix(tokenizer: TextTokenizer, prompt: str) -> list[int]:
     return ids + [tokenizer.sep_id] if tokenizer.sep_id is not None else ids
 
 
+PROMPT_ARROW = " → "  # between a prompt and its reply wherever samples are shown
+
+
+def show_sample(tokenizer: TextTokenizer, ids: list[int], prompt_length: int = 0, prompted: bool = False) -> str:
+    """A generated row as text; a reply is shown after its prompt, `prompt → reply`.
+
+    The prompt is the row's first `prompt_length` ids (prompt and <sep>), or, for a row a
+    prompt -> reply model (`prompted`) generated whole, everything up to its first <sep>. Other
+    rows are decoded whole (a prompt they continue included).
+    """
+    ids = [int(i) for i in ids]
+    sep = tokenizer.sep_id
+    if prompted and not prompt_length and sep is not None:
+        end = ids.index(tokenizer.eos_id) if tokenizer.eos_id in ids else len(ids)
+        if sep in ids[:end]:
+            prompt_length = ids.index(sep) + 1
+    if not prompt_length or sep is None or sep not in ids[:prompt_length]:
+        return tokenizer.decode(ids)
+    return tokenizer.decode(ids[:prompt_length]) + PROMPT_ARROW + tokenizer.decode(ids[prompt_length:])
+
+
 def encode_row(text_ids: list[int], prompt_ids: list[int] | None, tokenizer: TextTokenizer,
                max_length: int, overflow: str) -> tuple[list[int] | None, int, bool]:
     """One padded row, its prompt length, and whether it was truncated (row None: dropped)."""

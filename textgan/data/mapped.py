@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from textgan.config import Config
 from textgan.data.corpus import (BUNDLED_FIELDS, Example, _load_dataset, check_text_field, report_skipped,
@@ -32,6 +31,7 @@ from textgan.data.encoding import (AUTO, AUTO_MAX_LENGTH, EncodedSplit, choose_m
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
 from textgan.errors import DataError
 from textgan.io import atomic_path
+from textgan.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def _write_split(dataset, indices: np.ndarray, name: str, files: dict[str, Path]
         _PART.update(subset=dataset.select(indices), tokenizer=tokenizer, overflow=tok.overflow, width=width,
                      has_prompt=has_prompt, files=(tmp_tokens, tmp_prompts), offsets=offsets)
         try:
-            progress = tqdm(total=rows, desc=f"tokenising {name}", unit=" rows", leave=False)
+            progress = progress_bar(total=rows, desc=f"tokenising {name}", unit="rows")
             results = []
             workers = min(_workers(cfg), len(bounds))
             if workers > 1:

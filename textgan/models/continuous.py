@@ -7,7 +7,8 @@ in a fixed random token table instead. Text comes out by an argmax (or a draw) p
 
 The generator is not autoregressive and has no token likelihood: `logits`/`log_prob` raise
 `NoLikelihoodError`, and NLL-based metrics do not apply to it (BLEU, Self-BLEU, distinct-n and
-NLL-oracle, which score samples, do). Also here: BEGAN's autoencoder discriminator.
+NLL-oracle, which score samples, do). Also here: the WGAN-GP language model's residual
+1-D conv critic and BEGAN's autoencoder discriminator.
 """
 
 from __future__ import annotations
@@ -162,6 +163,30 @@ class ContinuousGenerator(Generator):
             "architecture": self.architecture, "output": self.output,
             "embedding_dim": self.embedding_dim, "decode": self.decode,
         }
+
+
+class ResidualCritic(nn.Module):
+    """The critic of Gulrajani et al. (2017)'s language model: a width-1 convolution of the (B, T, F)
+    rows to `hidden_dim` channels, residual blocks, and a linear map of the whole sequence to a score."""
+
+    def __init__(self, feature_dim: int, max_length: int, hidden_dim: int = 128, num_blocks: int = 2) -> None:
+        super().__init__()
+        self.feature_dim, self.max_length = feature_dim, max_length
+        self.project = nn.Linear(feature_dim, hidden_dim)  # the width-1 convolution as a matmul: fast on CPU
+        self.body = nn.Sequential(*(ResidualBlock(hidden_dim) for _ in range(num_blocks)))
+        self.output = nn.Linear(hidden_dim * max_length, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) scores (real = high) of (B, T, F) soft one-hot rows or embeddings."""
+        if not torch.is_floating_point(x) or x.dim() != 3 or x.shape[-1] != self.feature_dim:
+            raise ValueError(f"the residual critic reads (B, T, {self.feature_dim}) float rows, "
+                             f"got {x.dtype} {tuple(x.shape)}")
+        hidden = self.body(self.project(x).transpose(1, 2))
+        return self.output(hidden.flatten(1)).squeeze(-1).float()
+
+    def l2_penalty(self) -> torch.Tensor:
+        """(|W|^2 + |b|^2) / 2 of the output layer, as TextCNN's (discriminator.l2 scales it)."""
+        return 0.5 * (self.output.weight.square().sum() + self.output.bias.square().sum())
 
 
 class AutoencoderDiscriminator(nn.Module):

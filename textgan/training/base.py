@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import shlex
 import signal
 import threading
 import time
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from textgan.checkpoint import (
+    STATE_FILE,
     RunDirectory,
     capture_rng,
     load_module_weights,
@@ -31,11 +33,15 @@ from textgan.checkpoint import (
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
 from textgan.data.encoding import scored_mask
-from textgan.errors import ConfigError, TextGanError
+from textgan.errors import CheckpointError, ConfigError, TextGanError
 from textgan.models import Generator, build_generator
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# What `Trainer.state` writes and `resume_from` needs.
+RESUME_STATE_KEYS = ("trainer", "step", "epoch", "batch_in_epoch", "best_metric", "bad_evaluations",
+                     "epoch_sums", "finished", "process_rng", "optimizers", "extra")
 
 
 class NonFiniteLossError(TextGanError):
@@ -225,7 +231,7 @@ class Trainer:
             path = self.save("latest", collective=False)
             raise TextGanError(
                 f"interrupted at step {self.step}; checkpoint saved to {path}; continue with "
-                f"textgan train --resume {self.run.path}"
+                f"textgan train --out {shlex.quote(str(self.run.path))} --resume"
             ) from None
         finally:
             if self._tensorboard is not None:
@@ -364,9 +370,17 @@ class Trainer:
     def resume_from(self, path: Any) -> None:
         """Restore everything a checkpoint holds; the run continues bit-identically."""
         state = read_state(path)
-        if state.get("trainer") != self.name:
+        missing = [key for key in RESUME_STATE_KEYS if key not in state]
+        if missing:
+            what = (f"{STATE_FILE} is missing (the folder holds the weights only)" if not state else
+                    f"{STATE_FILE} lacks {', '.join(missing[:4])} (damaged, or not written by textgan)")
+            raise CheckpointError(
+                f"{path} cannot be resumed: {what}; resume from a complete checkpoint of the run, or "
+                "sample and evaluate this one and start a new run"
+            )
+        if state["trainer"] != self.name:
             raise TextGanError(
-                f"{path} was written by the {state.get('trainer')!r} trainer, not {self.name!r}; "
+                f"{path} was written by the {state['trainer']!r} trainer, not {self.name!r}; "
                 "resume it with its own config"
             )
         for name, module in self.checkpoint_modules().items():

@@ -3,7 +3,8 @@
 The loop, top to bottom: for each generator step, `gan.d_steps` discriminator updates (each on
 the next real batch of the epoch, one-hot or embedded, and a fresh fake batch of softmax rows or embeddings),
 then one generator update through D. D is SeqGAN's TextCNN on float input (its raw output is the
-critic for the Wasserstein objectives), or BEGAN's autoencoder. `after_step` counts generator
+critic for the Wasserstein objectives), the WGAN-GP language model's residual conv critic
+(`gan.critic: resnet`), or BEGAN's autoencoder. `after_step` counts generator
 steps, so checkpoints fall between rounds and a resumed run repeats the rest exactly.
 
 Logged every step (phase "gan"): D and G losses, D's mean output and accuracy on real and fake,
@@ -20,7 +21,6 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
@@ -29,7 +29,12 @@ from textgan.errors import DataError
 from textgan.metrics import sample_metrics, unique_ratio
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
-from textgan.models.continuous import AutoencoderDiscriminator, ContinuousGenerator, build_continuous_generator
+from textgan.models.continuous import (
+    AutoencoderDiscriminator,
+    ContinuousGenerator,
+    ResidualCritic,
+    build_continuous_generator,
+)
 from textgan.objectives import (
     began_convergence,
     began_d_loss,
@@ -42,6 +47,7 @@ from textgan.objectives import (
     instance_noise_std,
     wasserstein_estimate,
 )
+from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, backward_and_step
 from textgan.training.runtime import Runtime
 
@@ -84,6 +90,9 @@ class ContinuousGANTrainer(Trainer):
             self.discriminator: nn.Module = AutoencoderDiscriminator(
                 self.model.feature_dim, self.model.max_length, g.began_hidden_dim,
                 softmax_output=self.model.output == "softmax")
+        elif g.critic == "resnet":
+            self.discriminator = ResidualCritic(self.model.feature_dim, self.model.max_length, g.hidden_dim,
+                                                g.num_blocks)
         else:
             self.discriminator = build_discriminator(cfg.discriminator, self.model.vocab_size, self.model.max_length)
         self.discriminator.to(runtime.device)
@@ -140,8 +149,8 @@ class ContinuousGANTrainer(Trainer):
             )
         self.model.train()
         self.discriminator.train()
-        progress = tqdm(total=t.epochs * rounds_per_epoch, initial=self.step, desc=f"GAN ({g.objective})",
-                        leave=False, disable=not self.runtime.is_main)
+        progress = progress_bar(total=t.epochs * rounds_per_epoch, initial=self.step, desc=f"GAN ({g.objective})",
+                                unit="rounds", line_every=rounds_per_epoch, disable=not self.runtime.is_main)
         for batches in self.rounds():
             d_stats = [self.discriminator_step(rows) for rows in batches]
             self.batch_in_epoch += len(batches)

@@ -6,11 +6,11 @@ import math
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
 from textgan.models import Generator
+from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, evaluate_nll, loss_mask, masked_nll_sum
 from textgan.training.runtime import Runtime
 from textgan.checkpoint import RunDirectory
@@ -68,9 +68,9 @@ def mle_epoch(trainer: Trainer, stepper: MLEStepper, scheduler: torch.optim.lr_s
     (`epoch_nll`, `epoch_tokens`) so a checkpoint taken mid-epoch restores them.
     """
     t = trainer.cfg.train
-    progress = tqdm(trainer.batches(trainer.data.train, t.batch_size), total=trainer.steps_per_epoch,
-                    initial=trainer.batch_in_epoch, desc=f"MLE epoch {trainer.epoch + 1}/{t.epochs}",
-                    disable=not trainer.runtime.is_main, leave=False)
+    progress = progress_bar(trainer.batches(trainer.data.train, t.batch_size), total=trainer.steps_per_epoch,
+                            initial=trainer.batch_in_epoch, desc=f"MLE epoch {trainer.epoch + 1}/{t.epochs}",
+                            unit="batches", disable=not trainer.runtime.is_main)
     for batch in progress:
         nll, tokens = stepper.step(trainer.data.train, trainer.runtime.local(batch), t.nll_include_prompt)
         trainer.check_finite(nll, "training loss")

@@ -31,7 +31,6 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
@@ -40,6 +39,7 @@ from textgan.data.encoding import scored_mask
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
 from textgan.objectives import instance_noise_std
+from textgan.progress import progress as progress_bar
 from textgan.rewards import RolloutNetwork, rollout_rewards, rollout_uniforms
 from textgan.training.base import backward_and_step, global_batches
 from textgan.training.runtime import Runtime
@@ -144,8 +144,8 @@ class SeqGANTrainer(SamplingTrainer):
     def pretrain_discriminator(self) -> None:
         """Phase 2: D updates on fresh generated sequences against real ones."""
         s = self.cfg.seqgan
-        progress = tqdm(total=s.pretrain_d_steps, initial=self.d_pretrain_done, desc="D pretraining",
-                        disable=not self.runtime.is_main, leave=False)
+        progress = progress_bar(total=s.pretrain_d_steps, initial=self.d_pretrain_done, desc="D pretraining",
+                                unit="updates", line_every=1, disable=not self.runtime.is_main)
         while self.d_pretrain_done < s.pretrain_d_steps:
             d_loss, d_accuracy = self.train_discriminator(instance_noise_std(0, s.instance_noise, s.instance_noise_rounds))
             self.d_pretrain_done += 1
@@ -161,8 +161,8 @@ class SeqGANTrainer(SamplingTrainer):
     def adversarial_training(self) -> None:
         """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
         s = self.cfg.seqgan
-        progress = tqdm(total=s.adversarial_rounds, initial=self.round, desc=f"{self.title} rounds",
-                        disable=not self.runtime.is_main, leave=False)
+        progress = progress_bar(total=s.adversarial_rounds, initial=self.round, desc=f"{self.title} rounds",
+                                unit="rounds", line_every=1, disable=not self.runtime.is_main)
         evaluated = True
         while self.round < s.adversarial_rounds:
             if self.out_of_time():

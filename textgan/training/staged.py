@@ -18,12 +18,13 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
+from textgan.data.encoding import show_sample
 from textgan.models import Generator
+from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, evaluate_nll
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.runtime import Runtime
@@ -170,13 +171,9 @@ class SamplingTrainer(Trainer):
         """samples/<phase>.txt: sample.num_samples texts at the end of a phase, to compare them;
         replies to prompts are written `prompt → reply`."""
         rows = self.evaluation_samples(self.cfg.sample.num_samples).tolist()
-        if not self.prompted:
-            self.run.write_samples(f"{phase}.txt", [self.tokenizer.decode(row) for row in rows])
-            return
         starts = self.evaluation_source(len(rows))[1].tolist()
-        lines = [f"{self.tokenizer.decode(row[:start])} → {self.tokenizer.decode(row[start:])}"
-                 for row, start in zip(rows, starts)]
-        self.run.write_samples(f"{phase}.txt", lines)
+        self.run.write_samples(f"{phase}.txt", [show_sample(self.tokenizer, row, start, self.prompted)
+                                                for row, start in zip(rows, starts)])
 
 
 class StagedTrainer(SamplingTrainer):
@@ -213,8 +210,8 @@ class StagedTrainer(SamplingTrainer):
     def run_phase(self, total: int, step: Any, description: str) -> None:
         """`total` steps of the second phase, each `step()` -> metrics; evaluated every
         `eval_every` steps and at the end."""
-        progress = tqdm(total=total, initial=self.phase_steps, desc=description, leave=False,
-                        disable=not self.runtime.is_main)
+        progress = progress_bar(total=total, initial=self.phase_steps, desc=description, unit="steps",
+                                line_every=self.eval_every, disable=not self.runtime.is_main)
         while self.phase_steps < total:
             metrics = step()
             self.phase_steps += 1

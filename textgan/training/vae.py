@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
@@ -21,6 +20,7 @@ from textgan.data import EncodedSplit, PreparedData
 from textgan.errors import TextGanError
 from textgan.models import Generator
 from textgan.models.vae import SentenceVAE, active_units, gaussian_kl
+from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, backward_and_step, global_batches, loss_mask
 from textgan.training.mle import make_scheduler
 from textgan.training.runtime import Runtime
@@ -111,9 +111,9 @@ class VAETrainer(Trainer):
         runtime, device = self.runtime, self.runtime.device
         self.model.train()
         while self.epoch < t.epochs and not self.should_stop_early():
-            progress = tqdm(self.batches(self.data.train, t.batch_size), total=self.steps_per_epoch,
-                            initial=self.batch_in_epoch, desc=f"VAE epoch {self.epoch + 1}/{t.epochs}", leave=False,
-                            disable=not runtime.is_main)
+            progress = progress_bar(self.batches(self.data.train, t.batch_size), total=self.steps_per_epoch,
+                                    initial=self.batch_in_epoch, desc=f"VAE epoch {self.epoch + 1}/{t.epochs}",
+                                    unit="batches", disable=not runtime.is_main)
             beta = 0.0
             for batch in progress:
                 beta = kl_weight(self.step, v.kl_schedule, v.kl_anneal_steps, v.kl_cycle_ratio)
