@@ -212,7 +212,7 @@ class ContinuousGANTrainer(Trainer):
         if self.objective.name == "wgan":
             clip_weights(self.discriminator, g.clip)
         stats = runtime.mean_over_rows(row_means, len(rows))
-        stats["d_loss"] += float(l2)
+        stats["d_loss"] += float(l2.detach())
         real_mean, fake_mean = torch.tensor(stats["d_real"]), torch.tensor(stats["d_fake"])
         acc_real, acc_fake = discriminator_accuracy(real_out, fake_out, self.objective,
                                                     midpoint=(stats["d_real"] + stats["d_fake"]) / 2)
