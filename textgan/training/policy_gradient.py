@@ -97,6 +97,7 @@ class SeqGANTrainer(Trainer):
 
     name = "seqgan"
     title = "SeqGAN"
+    phases = PHASES  # the order the phases run in (LeakGAN pretrains D first)
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -116,7 +117,7 @@ class SeqGANTrainer(Trainer):
         # Samples, rollouts, D data order and instance noise draw from this stream; it is saved.
         self.rng = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
         self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
-        self.phase = PHASES[0]
+        self.phase = self.phases[0]
         self.d_pretrain_done = 0
         self.round = 0
         self.best_pretrained: dict[str, torch.Tensor] | None = None  # G at the best MLE epoch so far
@@ -142,12 +143,19 @@ class SeqGANTrainer(Trainer):
 
     # -- the loop -------------------------------------------------------------------------------
     def run_training(self) -> None:
-        if self.phase == "pretrain_g":
-            self.pretrain_generator()
-        if self.phase == "pretrain_d":
-            self.pretrain_discriminator()
+        run = {"pretrain_g": self.pretrain_generator, "pretrain_d": self.pretrain_discriminator,
+               "adversarial": self.adversarial_training}
+        for phase in self.phases:
+            if self.phase == phase:
+                run[phase]()
+
+    def end_phase(self) -> None:
+        """Move on to the next phase (the rollout network starts as G when the adversarial one
+        begins) and checkpoint."""
+        self.phase = self.phases[self.phases.index(self.phase) + 1]
         if self.phase == "adversarial":
-            self.adversarial_training()
+            self.rollout.update(self.generator, 0.0)
+        self.save("latest")
 
     def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
         """A metrics record with the seconds this session has run (for curves against time)."""
@@ -182,8 +190,7 @@ class SeqGANTrainer(Trainer):
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.best_pretrained = None
         self.write_phase_samples("pretrain_g")
-        self.phase = "pretrain_d"
-        self.save("latest")
+        self.end_phase()
 
     def pretrain_discriminator(self) -> None:
         """Phase 2: D updates on fresh generated sequences against real ones."""
@@ -198,9 +205,7 @@ class SeqGANTrainer(Trainer):
             self.log("pretrain_d", d_update=self.d_pretrain_done, d_loss=d_loss, d_accuracy=d_accuracy)
             self.after_step()
         progress.close()
-        self.phase = "adversarial"
-        self.rollout.update(self.generator, 0.0)  # the rollout network starts as the pretrained G
-        self.save("latest")
+        self.end_phase()
 
     def adversarial_training(self) -> None:
         """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
@@ -216,6 +221,7 @@ class SeqGANTrainer(Trainer):
             pg_losses, reward_sums, reward_counts = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
             self.rollout.update(self.generator, s.rollout_update_rate)
             d_results = [self.train_discriminator(noise) for _ in range(s.d_steps)]
+            self.interleave()
             self.round += 1
             # mean_reward: the mean reward of every token G chose in the round's updates (the only definition)
             metrics: dict[str, Any] = {"round": self.round, "pg_loss": sum(pg_losses) / len(pg_losses),
@@ -253,15 +259,22 @@ class SeqGANTrainer(Trainer):
         mask = reply_mask(samples, prompt_lengths, self.generator.eos_id)
         rewards, reported = self.token_rewards(samples, prompt_lengths, mask)
         self.pg_optimizer.zero_grad(set_to_none=True)
-        with eval_mode(self.generator), runtime.autocast():  # the policy that drew the samples: no dropout
-            log_probs = self.generator.log_prob(samples)
-        loss = policy_gradient_loss(log_probs, rewards, mask, self.baseline, runtime.all_reduce_sum)
+        loss = self.policy_loss(samples, rewards, mask)
         total_loss = runtime.all_reduce_sum(loss.detach().clone())
         self.check_finite(total_loss, "policy-gradient loss")
         backward_and_step(loss * runtime.world_size, self.pg_optimizer, self.pg_scaler, list(self.generator.parameters()),
                           runtime, self.cfg.train.grad_clip)
         chosen = runtime.all_reduce_sum(torch.stack([(reported * mask).sum().double(), mask.sum().double()]))
         return float(total_loss), float(chosen[0]), float(chosen[1])
+
+    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """This process's share of G's loss on its samples: REINFORCE on `rewards`."""
+        with eval_mode(self.generator), self.runtime.autocast():  # the policy that drew the samples: no dropout
+            log_probs = self.generator.log_prob(samples)
+        return policy_gradient_loss(log_probs, rewards, mask, self.baseline, self.runtime.all_reduce_sum)
+
+    def interleave(self) -> None:
+        """Extra work at the end of each adversarial round (LeakGAN: interleaved MLE); none here."""
 
     @property
     def baseline(self) -> bool:
