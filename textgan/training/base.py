@@ -165,6 +165,7 @@ class Trainer:
         self.bad_evaluations = 0
         self.epoch_nll = 0.0  # running sums of the current MLE epoch, checkpointed for exact resume
         self.epoch_tokens = 0.0
+        self.records = 0  # metrics.jsonl records written: a checkpoint keeps those before it on resume
         self.finished = False
         self.resumed = False
         self._last_checkpoint_time = time.monotonic()
@@ -239,6 +240,7 @@ class Trainer:
         (main process only), and return it."""
         record = {"step": self.step, "epoch": self.epoch, "phase": phase, **metrics}
         self.run.log_metrics(record)
+        self.records += 1
         writer = self.tensorboard()
         if writer is not None:
             for name, value in metrics.items():
@@ -334,6 +336,7 @@ class Trainer:
             "bad_evaluations": self.bad_evaluations,
             "epoch_sums": [self.epoch_nll, self.epoch_tokens],
             "finished": self.finished,
+            "records": self.records,
             "train_seconds": self.train_seconds(),
             "process_rng": process_rng,  # python, numpy, torch RNG states of each process
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
@@ -384,7 +387,8 @@ class Trainer:
         self.load_extra_state(state["extra"])
         self.restore_process_rng(state)
         self.resumed = True
-        self.run.truncate_metrics(self.step)
+        # older checkpoints do not count their records: truncated by step
+        self.records = self.run.truncate_metrics(self.step, state.get("records"))
         self._tensorboard_purge = self.step + 1
 
     def restore_process_rng(self, state: dict[str, Any]) -> None:
