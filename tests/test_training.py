@@ -193,6 +193,7 @@ TIME_LIMITED = {
                "discriminator.num_filters": [6, 6], "seqgan.pretrain_d_steps": 2, "seqgan.d_samples": 32,
                "seqgan.rollout_count": 2},
 }
+TIME_LIMITED["leakgan"] = TIME_LIMITED["seqgan"]
 
 
 @pytest.mark.parametrize("trainer", list(TIME_LIMITED))
