@@ -20,7 +20,6 @@ from torch import nn
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
-from textgan.errors import ConfigError
 from textgan.gan_rewards import goal_cosines, intrinsic_rewards, rescaled_activation
 from textgan.models import Generator
 from textgan.models.leakgan import LeakGANGenerator
@@ -37,7 +36,7 @@ class LeakMLEStepper(MLEStepper):
 
     def __init__(self, generator: LeakGANGenerator, runtime: Runtime, learning_rate: float,
                  weight_decay: float, grad_clip: float) -> None:
-        super().__init__(generator, runtime, learning_rate, weight_decay, grad_clip)
+        super().__init__(generator, runtime, learning_rate, weight_decay, grad_clip, wrap=False)
         self.optimizer = torch.optim.Adam(generator.policy_parameters(), lr=learning_rate, weight_decay=weight_decay)
 
     def loss_sums(self, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,8 +72,6 @@ class LeakGANTrainer(SeqGANTrainer):
         if not isinstance(generator, LeakGANGenerator):
             raise TypeError(f"the leakgan trainer trains a LeakGANGenerator, not a {type(generator).__name__}; "
                             "build it with LeakGANTrainer.new_generator")
-        if runtime.distributed:
-            raise ConfigError("train.trainer=leakgan runs in one process; launch it without torchrun")
         super().__init__(cfg, run, runtime, data, generator)
         self.model: LeakGANGenerator = self.generator  # type: ignore[assignment]
         t = cfg.train

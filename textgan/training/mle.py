@@ -33,10 +33,11 @@ class MLEStepper:
     """
 
     def __init__(self, generator: Generator, runtime: Runtime, learning_rate: float,
-                 weight_decay: float, grad_clip: float) -> None:
+                 weight_decay: float, grad_clip: float, wrap: bool = True) -> None:
         self.generator = generator
         self.runtime = runtime
-        self.model = runtime.wrap(generator)
+        # without `wrap` (a loss that bypasses `forward`), `step` averages the gradients itself
+        self.model = runtime.wrap(generator) if wrap else generator
         self.optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate, weight_decay=weight_decay)
         self.scaler = runtime.grad_scaler()
         self.grad_clip = grad_clip
@@ -56,6 +57,8 @@ class MLEStepper:
             nll_sum, extra_sum = self.loss_sums(split.tokens[rows].to(device), mask)
         loss = (nll_sum + extra_sum) / tokens.float() * self.runtime.world_size
         self.scaler.scale(loss).backward()
+        if self.model is self.generator:  # not wrapped in DDP: average here (a no-op in one process)
+            self.runtime.average_gradients(self.generator.parameters())
         if self.grad_clip:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip)
