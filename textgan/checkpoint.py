@@ -169,16 +169,13 @@ class RunDirectory:
         with open(self.metrics_file, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
-    def truncate_metrics(self, step: int, records: int | None = None) -> int:
-        """Keep the first `records` metric records (those written before the checkpoint), or,
-        for checkpoints that do not count them, those up to `step`; a resumed run rewrites the
-        rest identically. Returns how many are kept (`records` where this process does not write)."""
+    def truncate_metrics(self, step: int) -> None:
+        """Drop metric records after `step` (a resumed run rewrites them identically)."""
         if not self.write or not self.metrics_file.is_file():
-            return records or 0
-        kept = [line for line in self.metrics_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = kept[:records] if records is not None else [line for line in kept if json.loads(line).get("step", 0) <= step]
+            return
+        kept = [line for line in self.metrics_file.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
         atomic_write_text(self.metrics_file, "".join(line + "\n" for line in kept))
-        return len(kept)
 
     def write_samples(self, name: str, lines: list[str]) -> Path:
         path = self.path / "samples" / name

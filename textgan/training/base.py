@@ -165,7 +165,6 @@ class Trainer:
         self.bad_evaluations = 0
         self.epoch_nll = 0.0  # running sums of the current MLE epoch, checkpointed for exact resume
         self.epoch_tokens = 0.0
-        self.records = 0  # metrics.jsonl records written: a checkpoint keeps those before it on resume
         self.finished = False
         self.resumed = False
         self._last_checkpoint_time = time.monotonic()
@@ -240,7 +239,6 @@ class Trainer:
         (main process only), and return it."""
         record = {"step": self.step, "epoch": self.epoch, "phase": phase, **metrics}
         self.run.log_metrics(record)
-        self.records += 1
         writer = self.tensorboard()
         if writer is not None:
             for name, value in metrics.items():
@@ -290,9 +288,13 @@ class Trainer:
                 "or train.grad_clip and resume"
             )
 
-    def after_step(self) -> None:
-        """Count a step and checkpoint when the step or minute schedule says so."""
+    def after_step(self, phase: str | None = None, **metrics: Any) -> dict[str, Any] | None:
+        """Count a step, write its metrics record under `phase` (if given) and checkpoint when the
+        step or minute schedule says so; returns the record. The record carries the new step and
+        is written before the checkpoint, so a resumed run keeps exactly the records of the work
+        its checkpoint holds."""
         self.step += 1
+        record = self.log(phase, **metrics) if phase is not None else None
         every_steps = self.cfg.train.checkpoint_every_steps
         every_minutes = self.cfg.train.checkpoint_every_minutes
         due = bool(every_steps) and self.step % every_steps == 0
@@ -301,6 +303,7 @@ class Trainer:
         if due:
             self.save("latest")
         self.check_time_limit()
+        return record
 
     def check_time_limit(self) -> None:
         """Raise TimeLimitReached once train.time_limit_minutes is spent (every process agrees)."""
@@ -336,7 +339,6 @@ class Trainer:
             "bad_evaluations": self.bad_evaluations,
             "epoch_sums": [self.epoch_nll, self.epoch_tokens],
             "finished": self.finished,
-            "records": self.records,
             "train_seconds": self.train_seconds(),
             "process_rng": process_rng,  # python, numpy, torch RNG states of each process
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
@@ -387,8 +389,7 @@ class Trainer:
         self.load_extra_state(state["extra"])
         self.restore_process_rng(state)
         self.resumed = True
-        # older checkpoints do not count their records: truncated by step
-        self.records = self.run.truncate_metrics(self.step, state.get("records"))
+        self.run.truncate_metrics(self.step)
         self._tensorboard_purge = self.step + 1
 
     def restore_process_rng(self, state: dict[str, Any]) -> None:

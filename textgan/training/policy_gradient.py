@@ -202,8 +202,7 @@ class SeqGANTrainer(Trainer):
             self.d_pretrain_done += 1
             progress.update()
             progress.set_postfix(d_loss=f"{d_loss:.3f}", d_acc=f"{d_accuracy:.3f}")
-            self.log("pretrain_d", d_update=self.d_pretrain_done, d_loss=d_loss, d_accuracy=d_accuracy)
-            self.after_step()
+            self.after_step("pretrain_d", d_update=self.d_pretrain_done, d_loss=d_loss, d_accuracy=d_accuracy)
         progress.close()
         self.end_phase()
 
@@ -233,10 +232,9 @@ class SeqGANTrainer(Trainer):
             evaluated = self.round % s.eval_every == 0 or self.round == s.adversarial_rounds
             if evaluated:
                 metrics.update(self.evaluate(with_oracle=True))
-            record = self.log("adversarial", **metrics)
             progress.update()
-            progress.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("mean_reward", "nll_oracle")})
-            self.after_step()
+            progress.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("mean_reward", "nll_oracle")})
+            self.after_step("adversarial", **metrics)
         progress.close()
         if not evaluated:  # stopped by the time limit between evaluations: record where it ended
             self.log("adversarial", round=self.round, **self.evaluate(with_oracle=True))
