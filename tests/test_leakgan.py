@@ -147,3 +147,16 @@ def test_bad_settings_exit_2_with_one_line(tmp_path: Path, capsys, setting: str,
     assert main([*argv, "--set", setting]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("textgan: error: ") and message in err and "\n" not in err
+
+
+def test_non_finite_policy_loss_stops_with_the_last_good_checkpoint(tmp_path: Path, monkeypatch):
+    import textgan.training.leakgan as leakgan
+    from textgan.errors import TextGanError
+
+    monkeypatch.setattr(leakgan, "intrinsic_rewards", lambda features, goals, c: goals.new_full(goals.shape[:2], math.nan))
+    cfg = tiny_seqgan_config(**{"train.trainer": "leakgan", "train.epochs": 1})
+    with pytest.raises(TextGanError, match=r"policy-gradient loss became non-finite at step \d+; the last good checkpoint is"):
+        train(cfg, tmp_path / "run")
+    good = load(tmp_path / "run", prefer="latest")
+    assert good.state["extra"]["phase"] == "adversarial" and good.state["extra"]["round"] == 0
+    assert all(torch.isfinite(p).all() for p in good.generator.parameters())
