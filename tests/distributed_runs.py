@@ -64,6 +64,10 @@ def runs(corpus: str) -> dict[str, list[str]]:
     table["maligan_rollouts"] = ["--trainer", "maligan", *seqgan_knobs, "--set", "maligan.rollouts=true"]
     table["rankgan"] = ["--trainer", "rankgan", *seqgan_knobs, "--set", "rankgan.reference_size=5",
                         "--set", "rankgan.comparison_size=7"]
+    table["leakgan"] = ["--trainer", "leakgan", *seqgan_knobs, "--set", "leakgan.goal_size=4",
+                        "--set", "leakgan.step_size=3", "--set", "leakgan.mle_every=1", "--set", "leakgan.mle_batches=2",
+                        # Adam turns rounding in near-zero gradients into steps of about the learning rate
+                        "--set", "seqgan.pg_learning_rate=0.001"]
     return table
 
 
@@ -71,6 +75,7 @@ def runs(corpus: str) -> dict[str, list[str]]:
 # like the uninterrupted run it is named after.
 RESUMED = {"seqgan_resumed": ("seqgan", ["--set", "seqgan.adversarial_rounds=1"]),
            "rankgan_resumed": ("rankgan", ["--set", "seqgan.adversarial_rounds=1"]),
+           "leakgan_resumed": ("leakgan", ["--set", "seqgan.adversarial_rounds=1"]),
            "vae_resumed": ("vae", ["--epochs", "1"]),
            "gan_wgan_gp_resumed": ("gan_wgan_gp", ["--epochs", "1"]),
            "gumbel_resumed": ("gumbel", ["--set", "gumbel.adversarial_steps=1"]),

@@ -1,5 +1,5 @@
 """Two processes (torchrun, gloo on CPU) give the same losses and weights as one process, for
-every trainer: MLE, SeqGAN, MaliGAN and RankGAN (rollouts and D scoring split), the continuous
+every trainer: MLE, SeqGAN, MaliGAN, RankGAN and LeakGAN (rollouts and D scoring split), the continuous
 GANs, the VAE, the relaxed-sampling GANs and CoT."""
 
 from __future__ import annotations

@@ -113,6 +113,8 @@ KILLED_RUNS = {
 KILLED_RUNS["maligan"] = ["--trainer", "maligan", *KILLED_RUNS["seqgan"][2:]]
 KILLED_RUNS["rankgan"] = ["--trainer", "rankgan", *KILLED_RUNS["seqgan"][2:], "--set", "rankgan.reference_size=8",
                           "--set", "rankgan.comparison_size=8", "--set", "seqgan.baseline=true"]
+KILLED_RUNS["leakgan"] = ["--trainer", "leakgan", *KILLED_RUNS["seqgan"][2:], "--set", "leakgan.mle_every=2",
+                          "--set", "leakgan.mle_batches=2", "--set", "leakgan.goal_size=4"]
 
 
 def _train_command(corpus: Path, out: Path, trainer: str) -> list[str]:
@@ -194,6 +196,7 @@ TIME_LIMITED = {
                "discriminator.num_filters": [6, 6], "gumbel.adversarial_steps": 10_000},
     "cot": {"cot.steps": 10_000},
 }
+TIME_LIMITED["leakgan"] = TIME_LIMITED["seqgan"]
 
 
 @pytest.mark.parametrize("trainer", list(TIME_LIMITED))

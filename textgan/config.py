@@ -140,7 +140,7 @@ class ModelConfig:
     init_from: str = param("", free=True)
 
 
-TRAINER_NAMES = ("mle", "seqgan", "maligan", "rankgan", "gan", "vae", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
+TRAINER_NAMES = ("mle", "seqgan", "maligan", "rankgan", "leakgan", "gan", "vae", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
 
 
 @dataclass
@@ -298,6 +298,20 @@ class RankGanConfig:
 
 
 @dataclass
+class LeakGanConfig:
+    """LeakGAN (Guo et al. 2018) on the SeqGAN trainer: every seqgan.* key applies; D's leaked
+    features drive a Manager; the Worker is an LSTM of model.embedding_dim / model.hidden_dim."""
+
+    goal_size: int = param(16, low=1)  # k: the Worker's output is V x k, its goal embedding w has k entries
+    step_size: int = param(4, low=1)  # c: the Worker's goal is renewed every c tokens, to the sum of the last c goals
+    manager_hidden_dim: int = param(32, low=1)  # the Manager LSTM's width
+    delta: float = param(16.0, low=0.0, low_open=True)  # rescaled activation sigma(delta * (rank / B - 0.5))
+    intrinsic_weight: float = param(1.0, low=0.0)  # the Worker's reward: rescaled Q + this x intrinsic reward
+    mle_every: int = param(10, low=0)  # interleaved training: MLE batches after every this many rounds (0 = none)
+    mle_batches: int = param(5, low=1)  # MLE batches (Worker NLL + Manager goal loss on real rows) each time
+
+
+@dataclass
 class GumbelConfig:
     """Relaxed-sampling GANs (RelGAN, GSGAN): D sees softmax(beta * (o + g)) of G's logits o and
     Gumbel noise g. G is first trained by MLE for train.epochs epochs at train.learning_rate;
@@ -346,6 +360,7 @@ class Config:
     seqgan: SeqGanConfig = field(default_factory=SeqGanConfig)
     maligan: MaliGanConfig = field(default_factory=MaliGanConfig)
     rankgan: RankGanConfig = field(default_factory=RankGanConfig)
+    leakgan: LeakGanConfig = field(default_factory=LeakGanConfig)
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     cot: CotConfig = field(default_factory=CotConfig)
 
@@ -547,6 +562,13 @@ def validate(cfg: Config) -> None:
             f"{cfg.model.kind} one; drop --model {cfg.model.kind} (model.kind=lstm), or train a {cfg.model.kind} "
             "with another trainer (mle, seqgan, vae, gumbel, cot, ...)"
         )
+    if cfg.train.trainer == "leakgan" and cfg.model.kind != "lstm":
+        raise ConfigError(
+            f"train.trainer=leakgan brings its own generator (a Manager and a Worker LSTM), not a model.kind="
+            f"{cfg.model.kind} one; drop model.kind (model.kind=lstm) or pick another trainer"
+        )
+    if cfg.train.trainer == "leakgan" and cfg.discriminator.representations != 1:
+        raise ConfigError("train.trainer=leakgan leaks the features of one TextCNN; set discriminator.representations=1")
     if cfg.discriminator.embedding_dim % cfg.discriminator.representations:
         raise ConfigError(
             f"discriminator.embedding_dim ({cfg.discriminator.embedding_dim}) must be divisible by "
@@ -562,7 +584,7 @@ def validate(cfg: Config) -> None:
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
             f"real label), not {cfg.gan.objective}; set it to 0"
         )
-    if cfg.model.init_from and (cfg.data.corpus == "oracle" or cfg.train.trainer in ("gan", "vae")):
+    if cfg.model.init_from and (cfg.data.corpus == "oracle" or cfg.train.trainer in ("gan", "vae", "leakgan")):
         raise ConfigError(
             f"model.init_from starts a token generator from a pretrained LM; it does not apply to "
             f"{'the oracle corpus' if cfg.data.corpus == 'oracle' else 'train.trainer=' + cfg.train.trainer}; "

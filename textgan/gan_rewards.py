@@ -1,5 +1,6 @@
-"""Rewards of SeqGAN's kin as pure functions: MaliGAN's normalised importance weights and
-RankGAN's log-rank score (the rollouts that turn them into per-token rewards are `rewards.py`).
+"""Rewards of SeqGAN's kin as pure functions: MaliGAN's normalised importance weights,
+RankGAN's log-rank score and LeakGAN's rescaled activation, goal cosines and intrinsic reward
+(the rollouts that turn them into per-token rewards are `rewards.py`).
 
 Every function takes plain tensors, so a test can check it against the paper's formula on a
 hand-built batch.
@@ -67,3 +68,43 @@ def ranker_loss(relevance: torch.Tensor, is_real: torch.Tensor) -> torch.Tensor:
     if fake.numel():
         loss = loss + log_rank(fake, real).mean()
     return loss
+
+
+def rescaled_activation(rewards: torch.Tensor, mask: torch.Tensor, delta: float) -> torch.Tensor:
+    """LeakGAN's bootstrapped rescaled activation of a (B, T) reward matrix: in each column, the
+    n rows of `mask` get sigma(delta * (rank / n - 0.5)), rank 1..n by increasing reward.
+
+    Ranks are by value (sorted), tied rewards share the mean of their ranks; the top reward gets
+    sigma(delta / 2) whatever its scale (Guo et al. 2018, with the paper's rank counted from 0 at the top).
+    """
+    valid = mask.bool()
+    values = rewards.double()
+    # per column: rows below (strictly) and rows equal, among the valid ones
+    below = ((values.unsqueeze(0) < values.unsqueeze(1)) & valid.unsqueeze(0)).sum(1)
+    equal = ((values.unsqueeze(0) == values.unsqueeze(1)) & valid.unsqueeze(0)).sum(1)
+    rank = below + (equal + 1) / 2.0
+    count = valid.sum(0, keepdim=True).clamp(min=1)
+    return (torch.sigmoid(delta * (rank / count - 0.5)) * valid).to(rewards.dtype)
+
+
+def goal_cosines(features: torch.Tensor, goals: torch.Tensor, step_size: int) -> torch.Tensor:
+    """(B, T) cos(f_min(t+c, T) - f_t, g_t): how well each Manager goal g_t pointed where D's
+    feature of the prefix moved over the next c tokens (features: (B, T + 1, F) for prefixes of
+    0..T tokens; goals: (B, T, F)). LeakGAN's Manager maximises it, weighted by Q."""
+    length = goals.shape[1]
+    ahead = torch.arange(length, device=goals.device).add(step_size).clamp(max=length)
+    return F.cosine_similarity(features[:, ahead] - features[:, :length], goals, dim=-1)
+
+
+def intrinsic_rewards(features: torch.Tensor, goals: torch.Tensor, step_size: int) -> torch.Tensor:
+    """(B, T) the Worker's intrinsic reward for the token at each position t (which makes the
+    prefix of t + 1 tokens): (1/c) sum_{i=1..c, i <= t+1} cos(f_{t+1} - f_{t+1-i}, g_{t+1-i})."""
+    batch, length, _ = goals.shape
+    total = goals.new_zeros(batch, length)
+    for i in range(1, step_size + 1):
+        if i > length:
+            break
+        # position t in i-1..T-1: the prefix of t + 1 tokens against the goal emitted i steps before
+        moved = features[:, i:] - features[:, : length + 1 - i]
+        total[:, i - 1 :] += F.cosine_similarity(moved, goals[:, : length + 1 - i], dim=-1)
+    return total / step_size

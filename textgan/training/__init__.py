@@ -7,6 +7,7 @@ from textgan.training.mle import MLETrainer
 from textgan.training.policy_gradient import SeqGANTrainer
 from textgan.training.continuous_gan import ContinuousGANTrainer
 from textgan.training.discrete_gans import MaliGANTrainer, RankGANTrainer
+from textgan.training.leakgan import LeakGANTrainer
 from textgan.training.vae import VAETrainer
 from textgan.training.gumbel import GumbelTrainer
 from textgan.training.cot import CoTTrainer
@@ -17,5 +18,6 @@ TRAINERS["gan"] = ContinuousGANTrainer
 TRAINERS["seqgan"] = SeqGANTrainer
 TRAINERS["maligan"] = MaliGANTrainer
 TRAINERS["rankgan"] = RankGANTrainer
+TRAINERS["leakgan"] = LeakGANTrainer
 TRAINERS["gumbel"] = GumbelTrainer
 TRAINERS["cot"] = CoTTrainer

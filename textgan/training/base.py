@@ -294,9 +294,13 @@ class Trainer:
                 "or train.grad_clip and resume"
             )
 
-    def after_step(self) -> None:
-        """Count a step and checkpoint when the step or minute schedule says so."""
+    def after_step(self, phase: str | None = None, **metrics: Any) -> dict[str, Any] | None:
+        """Count a step, write its metrics record under `phase` (if given) and checkpoint when the
+        step or minute schedule says so; returns the record. The record carries the new step and
+        is written before the checkpoint, so a resumed run keeps exactly the records of the work
+        its checkpoint holds."""
         self.step += 1
+        record = self.log(phase, **metrics) if phase is not None else None
         every_steps = self.cfg.train.checkpoint_every_steps
         every_minutes = self.cfg.train.checkpoint_every_minutes
         due = bool(every_steps) and self.step % every_steps == 0
@@ -305,6 +309,7 @@ class Trainer:
         if due:
             self.save("latest")
         self.check_time_limit()
+        return record
 
     def check_time_limit(self) -> None:
         """Raise TimeLimitReached once train.time_limit_minutes is spent (every process agrees)."""

@@ -33,13 +33,18 @@ class MLEStepper:
     """
 
     def __init__(self, generator: Generator, runtime: Runtime, learning_rate: float,
-                 weight_decay: float, grad_clip: float) -> None:
+                 weight_decay: float, grad_clip: float, wrap: bool = True) -> None:
         self.generator = generator
         self.runtime = runtime
-        self.model = runtime.wrap(generator)
+        # without `wrap` (a loss that bypasses `forward`), `step` averages the gradients itself
+        self.model = runtime.wrap(generator) if wrap else generator
         self.optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate, weight_decay=weight_decay)
         self.scaler = runtime.grad_scaler()
         self.grad_clip = grad_clip
+
+    def loss_sums(self, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | float]:
+        """(NLL summed over `mask`, any extra loss summed likewise) of a batch; only the NLL is reported."""
+        return masked_nll_sum(self.model, targets, mask, self.generator.bos_id), 0.0
 
     def step(self, split: EncodedSplit, rows: torch.Tensor, include_prompt: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Update on `rows` of `split` (their `loss_mask` tokens); returns (NLL sum, token count)
@@ -49,9 +54,11 @@ class MLEStepper:
         tokens = self.runtime.all_reduce_sum(mask.sum().double().reshape(1)).clamp(min=1)
         self.optimizer.zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            nll_sum = masked_nll_sum(self.model, split.tokens[rows].to(device), mask, self.generator.bos_id)
-        loss = nll_sum / tokens.float() * self.runtime.world_size
+            nll_sum, extra_sum = self.loss_sums(split.tokens[rows].to(device), mask)
+        loss = (nll_sum + extra_sum) / tokens.float() * self.runtime.world_size
         self.scaler.scale(loss).backward()
+        if self.model is self.generator:  # not wrapped in DDP: average here (a no-op in one process)
+            self.runtime.average_gradients(self.generator.parameters())
         if self.grad_clip:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip)

@@ -47,6 +47,8 @@ from textgan.training.staged import SamplingTrainer, eval_mode
 
 log = logging.getLogger(__name__)
 
+PHASES = ("pretrain_g", "pretrain_d", "adversarial")  # SeqGAN's order; LeakGAN pretrains D first
+
 
 def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
                          baseline: bool, reduce: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
@@ -76,7 +78,7 @@ class SeqGANTrainer(SamplingTrainer):
 
     name = "seqgan"
     title = "SeqGAN"
-    next_phase = "pretrain_d"
+    phases = PHASES  # the order the phases run in (LeakGAN pretrains D first)
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -90,6 +92,7 @@ class SeqGANTrainer(SamplingTrainer):
         self.pg_optimizer = torch.optim.Adam(self.generator.parameters(), lr=s.pg_learning_rate)
         self.pg_scaler = runtime.grad_scaler()
         self.rollout = RolloutNetwork(self.generator)  # re-copied from the pretrained G before round 1
+        self.phase = self.phases[0]
         self.d_pretrain_done = 0
         self.round = 0
         self.best_pretrained: dict[str, torch.Tensor] | None = None  # G at the best MLE epoch so far
@@ -113,12 +116,19 @@ class SeqGANTrainer(SamplingTrainer):
 
     # -- the loop -------------------------------------------------------------------------------
     def run_training(self) -> None:
-        if self.phase == "pretrain_g":
-            self.pretrain_generator()
-        if self.phase == "pretrain_d":
-            self.pretrain_discriminator()
+        run = {"pretrain_g": self.pretrain_generator, "pretrain_d": self.pretrain_discriminator,
+               "adversarial": self.adversarial_training}
+        for phase in self.phases:
+            if self.phase == phase:
+                run[phase]()
+
+    def end_phase(self) -> None:
+        """Move on to the next phase (the rollout network starts as G when the adversarial one
+        begins) and checkpoint."""
+        self.phase = self.phases[self.phases.index(self.phase) + 1]
         if self.phase == "adversarial":
-            self.adversarial_training()
+            self.rollout.update(self.generator, 0.0)
+        self.save("latest")
 
     def out_of_time(self) -> bool:
         """True once this session (pretraining included) has run seqgan.time_limit_minutes (0 = never)."""
@@ -151,12 +161,9 @@ class SeqGANTrainer(SamplingTrainer):
             self.d_pretrain_done += 1
             progress.update()
             progress.set_postfix(d_loss=f"{d_loss:.3f}", d_acc=f"{d_accuracy:.3f}")
-            self.log("pretrain_d", d_update=self.d_pretrain_done, d_loss=d_loss, d_accuracy=d_accuracy)
-            self.after_step()
+            self.after_step("pretrain_d", d_update=self.d_pretrain_done, d_loss=d_loss, d_accuracy=d_accuracy)
         progress.close()
-        self.phase = "adversarial"
-        self.rollout.update(self.generator, 0.0)  # the rollout network starts as the pretrained G
-        self.save("latest")
+        self.end_phase()
 
     def adversarial_training(self) -> None:
         """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
@@ -172,6 +179,7 @@ class SeqGANTrainer(SamplingTrainer):
             pg_losses, reward_sums, reward_counts = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
             self.rollout.update(self.generator, s.rollout_update_rate)
             d_results = [self.train_discriminator(noise) for _ in range(s.d_steps)]
+            self.interleave()
             self.round += 1
             # mean_reward: the mean reward of every token G chose in the round's updates (the only definition)
             metrics: dict[str, Any] = {"round": self.round, "pg_loss": sum(pg_losses) / len(pg_losses),
@@ -183,10 +191,9 @@ class SeqGANTrainer(SamplingTrainer):
             evaluated = self.round % s.eval_every == 0 or self.round == s.adversarial_rounds
             if evaluated:
                 metrics.update(self.evaluate(with_oracle=True))
-            record = self.log("adversarial", **metrics)
             progress.update()
-            progress.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("mean_reward", "nll_oracle")})
-            self.after_step()
+            progress.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("mean_reward", "nll_oracle")})
+            self.after_step("adversarial", **metrics)
         progress.close()
         if not evaluated:  # stopped by the time limit between evaluations: record where it ended
             self.log("adversarial", round=self.round, **self.evaluate(with_oracle=True))
@@ -209,15 +216,22 @@ class SeqGANTrainer(SamplingTrainer):
         mask = scored_mask(samples, prompt_lengths, self.generator.eos_id)
         rewards, reported = self.token_rewards(samples, prompt_lengths, mask)
         self.pg_optimizer.zero_grad(set_to_none=True)
-        with eval_mode(self.generator), runtime.autocast():  # the policy that drew the samples: no dropout
-            log_probs = self.generator.log_prob(samples)
-        loss = policy_gradient_loss(log_probs, rewards, mask, self.baseline, runtime.all_reduce_sum)
+        loss = self.policy_loss(samples, rewards, mask)
         total_loss = runtime.all_reduce_sum(loss.detach().clone())
         self.check_finite(total_loss, "policy-gradient loss")
         backward_and_step(loss * runtime.world_size, self.pg_optimizer, self.pg_scaler, list(self.generator.parameters()),
                           runtime, self.cfg.train.grad_clip)
         chosen = runtime.all_reduce_sum(torch.stack([(reported * mask).sum().double(), mask.sum().double()]))
         return float(total_loss), float(chosen[0]), float(chosen[1])
+
+    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """This process's share of G's loss on its samples: REINFORCE on `rewards`."""
+        with eval_mode(self.generator), self.runtime.autocast():  # the policy that drew the samples: no dropout
+            log_probs = self.generator.log_prob(samples)
+        return policy_gradient_loss(log_probs, rewards, mask, self.baseline, self.runtime.all_reduce_sum)
+
+    def interleave(self) -> None:
+        """Extra work at the end of each adversarial round (LeakGAN: interleaved MLE); none here."""
 
     @property
     def baseline(self) -> bool:

@@ -98,6 +98,10 @@ class SamplingTrainer(Trainer):
             self.save("latest")
         self.end_pretraining()
         self.write_phase_samples("pretrain_g")
+        self.end_phase()
+
+    def end_phase(self) -> None:
+        """Move on to `next_phase` and checkpoint (SeqGAN and kin follow their own phase order)."""
         self.phase = self.next_phase
         self.save("latest")
 

@@ -1,0 +1,162 @@
+"""LeakGAN: the rescaled activation, goal handling, the Worker's logits, the Manager's and
+Worker's rewards by hand, save/load and sampling, a whole run, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from textgan.api import load, sample, train
+from textgan.cli import main
+from textgan.gan_rewards import goal_cosines, intrinsic_rewards, rescaled_activation
+from textgan.models import load_generator
+from textgan.models.leakgan import LeakGANGenerator, renewed_goals
+
+from test_policy_gradient import TINY_ORACLE, TINY_SEQGAN, records, tiny_seqgan_config
+
+sigmoid = lambda x: 1.0 / (1.0 + math.exp(-x))
+
+
+def tiny_generator(**overrides: object) -> LeakGANGenerator:
+    torch.manual_seed(0)
+    options = dict(vocab_size=7, max_length=6, bos_id=5, eos_id=6, pad_id=None, embedding_dim=8, hidden_dim=8,
+                   manager_hidden_dim=8, goal_size=3, step_size=2, discriminator_embedding_dim=4,
+                   filter_sizes=[2, 3], num_filters=[4, 5])
+    return LeakGANGenerator(**{**options, **overrides}).eval()
+
+
+def test_rescaled_activation_ranks_each_column_by_value_with_ties_sharing_their_mean_rank():
+    # column 0: 0.9 > 0.7 > 0.2 > 0.1 (inserted out of order); column 1: a tie for the top two
+    rewards = torch.tensor([[0.2, 0.5], [0.9, 0.5], [0.1, 0.3], [0.7, 0.1]])
+    mask = torch.ones(4, 2, dtype=torch.bool)
+    out = rescaled_activation(rewards, mask, delta=16.0)
+    expected_0 = [sigmoid(16 * (rank / 4 - 0.5)) for rank in (2, 4, 1, 3)]
+    tied = sigmoid(16 * (3.5 / 4 - 0.5))
+    expected_1 = [tied, tied, sigmoid(16 * (2 / 4 - 0.5)), sigmoid(16 * (1 / 4 - 0.5))]
+    assert torch.allclose(out[:, 0], torch.tensor(expected_0))
+    assert torch.allclose(out[:, 1], torch.tensor(expected_1))
+    # only the scale-free rank counts: any increasing map of the rewards gives the same result
+    assert torch.equal(rescaled_activation(rewards * 100 - 3, mask, 16.0), out)
+
+
+def test_rescaled_activation_ranks_only_the_rows_that_chose_a_token():
+    rewards = torch.tensor([[0.4], [0.1], [0.8]])
+    mask = torch.tensor([[True], [True], [False]])  # row 2 ended before this position
+    out = rescaled_activation(rewards, mask, delta=4.0)
+    assert torch.allclose(out[:, 0], torch.tensor([sigmoid(4 * (2 / 2 - 0.5)), sigmoid(4 * (1 / 2 - 0.5)), 0.0]))
+
+
+def test_worker_goal_is_renewed_every_c_steps_to_the_sum_of_the_last_c_goals():
+    subgoals = torch.arange(1.0, 8.0).view(1, 7, 1)  # g_0..g_6 = 1..7
+    first = torch.tensor([[100.0]])
+    used, running, goal = renewed_goals(subgoals, torch.zeros(1, 1), first, first_step=0, step_size=3)
+    # steps 0-2 use the first goal, steps 3-5 g_0 + g_1 + g_2, step 6 g_3 + g_4 + g_5
+    assert used.flatten().tolist() == [100, 100, 100, 6, 6, 6, 15]
+    assert goal.item() == 15 and running.item() == 7  # g_6 waits for the next renewal
+
+
+def test_incremental_decoding_matches_the_teacher_forced_pass():
+    """The state carries the prefix, both LSTMs and the goal bookkeeping across calls."""
+    generator = tiny_generator()
+    targets = torch.randint(0, 5, (3, 6), generator=torch.Generator().manual_seed(1))
+    inputs = generator.inputs_for(targets)
+    whole, _ = generator.logits(inputs)
+    assert whole.shape == (3, 6, 7)  # the Worker's logits: one row of V per step
+    pieces, state = generator.logits(inputs[:, :2])
+    steps = [pieces]
+    for t in range(2, 6):
+        step_logits, state = generator.logits(inputs[:, t : t + 1], state)
+        steps.append(step_logits)
+    assert torch.allclose(torch.cat(steps, dim=1), whole, atol=1e-5)
+
+
+def test_worker_logits_are_the_v_by_k_output_times_the_projected_goal():
+    generator = tiny_generator()
+    hidden, w = torch.randn(2, 8), torch.randn(2, 3)
+    o_t = generator.worker_output(hidden).view(2, 7, 3)  # O_t: V x k per row
+    assert torch.allclose(generator.goal_logits(hidden, w), (o_t @ w.unsqueeze(-1)).squeeze(-1), atol=1e-5)
+
+
+def test_goal_cosines_and_intrinsic_rewards_by_hand():
+    torch.manual_seed(0)
+    features, goals = torch.randn(1, 4, 5), torch.randn(1, 3, 5)  # T = 3, c = 2
+    cos = lambda a, b: float(F.cosine_similarity(a, b, dim=0))
+    f, g = features[0], goals[0]
+    expected_goal = [cos(f[2] - f[0], g[0]), cos(f[3] - f[1], g[1]), cos(f[3] - f[2], g[2])]
+    assert torch.allclose(goal_cosines(features, goals, 2)[0], torch.tensor(expected_goal), atol=1e-6)
+    expected_intrinsic = [cos(f[1] - f[0], g[0]) / 2,
+                          (cos(f[2] - f[1], g[1]) + cos(f[2] - f[0], g[0])) / 2,
+                          (cos(f[3] - f[2], g[2]) + cos(f[3] - f[1], g[1])) / 2]
+    assert torch.allclose(intrinsic_rewards(features, goals, 2)[0], torch.tensor(expected_intrinsic), atol=1e-6)
+
+
+def test_save_and_load_round_trip_keeps_the_discriminator_and_the_samples(tmp_path: Path):
+    generator = tiny_generator()
+    generator.save_pretrained(tmp_path)
+    loaded = load_generator(tmp_path).eval()
+    assert isinstance(loaded, LeakGANGenerator)
+    a = generator.sample(5, generator=torch.Generator().manual_seed(3))
+    b = loaded.sample(5, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == (5, 6)
+    assert torch.equal(loaded.discriminator.embedding.weight, generator.discriminator.embedding.weight)
+
+
+def test_a_whole_run_trains_samples_and_loads(tmp_path: Path, capsys):
+    cfg = tiny_seqgan_config(**{"train.trainer": "leakgan", "model.dropout": 0.1, "leakgan.mle_every": 1,
+                                "leakgan.mle_batches": 2})
+    train(cfg, tmp_path / "run")
+    log = records(tmp_path / "run")
+    assert [r["phase"] for r in log[:2]] == ["pretrain_d", "pretrain_d"]  # D first: G reads its features
+    assert "nll_oracle" in log[0] and log[0]["step"] == 0
+    adversarial = [r for r in log if r["phase"] == "adversarial"]
+    assert [r["round"] for r in adversarial] == [1, 2]
+    assert all(0.0 <= r["mean_reward"] <= 1.0 and math.isfinite(r["nll_oracle"]) for r in adversarial)
+    checkpoint = load(tmp_path / "run", prefer="latest")
+    assert isinstance(checkpoint.generator, LeakGANGenerator)
+    assert sorted(p.name for p in checkpoint.path.glob("*.safetensors")) == ["model.safetensors", "rollout.safetensors"]
+    assert len(sample(tmp_path / "run", n=4)) == 4
+    assert main(["sample", str(tmp_path / "run"), "-n", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+
+def test_prompted_dialogues_run(tmp_path: Path, dialogue_corpus: Path):
+    cfg = tiny_seqgan_config(**{"train.trainer": "leakgan", "data.corpus": str(dialogue_corpus),
+                                "data.prompt_field": "prompt", "data.reply_field": "reply", "tokenizer.kind": "word",
+                                "tokenizer.max_length": 12, "train.epochs": 1, "seqgan.adversarial_rounds": 1})
+    train(cfg, tmp_path / "run")
+    written = (tmp_path / "run" / "samples" / "adversarial.txt").read_text(encoding="utf-8").splitlines()
+    assert len(written) == 3 and all(" → " in line for line in written)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("model.kind=transformer", "train.trainer=leakgan brings its own generator"),
+    ("leakgan.step_size=0", "leakgan.step_size must be >= 1"),
+    ("leakgan.delta=0", "leakgan.delta must be > 0.0"),
+    ("discriminator.representations=2", "discriminator.representations=1"),
+])
+def test_bad_settings_exit_2_with_one_line(tmp_path: Path, capsys, setting: str, message: str):
+    sets = {**TINY_SEQGAN, **TINY_ORACLE, "train.trainer": "leakgan"}
+    argv = ["train", "--out", str(tmp_path / "run")]
+    for key, value in sets.items():
+        argv += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    assert main([*argv, "--set", setting]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("textgan: error: ") and message in err and "\n" not in err
+
+
+def test_non_finite_policy_loss_stops_with_the_last_good_checkpoint(tmp_path: Path, monkeypatch):
+    import textgan.training.leakgan as leakgan
+    from textgan.errors import TextGanError
+
+    monkeypatch.setattr(leakgan, "intrinsic_rewards", lambda features, goals, c: goals.new_full(goals.shape[:2], math.nan))
+    cfg = tiny_seqgan_config(**{"train.trainer": "leakgan", "train.epochs": 1})
+    with pytest.raises(TextGanError, match=r"policy-gradient loss became non-finite at step \d+; the last good checkpoint is"):
+        train(cfg, tmp_path / "run")
+    good = load(tmp_path / "run", prefer="latest")
+    assert good.state["extra"]["phase"] == "adversarial" and good.state["extra"]["round"] == 0
+    assert all(torch.isfinite(p).all() for p in good.generator.parameters())
