@@ -32,7 +32,7 @@ def test_every_phase_runs_with_both_generators(tmp_path: Path, name: str, kind: 
     assert len((tmp_path / "run" / "samples" / "adversarial.txt").read_text().splitlines()) == 3
 
 
-@pytest.mark.parametrize("trainer", ["maligan", "rankgan"])
+@pytest.mark.parametrize("trainer", ["maligan", "rankgan", "leakgan"])
 def test_prompted_dialogues_reward_only_the_reply(tmp_path: Path, dialogue_corpus: Path, trainer: str):
     cfg = tiny_seqgan_config(**{"train.trainer": trainer, "data.corpus": str(dialogue_corpus),
                                 "data.prompt_field": "prompt", "data.reply_field": "reply", "tokenizer.kind": "word",

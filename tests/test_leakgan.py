@@ -124,15 +124,6 @@ def test_a_whole_run_trains_samples_and_loads(tmp_path: Path, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
 
 
-def test_prompted_dialogues_run(tmp_path: Path, dialogue_corpus: Path):
-    cfg = tiny_seqgan_config(**{"train.trainer": "leakgan", "data.corpus": str(dialogue_corpus),
-                                "data.prompt_field": "prompt", "data.reply_field": "reply", "tokenizer.kind": "word",
-                                "tokenizer.max_length": 12, "train.epochs": 1, "seqgan.adversarial_rounds": 1})
-    train(cfg, tmp_path / "run")
-    written = (tmp_path / "run" / "samples" / "adversarial.txt").read_text(encoding="utf-8").splitlines()
-    assert len(written) == 3 and all(" → " in line for line in written)
-
-
 @pytest.mark.parametrize(("setting", "message"), [
     ("model.kind=transformer", "train.trainer=leakgan brings its own generator"),
     ("leakgan.step_size=0", "leakgan.step_size must be >= 1"),
