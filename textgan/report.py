@@ -118,9 +118,24 @@ def _save(figure: Any, path: Path) -> None:
     write_with(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=100))
 
 
+LEGEND_IN_PANEL = 6  # more runs than this: one legend beside the figure, T labels on the first run only
+MARKERS = "osD^v"
+
+
 def _color(index: int) -> str:
-    """The run's colour in every plot ("C0", "C1", ... of matplotlib's default cycle)."""
-    return f"C{index % 10}"
+    """The run's colour in every plot: matplotlib's default cycle, then tab20's for runs 11-30."""
+    if index < 10:
+        return f"C{index}"
+    from matplotlib import colormaps
+
+    red, green, blue, _ = colormaps["tab20"]((index - 10) % 20)
+    return f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
+
+
+def _figure_legend(figure: Any, ax: Any, runs: Sequence[Any]) -> None:
+    """With many runs, one legend outside the panels instead of one over each panel."""
+    if len(runs) > LEGEND_IN_PANEL:
+        figure.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
 
 
 def plot_learning_curves(runs: Sequence[RunReport], path: Path) -> bool:
@@ -157,14 +172,16 @@ def _tradeoff_panel(ax: Any, runs: Sequence[RunReport], x_key: str, y_key: str) 
         if not results:
             continue
         xs, ys = [r[x_key] for r in results], [r[y_key] for r in results]
-        ax.plot(xs, ys, marker="o", label=run.label, color=_color(index))
+        ax.plot(xs, ys, marker=MARKERS[index // 10 % len(MARKERS)], label=run.label, color=_color(index))
         for r, x, y in zip(results, xs, ys):
+            if len(runs) > LEGEND_IN_PANEL and index:
+                break
             ax.annotate(f"T={r.get('temperature', 1.0):g}", (x, y), textcoords="offset points", xytext=(4, 4),
                         fontsize="x-small", color=_color(index))
         drawn = True
     ax.margins(0.15)  # room for the temperature labels at the ends of a curve
     ax.grid(alpha=0.3)
-    if drawn:
+    if drawn and len(runs) <= LEGEND_IN_PANEL:
         ax.legend(fontsize="small")
     return drawn
 
@@ -180,6 +197,7 @@ def plot_quality_diversity(runs: Sequence[RunReport], orders: Sequence[int], pat
         ax.set_xlabel(f"Self-BLEU-{n} (lower = more diverse)")
         ax.set_ylabel(f"BLEU-{n} (higher = better quality)")
         ax.set_title(f"BLEU-{n} vs Self-BLEU-{n} over temperature")
+    _figure_legend(figure, axes[0], runs)
     _save(figure, path)
     return True
 
@@ -193,6 +211,7 @@ def plot_nll_tradeoff(runs: Sequence[RunReport], path: Path) -> bool:
     ax.set_xlabel("NLL-test (lower = covers the data better)")
     ax.set_ylabel("NLL-oracle (lower = better quality)")
     ax.set_title("NLL-oracle vs NLL-test over temperature")
+    _figure_legend(figure, ax, runs)
     _save(figure, path)
     return True
 
