@@ -43,15 +43,19 @@ def test_prompted_dialogues_reward_only_the_reply(tmp_path: Path, dialogue_corpu
     assert len(written) == 3 and all(" → " in line for line in written)
 
 
-@pytest.mark.parametrize(("setting", "message"), [
-    ("rankgan.gamma=0", "rankgan.gamma must be > 0.0"),
-    ("rankgan.reference_size=0", "rankgan.reference_size must be >= 1"),
-    ("maligan.rollouts=3", "maligan.rollouts"),
+@pytest.mark.parametrize(("trainer", "setting", "message"), [
+    ("rankgan", "rankgan.gamma=0", "rankgan.gamma must be > 0.0"),
+    ("rankgan", "rankgan.reference_size=0", "rankgan.reference_size must be >= 1"),
+    ("maligan", "maligan.rollouts=3", "maligan.rollouts"),
+    ("leakgan", "model.kind=transformer", "train.trainer=leakgan brings its own generator"),
+    ("leakgan", "leakgan.step_size=0", "leakgan.step_size must be >= 1"),
+    ("leakgan", "leakgan.delta=0", "leakgan.delta must be > 0.0"),
+    ("leakgan", "discriminator.representations=2", "discriminator.representations=1"),
 ])
-def test_bad_settings_exit_2_with_one_line(tmp_path: Path, capsys, setting: str, message: str):
+def test_bad_settings_exit_2_with_one_line(tmp_path: Path, capsys, trainer: str, setting: str, message: str):
     import json
 
-    sets = {**TINY_SEQGAN, **TINY_ORACLE, "train.trainer": setting.split(".")[0]}
+    sets = {**TINY_SEQGAN, **TINY_ORACLE, "train.trainer": trainer}
     argv = ["train", "--out", str(tmp_path / "run")]
     for key, value in sets.items():
         argv += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]

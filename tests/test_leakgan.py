@@ -3,7 +3,6 @@ Worker's rewards by hand, save/load and sampling, a whole run, one-line errors."
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -122,22 +121,6 @@ def test_a_whole_run_trains_samples_and_loads(tmp_path: Path, capsys):
     assert len(sample(tmp_path / "run", n=4)) == 4
     assert main(["sample", str(tmp_path / "run"), "-n", "2"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
-
-
-@pytest.mark.parametrize(("setting", "message"), [
-    ("model.kind=transformer", "train.trainer=leakgan brings its own generator"),
-    ("leakgan.step_size=0", "leakgan.step_size must be >= 1"),
-    ("leakgan.delta=0", "leakgan.delta must be > 0.0"),
-    ("discriminator.representations=2", "discriminator.representations=1"),
-])
-def test_bad_settings_exit_2_with_one_line(tmp_path: Path, capsys, setting: str, message: str):
-    sets = {**TINY_SEQGAN, **TINY_ORACLE, "train.trainer": "leakgan"}
-    argv = ["train", "--out", str(tmp_path / "run")]
-    for key, value in sets.items():
-        argv += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
-    assert main([*argv, "--set", setting]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("textgan: error: ") and message in err and "\n" not in err
 
 
 def test_non_finite_policy_loss_stops_with_the_last_good_checkpoint(tmp_path: Path, monkeypatch):
