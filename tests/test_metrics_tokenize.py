@@ -10,7 +10,7 @@ from nltk.tokenize import NLTKWordTokenizer
 
 from textgan.metrics.tokenize import plain_line_tokens, tokenize_lines
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[1] / "benchmarks" / "data"  # shipped with the repository
 BENCHMARK_FILES = ["coco/train.txt", "coco/test.txt", *(f"texygen_samples/{name}.txt" for name in
                    ("seq", "maligan", "rank", "leakgan", "textgan", "mle"))]
 TRICKY = ["", " ", ".", " . ", "a dog.", "a dog .", "a dog.  \t", "a dog..", "A Dog. ", "a.b", "U.S. a", "i cannot.",
