@@ -13,7 +13,9 @@ trained with the preset, the setting's data keys, train.seed=S and train.time_li
 every `--temperatures` value (BLEU, Self-BLEU, distinct-n, NLL-test, NLL-oracle, reverse/forward
 LM NLL, two-sample accuracy). A cell is finished when OUT/.../seed{S}/leaderboard.json exists;
 a killed leaderboard, run again with the same arguments, skips finished cells, resumes cells
-with a checkpoint (`--resume`) and evaluates the temperatures a cell lacks. Cells run in
+with a checkpoint (`--resume`) and evaluates the temperatures a cell lacks. Every cell is scored
+at its latest checkpoint, the model as the budget leaves it, MLE included (not its best
+validation epoch: the GANs are not scored at their best round either). Cells run in
 `--jobs` worker processes (one lock per cell, so two leaderboards never run the same cell).
 """
 
@@ -54,7 +56,7 @@ SOURCES = {
     "seqgan": "SeqGAN paper (Yu et al. 2017), Table 1",
     "relgan_t1": "RelGAN paper (Nie et al. 2019), Table 1 (RelGAN: mean ± sd of 6 seeds)",
     "texygen": "Texygen README (Zhu et al. 2018), all 9,984 samples vs all 10,000 references, nltk tokens",
-    "relgan_t2": "RelGAN paper, Table 2 (RelGAN(100): mean ± sd; scores the first 100 samples only)",
+    "relgan_t2": "RelGAN paper, Table 2 (RelGAN(100) and RelGAN(1000) means; scores the first 100 samples only)",
 }
 
 
@@ -112,7 +114,8 @@ SETTINGS = {
                            "maligan": (0.918, 0.781, 0.606, 0.437), "rankgan": (0.959, 0.882, 0.762, 0.618),
                            "leakgan": (0.966, 0.913, 0.848, 0.780), "textgan": (0.942, 0.931, 0.804, 0.746)},
                           SELF_BLEU_KEYS, "texygen"),
-               _published({"gumbel_relgan": (0.849, 0.687, 0.502, 0.331)}, BLEU_KEYS, "relgan_t2")),
+               _published({"gumbel_relgan": (0.849, 0.687, 0.502, 0.331),
+                           "gumbel_relgan1000": (0.814, 0.634, 0.455, 0.303)}, BLEU_KEYS, "relgan_t2")),
         "Published COCO figures tokenise with nltk; our cells score each model's own tokens (the preset's "
         "tokenizer), so they compare in kind, not to the third decimal.",
     ),
@@ -164,12 +167,16 @@ def models_of(setting: str, examples: Path, trainers: list[str]) -> tuple[list[t
     return found, skipped
 
 
-def cells_of(settings: list[str], seeds: int, examples: Path, out: Path, trainers: list[str]) -> tuple[list[Cell], list[str]]:
-    """Every cell of the grid (settings in order, MLE first), and the skip lines."""
+def cells_of(settings: list[str], seeds: int, examples: Path, out: Path, trainers: list[str],
+             only: set[str] | None = None) -> tuple[list[Cell], list[str]]:
+    """Every cell of the grid (settings in order, MLE first; only the models named in `only`
+    when given), and the skip lines."""
     cells: list[Cell] = []
     lines: list[str] = []
     for setting in settings:
         models, skipped = models_of(setting, examples, trainers)
+        if only is not None:
+            models = [m for m in models if m[0] in only]
         lines += skipped
         models.sort(key=lambda m: (m[0] != REFERENCE_MODEL, m[0]))
         if models and models[0][0] != REFERENCE_MODEL:
@@ -201,6 +208,7 @@ def cell_config(cell: Cell, plan: dict[str, Any]) -> Any:
     keys = SETTINGS[cell.setting].keys(Path(plan["data_dir"])) if cell.setting in SETTINGS else {}
     keys.update({"train.seed": str(cell.seed), "train.time_limit_minutes": str(plan["minutes"]),
                  "train.checkpoint_every_minutes": str(max(plan["minutes"] / 10, 0.005)),
+                 "train.pretrain_time_fraction": str(plan["pretrain_fraction"]),
                  "train.device": plan["device"]})
     return load_config(cell.preset, [f"{key}={value}" for key, value in keys.items()])
 
@@ -222,9 +230,10 @@ def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
             shutil.rmtree(cell.run_dir)
         print(f"{cell.name}: {'resuming' if latest else 'training'}", flush=True)
         api.train(cell_config(cell, plan), cell.run_dir, resume=latest is not None)
-    state = read_state(run.pointed("latest"))
+    latest = run.pointed("latest")
+    state = read_state(latest)
     started = time.monotonic()
-    loaded = load_run(cell.run_dir, plan["device"])
+    loaded = load_run(latest, plan["device"])  # every model as the budget leaves it (not MLE's best epoch)
     wanted = (loaded.checkpoint.path.name, plan["samples"], plan["eval_seed"])
     have = {r["temperature"] for r in read_jsonl(eval_file(cell.run_dir))
             if (r.get("checkpoint"), r.get("n"), r.get("seed")) == wanted and all(k in r for k in DISTRIBUTION_KEYS)}
@@ -237,7 +246,7 @@ def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
     if (old.get("samples"), old.get("checkpoint")) != (plan["samples"], loaded.checkpoint.path.name):
         old = {}  # evaluated with another sample count: its temperatures do not count
     info = {"setting": cell.setting, "model": cell.model, "seed": cell.seed, "preset": str(cell.preset),
-            "minutes": plan["minutes"], "temperatures": sorted(set(plan["temperatures"]) | set(old.get("temperatures", []))),
+            "minutes": plan["minutes"], "pretrain_fraction": plan["pretrain_fraction"], "temperatures": sorted(set(plan["temperatures"]) | set(old.get("temperatures", []))),
             "samples": plan["samples"], "eval_seed": plan["eval_seed"], "checkpoint": loaded.checkpoint.path.name,
             "updates": state.get("step"), "train_seconds": round(state.get("train_seconds", 0.0), 1),
             "eval_seconds": round(old.get("eval_seconds", 0.0) + time.monotonic() - started, 1)}
@@ -511,9 +520,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line (see the module notes)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget per cell, every model alike (default 10)")
+    ap.add_argument("--pretrain-fraction", type=float, default=0.5,
+                    help="share of the budget a GAN may spend in MLE pretraining before its own phase "
+                         "(train.pretrain_time_fraction; default 0.5; 0 = the preset's epochs, however long)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per model and setting (0..N-1; default 3)")
     ap.add_argument("--settings", default="oracle,coco,poems", help="comma-separated settings (default oracle,coco,poems)")
     ap.add_argument("--trainers", help="comma-separated trainers (default: every one in textgan.training.TRAINERS)")
+    ap.add_argument("--models", help="comma-separated model names (e.g. mle,gumbel_relgan); default: every preset of --trainers")
     ap.add_argument("--temperatures", default=DEFAULT_TEMPERATURES, help=f"sampling temperatures (default {DEFAULT_TEMPERATURES}; 1 is always added)")
     ap.add_argument("--samples", type=int, default=1000, help="samples per temperature (default 1000)")
     ap.add_argument("--distribution-epochs", type=int, help="epochs of the reverse/forward LMs and the two-sample classifier")
@@ -543,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = [s.strip() for s in args.settings.split(",") if s.strip()]
         if not args.minutes > 0:
             raise TextGanError(f"--minutes must be > 0, got {args.minutes}")
+        if not 0 <= args.pretrain_fraction <= 1:
+            raise TextGanError(f"--pretrain-fraction must be in [0, 1], got {args.pretrain_fraction}")
         for name, value, low in (("--seeds", args.seeds, 1), ("--samples", args.samples, 2), ("--jobs", args.jobs, 1),
                                  ("--threads", args.threads, 1)):
             if value < low:
@@ -559,10 +574,11 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     runnable.append(name)
             trainers = [t.strip() for t in args.trainers.split(",")] if args.trainers else registered_trainers()
-            cells, lines = cells_of(runnable, args.seeds, Path(args.examples), out, trainers)
+            only = {m.strip() for m in args.models.split(",") if m.strip()} if args.models else None
+            cells, lines = cells_of(runnable, args.seeds, Path(args.examples), out, trainers, only)
             for line in lines:
                 print(line)
-            plan = {"minutes": args.minutes, "temperatures": temperatures, "samples": args.samples, "eval_seed": 0,
+            plan = {"minutes": args.minutes, "pretrain_fraction": args.pretrain_fraction, "temperatures": temperatures, "samples": args.samples, "eval_seed": 0,
                     "distribution_epochs": args.distribution_epochs, "device": args.device, "threads": args.threads,
                     "data_dir": str(Path(args.data_dir).resolve())}
             failures = run_grid(cells, plan, args.jobs, out / "logs")

@@ -62,6 +62,8 @@ def runs(corpus: str) -> dict[str, list[str]]:
     seqgan_knobs = table["seqgan"][2:]  # the kin share SeqGAN's machinery and its keys
     table["maligan"] = ["--trainer", "maligan", *seqgan_knobs]
     table["maligan_rollouts"] = ["--trainer", "maligan", *seqgan_knobs, "--set", "maligan.rollouts=true"]
+    table["maligan_mixing"] = ["--trainer", "maligan", *seqgan_knobs, "--set", "maligan.mixing_tokens=4",
+                               "--set", "maligan.mixing_decrease=2", "--set", "maligan.mixing_every=1"]
     table["rankgan"] = ["--trainer", "rankgan", *seqgan_knobs, "--set", "rankgan.reference_size=5",
                         "--set", "rankgan.comparison_size=7"]
     table["leakgan"] = ["--trainer", "leakgan", *seqgan_knobs, "--set", "leakgan.goal_size=4",

@@ -129,3 +129,13 @@ def test_docs_list_every_key():
     docs = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
     table = docs.split("<!-- keys:begin -->\n", 1)[1].split("\n<!-- keys:end -->", 1)[0]
     assert table == config_mod.keys_markdown(), "run: python -c 'from textgan.config import keys_markdown; print(keys_markdown())'"
+
+
+def test_exponent_floats_without_a_dot_are_numbers_in_yaml_files_and_sets(tmp_path):
+    # YAML 1.1 resolves 1e-4 (no dot) to a string; a learning rate written so must still load
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("train:\n  learning_rate: 1e-4\n", encoding="utf-8")
+    assert config_mod.load_config(preset, []).train.learning_rate == pytest.approx(1e-4)
+    assert config_mod.load_config(None, ["discriminator.learning_rate=5E-3"]).discriminator.learning_rate == pytest.approx(5e-3)
+    with pytest.raises(ConfigError, match="expects a number"):
+        config_mod.load_config(None, ["train.learning_rate=fast"])

@@ -12,6 +12,7 @@ from textgan.cli import main
 from test_policy_gradient import TINY_ORACLE, TINY_SEQGAN, records, tiny_seqgan_config
 
 KIN = {"maligan": {}, "maligan_rollouts": {"maligan.rollouts": True},
+       "maligan_mixing": {"maligan.mixing_tokens": 3, "maligan.mixing_every": 1},
        "rankgan": {"rankgan.reference_size": 8, "rankgan.comparison_size": 8, "seqgan.baseline": True}}
 
 

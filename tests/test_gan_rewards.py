@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from textgan.gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
-                                 ranker_loss)
+                                 mixed_mle_mali_loss, mixing_prefix_length, ranker_loss)
 
 
 def test_maligan_sentence_reward_is_the_normalised_odds_minus_their_mean():
@@ -29,6 +29,21 @@ def test_maligan_rollout_rewards_normalise_per_position_over_the_rows_that_chose
                              [0.25 / sum(column0) - 1 / 3, 0.0],
                              [9.0 / sum(column0) - 1 / 3, (0.3 / 0.7) / sum(column1) - 1 / 2]])
     assert torch.allclose(maligan_token_rewards(q, mask), expected, atol=1e-6)
+
+
+def test_maligan_mixing_prefix_shrinks_by_k_tokens_every_few_rounds_down_to_zero():
+    # Algorithm 2: N starts at T and loses K tokens each epoch; here start 7, K = 3, every 2 rounds
+    assert [mixing_prefix_length(7, 3, 2, r) for r in range(8)] == [7, 7, 4, 4, 1, 1, 0, 0]
+
+
+def test_maligan_mixed_loss_is_mle_on_the_real_prefix_plus_mali_on_the_generated_tokens():
+    log_probs = torch.tensor([[-1.0, -2.0, -3.0, -4.0], [-0.5, -1.5, -2.5, -3.5]])
+    rewards = torch.tensor([[0.0, 0.0, 0.3, 0.3], [0.0, -0.3, -0.3, 0.0]])
+    prefix = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    generated = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 0]], dtype=torch.bool)  # row 1 ended at its third token
+    mle = 1.0 + 2.0 + 0.5  # -log pi of the three prefix tokens
+    mali = -(0.3 * -3.0 + 0.3 * -4.0 + -0.3 * -1.5 + -0.3 * -2.5)
+    assert mixed_mle_mali_loss(log_probs, rewards, generated, prefix).item() == pytest.approx((mle + mali) / 7)
 
 
 def test_rankgan_log_rank_is_the_softmax_share_against_the_comparison_set():

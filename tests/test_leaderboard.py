@@ -48,6 +48,9 @@ def test_models_come_from_the_registry_and_the_presets(tmp_path):
     # vae: its only file names another trainer; gan: none at all
     assert [line.split()[1] for line in skipped] == ["vae", "gan"]
     assert set(leaderboard.registered_trainers()) >= {"mle", "seqgan", "gan", "vae"}
+    cells, _ = leaderboard.cells_of(["tiny"], 2, tmp_path / "examples", tmp_path / "out", ["mle", "seqgan"],
+                                    only={"mle", "seqgan_fast"})
+    assert [(c.model, c.seed) for c in cells] == [("mle", 0), ("mle", 1), ("seqgan_fast", 0), ("seqgan_fast", 1)]
 
 
 def test_beyond_the_reference_curve():

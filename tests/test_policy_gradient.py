@@ -226,3 +226,15 @@ def test_val_nll_counts_the_prompt_when_train_nll_include_prompt(tmp_path: Path,
         figures[include] = trainer_.evaluate(with_oracle=False)["val_nll"]
         assert figures[include] == pytest.approx(expected)
     assert figures[True] != pytest.approx(figures[False])
+
+
+@pytest.mark.parametrize("trainer", ["seqgan", "gumbel"])
+def test_pretrain_time_fraction_ends_mle_early_so_a_short_budget_reaches_the_second_phase(tmp_path: Path, trainer: str):
+    # a budget share of 0.6 microseconds is spent before the first of 50 MLE epochs ends: phase two follows
+    overrides = {"train.trainer": trainer, "train.epochs": 50, "train.time_limit_minutes": 10,
+                 "train.pretrain_time_fraction": 1e-9, "gumbel.adversarial_steps": 2, "gumbel.d_steps": 1,
+                 "gumbel.eval_every": 1, "gumbel.nll_oracle_samples": 32}
+    train(tiny_seqgan_config(**overrides), tmp_path / "run")
+    log = records(tmp_path / "run")
+    assert max(r["epoch"] for r in log if r["phase"] == "pretrain_g") <= 1
+    assert log[-1]["phase"] != "pretrain_g" and "train" not in log[-1]["phase"]

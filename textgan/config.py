@@ -9,6 +9,7 @@ can be added unchecked.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import types
@@ -163,6 +164,9 @@ class TrainConfig:
     # wall-clock budget: training stops (finished) once it has run this long in all, resumes
     # included (0 = no limit); the leaderboard's equal budget per model
     time_limit_minutes: float = param(0.0, low=0.0)
+    # trainers with MLE pretraining (seqgan and kin, gumbel, cot, leakgan) end it after the epoch in
+    # which this fraction of time_limit_minutes is spent, so a short budget reaches the second phase (0 = off)
+    pretrain_time_fraction: float = param(0.0, low=0.0, high=1.0)
     keep_checkpoints: int = param(3, low=1)
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))
@@ -286,6 +290,12 @@ class MaliGanConfig:
     # false: the paper's sentence-level reward from D(sample); true: per-position rewards from
     # seqgan.rollout_count rollouts (Q / (1 - Q) normalised over the batch at each position)
     rollouts: bool = param(False)
+    # the paper's Algorithm 2 (mixed MLE-Mali training): G's rows start with a real prefix of
+    # mixing_tokens tokens, learnt by MLE, and G continues them for the Mali reward; the prefix
+    # shrinks by mixing_decrease tokens every mixing_every rounds, down to 0 (0 = off: Algorithm 1)
+    mixing_tokens: int = param(0, low=0)
+    mixing_decrease: int = param(1, low=1)
+    mixing_every: int = param(10, low=1)
 
 
 @dataclass
@@ -432,6 +442,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"config key {key} expects a list, got {value!r}; write e.g. {key}=[1,2,3]")
         return [_coerce(v, item_type, key) for v in value]
     if annotation is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key {key} expects a number, got {value!r}")
         return float(value)

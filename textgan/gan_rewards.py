@@ -40,6 +40,25 @@ def maligan_token_rewards(q_values: torch.Tensor, mask: torch.Tensor,
     return (normalised - 1.0 / sums[1].clamp(min=1)) * weights
 
 
+def mixing_prefix_length(start: int, decrease: int, every: int, rounds_done: int) -> int:
+    """MaliGAN's real-prefix length N after `rounds_done` rounds: start, less `decrease` tokens
+    every `every` rounds, never below 0 (Che et al. 2017, Algorithm 2)."""
+    return max(start - decrease * (rounds_done // every), 0)
+
+
+def mixed_mle_mali_loss(log_probs: torch.Tensor, rewards: torch.Tensor, generated: torch.Tensor,
+                        prefix: torch.Tensor, reduce: Reduce = lambda x: x) -> torch.Tensor:
+    """MaliGAN's mixed loss on (B, T) rows that start with a real prefix: -log pi on the prefix
+    tokens (MLE) plus -(reward * log pi) on the tokens G generated, averaged over both kinds.
+
+    `reduce` sums the token count over processes, so each process returns its share.
+    """
+    weights = generated.float()
+    teacher = prefix.float()
+    total = (log_probs * (rewards.detach() * weights + teacher)).sum()
+    return -total / reduce((weights + teacher).sum()).clamp(min=1)
+
+
 def cosine_relevance(features: torch.Tensor, reference: torch.Tensor, gamma: float) -> torch.Tensor:
     """(B,) gamma * cos(feature of each sentence, the reference feature) (RankGAN's gamma * alpha)."""
     return gamma * F.cosine_similarity(features.float(), reference.float().unsqueeze(0), dim=1)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from textgan.gan_rewards import cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards, ranker_loss
+from textgan.data.encoding import eos_positions
+from textgan.gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
+                                 mixed_mle_mali_loss, mixing_prefix_length, ranker_loss)
 from textgan.training.base import backward_and_step, global_batches
 from textgan.training.policy_gradient import SeqGANTrainer
 from textgan.training.staged import eval_mode
@@ -23,9 +25,35 @@ class MaliGANTrainer(SeqGANTrainer):
     name = "maligan"
     title = "MaliGAN"
 
+    mle_prefix: tuple[torch.Tensor, torch.Tensor] | None = None  # (start, end) of the batch's real prefixes
+
     @property
     def baseline(self) -> bool:
         return False  # the reward carries the paper's baseline 1/B
+
+    def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """With maligan.mixing_tokens: real rows whose first N tokens after the prompt (never past
+        their <eos>) stay, for G to continue; N shrinks over the rounds (Algorithm 2)."""
+        m = self.cfg.maligan
+        n = mixing_prefix_length(m.mixing_tokens, m.mixing_decrease, m.mixing_every, self.round)
+        self.mle_prefix = None
+        if not n:
+            return super().prompts(count)
+        real, start = self.real_rows(count)
+        end = torch.maximum(torch.minimum(start + n, eos_positions(real, self.generator.eos_id)), start)
+        self.mle_prefix = (start, end)
+        return real, end
+
+    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """REINFORCE on the Mali weights, plus MLE on the real prefixes when mixing."""
+        if self.mle_prefix is None:
+            return super().policy_loss(samples, rewards, mask)
+        start, end = (self.runtime.local(x) for x in self.mle_prefix)
+        positions = torch.arange(samples.shape[1], device=samples.device).unsqueeze(0)
+        prefix = (positions >= start.unsqueeze(1)) & (positions < end.unsqueeze(1))
+        with eval_mode(self.generator), self.runtime.autocast():
+            log_probs = self.generator.log_prob(samples)
+        return mixed_mle_mali_loss(log_probs, rewards, mask, prefix, self.runtime.all_reduce_sum)
 
     def token_rewards(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
                       mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

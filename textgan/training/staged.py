@@ -13,6 +13,7 @@ train.time_limit_minutes is spent).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import Any, Iterator
 
@@ -28,6 +29,8 @@ from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, evaluate_nll
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
 
@@ -88,7 +91,7 @@ class SamplingTrainer(Trainer):
         if self.step == 0:  # the untrained generator: where every curve starts
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.generator.train()
-        while self.epoch < self.pretrain_epochs and not self.should_stop_early():
+        while self.epoch < self.pretrain_epochs and not self.should_stop_early() and not self.pretraining_time_spent():
             train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
             last = self.epoch == self.pretrain_epochs
             metrics = self.evaluate(with_oracle=last or self.epoch % self.eval_every == 0)
@@ -99,6 +102,16 @@ class SamplingTrainer(Trainer):
         self.end_pretraining()
         self.write_phase_samples("pretrain_g")
         self.end_phase()
+
+    def pretraining_time_spent(self) -> bool:
+        """True once MLE pretraining has used train.pretrain_time_fraction of train.time_limit_minutes
+        (every process agrees), so that a short equal budget still reaches the second phase."""
+        fraction, limit = self.cfg.train.pretrain_time_fraction, self.cfg.train.time_limit_minutes
+        if not (fraction and limit) or not self.runtime.any_true(self.train_seconds() >= fraction * limit * 60):
+            return False
+        log.info("train.pretrain_time_fraction=%g of the budget spent: MLE pretraining ends after epoch %d of %d",
+                 fraction, self.epoch, self.pretrain_epochs)
+        return True
 
     def end_phase(self) -> None:
         """Move on to `next_phase` and checkpoint (SeqGAN and kin follow their own phase order)."""
