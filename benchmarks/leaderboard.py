@@ -45,7 +45,8 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from textgan.errors import TextGanError  # noqa: E402
 from textgan.io import atomic_write_text  # noqa: E402
-from textgan.report import RunReport, markdown_table, plot_nll_tradeoff, plot_quality_diversity, read_jsonl  # noqa: E402
+from textgan.report import (RunReport, markdown_table, plot_nll_oracle_curves, plot_nll_tradeoff,  # noqa: E402
+                            plot_quality_diversity, read_jsonl, timed_series)
 
 CELL_FILE = "leaderboard.json"  # written last: the cell is finished
 ORDERS = (2, 3, 4, 5)
@@ -343,6 +344,7 @@ class ModelResults:
     model: str
     cells: list[dict[str, Any]]  # leaderboard.json of each seed
     by_temperature: dict[float, dict[str, list[float]]]
+    histories: list[list[dict[str, Any]]] = field(default_factory=list)  # metrics.jsonl of each seed
 
     def mean(self, temperature: float, key: str) -> float | None:
         values = self.by_temperature.get(temperature, {}).get(key, [])
@@ -358,10 +360,11 @@ def collect(out: Path, setting: str) -> list[ModelResults]:
     """Every finished cell of a setting under OUT, from its run directory alone."""
     models = []
     for model_dir in sorted(p for p in (out / setting).iterdir() if p.is_dir()) if (out / setting).is_dir() else []:
-        cells, by_temperature = [], {}
+        cells, by_temperature, histories = [], {}, []
         for info_file in sorted(model_dir.glob(f"seed*/{CELL_FILE}")):
             info = json.loads(info_file.read_text(encoding="utf-8"))
             cells.append(info)
+            histories.append(read_jsonl(info_file.parent / "metrics.jsonl"))
             for record in read_jsonl(info_file.parent / "eval" / "eval.jsonl"):
                 if (record.get("checkpoint"), record.get("n"), record.get("seed")) != (
                         info["checkpoint"], info["samples"], info["eval_seed"]):
@@ -371,7 +374,7 @@ def collect(out: Path, setting: str) -> list[ModelResults]:
                     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                         metrics.setdefault(key, []).append(float(value))
         if cells:
-            models.append(ModelResults(model_dir.name, cells, by_temperature))
+            models.append(ModelResults(model_dir.name, cells, by_temperature, histories))
     models.sort(key=lambda m: (m.model != REFERENCE_MODEL, m.model))
     return models
 
@@ -431,6 +434,24 @@ TABLE_METRICS = [("nll_oracle", "NLL-oracle"), ("nll_test", "NLL-test"),
                  ("forward_lm_nll", "forward-LM NLL"), ("c2st_accuracy", "C2ST accuracy")]
 
 
+def training_rows(models: list[ModelResults]) -> list[list[Any]]:
+    """Per model with NLL-oracle records in its metrics.jsonl (T = 1, the trainer's own
+    evaluation): the figure where MLE pretraining ended, at the end, the best one and when."""
+    rows = []
+    for m in models:
+        for seed, history in enumerate(m.histories):
+            timed = timed_series(history, "nll_oracle")
+            if not timed:
+                continue
+            pretrained = [float(r["nll_oracle"]) for r in history
+                          if r.get("phase") == "pretrain_g" and isinstance(r.get("nll_oracle"), (int, float))]
+            own = [r for r in history if r.get("phase") not in ("pretrain_g", "pretrain_d") and "nll_oracle" in r]
+            best_minute, best = min(timed, key=lambda point: point[1])
+            rows.append([m.model, seed, pretrained[-1] if pretrained else None, timed[-1][1],
+                         f"{best:.4f} at {best_minute:.1f} min", len(own), f"{timed[-1][0]:.1f}"])
+    return rows
+
+
 def setting_section(setting: str, models: list[ModelResults], img_dir: Path, results_file: Path) -> str:
     """Markdown of one setting: table at T = 1, budgets, dominance lines, frontier plots."""
     info = SETTINGS.get(setting)
@@ -487,6 +508,19 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
              lambda path: plot_nll_tradeoff(reports, path))):
         if draw(img_dir / name):
             lines.append(f"![{title}]({os.path.relpath(img_dir / name, results_file.parent)})\n")
+    curve_rows = training_rows(models)
+    if curve_rows:
+        lines.append("NLL-oracle during training, as each trainer evaluates it (T = 1; the number of samples is "
+                     "the preset's `*.nll_oracle_samples`): before its own phase (after MLE pretraining, or untrained where there is none), at the end of "
+                     "the budget, and the best evaluation (chosen on the test metric itself, so it flatters; "
+                     "the table above scores the end):\n")
+        lines.append(markdown_table(["model", "seed", "before its own phase", "at the end", "best (when)",
+                                     "evaluations in its own phase", "minutes logged"], curve_rows))
+        histories = [RunReport(m.model, m.model, Path(setting) / m.model, setting, "", m.histories[0])
+                     for m in models if m.histories]
+        name = f"results_{setting}_training.png"
+        if plot_nll_oracle_curves(histories, img_dir / name, against_time=True):
+            lines.append(f"\n![NLL-oracle during training]({os.path.relpath(img_dir / name, results_file.parent)})\n")
     temperature_rows = [[m.model, f"{t:g}", *(m.mean(t, k) for k in ("bleu2", "self_bleu2", "nll_test", "nll_oracle",
                                                                       "reverse_lm_nll", "c2st_accuracy"))]
                         for m in models for t in sorted(m.by_temperature)]

@@ -120,3 +120,14 @@ def test_tiny_grid_killed_and_resumed_cell_by_cell(tmp_path):
     rebuilt = subprocess.run(_command(tmp_path, "--report-only"), capture_output=True, text=True, env=env, timeout=300)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert (tmp_path / "docs" / "results.md").read_text() == report  # from the run directories alone
+
+
+def test_training_rows_read_the_start_end_and_best_nll_oracle_of_each_seed():
+    history = [{"phase": "pretrain_g", "step": 0, "nll_oracle": 11.0, "elapsed_s": 6.0},
+               {"phase": "pretrain_g", "step": 5, "nll_oracle": 9.0, "elapsed_s": 60.0},
+               {"phase": "pretrain_d", "step": 6, "d_loss": 0.6, "elapsed_s": 66.0},
+               {"phase": "adversarial", "step": 7, "nll_oracle": 8.5, "elapsed_s": 120.0},
+               {"phase": "adversarial", "step": 8, "nll_oracle": 8.7, "elapsed_s": 180.0}]
+    model = leaderboard.ModelResults("seqgan", [{}], {}, [history])
+    assert leaderboard.training_rows([model]) == [["seqgan", 0, 9.0, 8.7, "8.5000 at 2.0 min", 2, "3.0"]]
+    assert leaderboard.training_rows([leaderboard.ModelResults("mle", [{}], {}, [[{"step": 1, "val_nll": 7.0}]])]) == []

@@ -216,16 +216,28 @@ def plot_nll_tradeoff(runs: Sequence[RunReport], path: Path) -> bool:
     return True
 
 
-def plot_nll_oracle_curves(runs: Sequence[RunReport], path: Path) -> bool:
-    """NLL-oracle over training steps (from metrics.jsonl), one line per run; False if no run logs it."""
-    curves = [(index, run.label, metric_series(run.history).get("nll_oracle", [])) for index, run in enumerate(runs)]
+def timed_series(history: Iterable[dict[str, Any]], key: str) -> list[tuple[float, float]]:
+    """(minutes, value) of `key` in metrics.jsonl records that carry elapsed_s, in record order."""
+    return [(float(r["elapsed_s"]) / 60, float(r[key])) for r in history
+            if _is_number(r.get("elapsed_s")) and _is_number(r.get(key))]
+
+
+def plot_nll_oracle_curves(runs: Sequence[RunReport], path: Path, against_time: bool = False) -> bool:
+    """NLL-oracle over training steps (or minutes, from the records' elapsed_s), one line per run
+    (from metrics.jsonl); False if no run logs it."""
+    def points_of(run: RunReport) -> list[tuple[float, float]]:
+        if against_time:
+            return timed_series(run.history, "nll_oracle")
+        return [(float(step), value) for step, value in metric_series(run.history).get("nll_oracle", [])]
+
+    curves = [(index, run.label, points_of(run)) for index, run in enumerate(runs)]
     curves = [(index, label, points) for index, label, points in curves if points]
     if not curves:
         return False
     figure, (ax,) = _new_figure(1, panel_size=(6.4, 4.8))
     for index, label, points in curves:
         ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label, color=_color(index))
-    ax.set_xlabel("step")
+    ax.set_xlabel("minutes of training" if against_time else "step")
     ax.set_ylabel("NLL-oracle (nats per token)")
     ax.set_title("NLL-oracle during training")
     ax.grid(alpha=0.3)
