@@ -409,6 +409,36 @@ PLANES = [(f"BLEU-{n} vs Self-BLEU-{n}", f"self_bleu{n}", f"bleu{n}", True, True
     ("NLL-oracle vs NLL-test", "nll_test", "nll_oracle", True, False)]
 
 
+def crossings(curve: list[tuple[float, float]], x: float) -> list[float]:
+    """y of a curve (points in temperature order, joined by segments) wherever it passes x (a
+    curve that turns, like NLL-test over temperature, may pass it twice); none outside its range."""
+    found = [y for cx, y in curve if cx == x]
+    for (x0, y0), (x1, y1) in zip(curve, curve[1:]):
+        if min(x0, x1) < x < max(x0, x1):
+            found.append(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+    return found
+
+
+def equal_diversity_rows(models: list[ModelResults], reference: ModelResults) -> list[list[Any]]:
+    """Each model at T = 1 beside MLE's best point at the same diversity: BLEU-n against MLE's
+    highest BLEU-n at equal Self-BLEU-n, NLL-oracle against MLE's lowest at equal NLL-test (a
+    dash: outside MLE's range)."""
+    planes = [(f"self_bleu{n}", f"bleu{n}", max) for n in ORDERS] + [("nll_test", "nll_oracle", min)]
+    curve = reference.curve()
+    rows = []
+    for m in models[1:]:
+        row: list[Any] = [m.model]
+        for x_key, y_key, best in planes:
+            x, y = m.mean(1.0, x_key), m.mean(1.0, y_key)
+            if x is None or y is None:
+                row.append("–")
+                continue
+            found = crossings([(r[x_key], r[y_key]) for r in curve if x_key in r and y_key in r], x)
+            row.append(f"{y:.3f} / {f'{best(found):.3f}' if found else '–'}")
+        rows.append(row)
+    return rows
+
+
 def dominance_line(model: ModelResults, reference: ModelResults) -> str:
     """One line: on which planes some point of the model's curve lies beyond MLE's curve."""
     wins, outside = [], 0
@@ -499,6 +529,13 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
         lines.append("No MLE cell: nothing to judge against.")
     else:
         lines += [dominance_line(m, reference) for m in models[1:]] or ["Only MLE was run."]
+        rows = equal_diversity_rows(models, reference)
+        if rows:
+            lines.append("\nEach model at T = 1 / MLE at the same diversity (MLE's temperature curve read at the "
+                         "model's Self-BLEU-n, or at its NLL-test for NLL-oracle, its best point where the curve "
+                         "passes twice; a dash where MLE's curve does not reach it). Higher BLEU and lower "
+                         "NLL-oracle are better:\n")
+            lines.append(markdown_table(["model", *(f"BLEU-{n}" for n in ORDERS), "NLL-oracle"], rows))
     reports = [RunReport(m.model, m.model, Path(setting) / m.model, setting, "", [], m.curve()) for m in models]
     lines.append("")
     for name, title, draw in (

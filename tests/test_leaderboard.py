@@ -131,3 +131,21 @@ def test_training_rows_read_the_start_end_and_best_nll_oracle_of_each_seed():
     model = leaderboard.ModelResults("seqgan", [{}], {}, [history])
     assert leaderboard.training_rows([model]) == [["seqgan", 0, 9.0, 8.7, "8.5000 at 2.0 min", 2, "3.0"]]
     assert leaderboard.training_rows([leaderboard.ModelResults("mle", [{}], {}, [[{"step": 1, "val_nll": 7.0}]])]) == []
+
+
+def test_equal_diversity_reads_mles_curve_at_the_models_self_bleu():
+    def results(name: str, points: dict[float, dict[str, float]]) -> leaderboard.ModelResults:
+        return leaderboard.ModelResults(name, [{}], {t: {k: [v] for k, v in m.items()} for t, m in points.items()})
+
+    mle = results("mle", {0.5: {"self_bleu2": 0.8, "bleu2": 0.9}, 1.0: {"self_bleu2": 0.4, "bleu2": 0.5}})
+    gan = results("gan", {1.0: {"self_bleu2": 0.6, "bleu2": 0.75}})
+    off = results("off", {1.0: {"self_bleu2": 0.95, "bleu2": 0.99}})
+    rows = leaderboard.equal_diversity_rows([mle, gan, off], mle)
+    assert rows[0][:2] == ["gan", "0.750 / 0.700"]  # MLE halfway between its two temperatures
+    assert rows[1][:2] == ["off", "0.990 / –"] and rows[0][-1] == "–"
+
+
+def test_a_curve_that_turns_is_read_at_every_crossing():
+    nll = [(8.7, 6.9), (7.9, 8.3), (7.6, 9.7), (7.7, 10.3)]  # NLL-test falls, then rises again
+    assert leaderboard.crossings(nll, 7.65) == pytest.approx([8.3 + 1.4 * 5 / 6, 10.0])
+    assert leaderboard.crossings(nll, 9.0) == []
