@@ -26,6 +26,7 @@ import fcntl
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -49,6 +50,7 @@ from textgan.report import (RunReport, markdown_table, plot_nll_oracle_curves, p
                             plot_quality_diversity, read_jsonl, timed_series)
 
 CELL_FILE = "leaderboard.json"  # written last: the cell is finished
+COMMAND_FILE = "command.txt"  # the grid's command line, quoted in the report
 ORDERS = (2, 3, 4, 5)
 DEFAULT_TEMPERATURES = "0.5,0.7,0.85,1.0,1.2,1.5"
 REFERENCE_MODEL = "mle"
@@ -579,6 +581,9 @@ def write_results(out: Path, settings: list[str], results_file: Path, img_dir: P
              "shares, so the relaxed GANs (RelGAN, GSGAN) are swept over it too, not over their training β. "
              "Metrics: [docs/metrics.md](metrics.md); protocol: [docs/evaluation.md](evaluation.md). "
              "A GAN is better than MLE only where its curve lies beyond MLE's (Caccia et al. 2020).\n"]
+    if (out / COMMAND_FILE).is_file():
+        parts.append("The grid was run with (rerun it to resume or extend; a larger `--minutes` needs another `--out`):\n\n"
+                     f"```bash\n{(out / COMMAND_FILE).read_text(encoding='utf-8').strip()}\n```\n")
     parts += [setting_section(setting, collect(out, setting), img_dir, results_file) for setting in settings]
     atomic_write_text(results_file, "\n".join(parts))
     return results_file
@@ -652,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
             plan = {"minutes": args.minutes, "pretrain_fraction": args.pretrain_fraction, "temperatures": temperatures, "samples": args.samples, "eval_seed": 0,
                     "distribution_epochs": args.distribution_epochs, "device": args.device, "threads": args.threads,
                     "data_dir": str(Path(args.data_dir).resolve())}
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / COMMAND_FILE, shlex.join(["python", "benchmarks/leaderboard.py", *(sys.argv[1:] if argv is None else argv)]) + "\n")
             failures = run_grid(cells, plan, args.jobs, out / "logs")
             for line in failures:
                 print(line)

@@ -113,6 +113,7 @@ def test_tiny_grid_killed_and_resumed_cell_by_cell(tmp_path):
 
     report = (tmp_path / "docs" / "results.md").read_text()
     assert "| mle | 2 |" in report and "| seqgan | 2 |" in report and "**seqgan**" in report
+    assert "--minutes 0.05" in report.split("```bash", 1)[1].split("```")[0]  # the grid's own command line
     assert (tmp_path / "docs" / "img" / "results_tiny_bleu.png").stat().st_size > 10_000
     again = subprocess.run(_command(tmp_path), capture_output=True, text=True, env=env, timeout=300)
     assert "4 finished earlier, 0 to run" in again.stdout
