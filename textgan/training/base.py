@@ -227,6 +227,7 @@ class Trainer:
             self.run_training()
         except TimeLimitReached:
             log.info("train.time_limit_minutes=%g spent at step %d", self.cfg.train.time_limit_minutes, self.step)
+            self.budget_spent()
         except KeyboardInterrupt:  # processes may stop at different points: no collectives
             path = self.save("latest", collective=False)
             raise TextGanError(
@@ -239,6 +240,10 @@ class Trainer:
                 self._tensorboard = None
         self.finished = True
         self.save("latest")
+
+    def budget_spent(self) -> None:
+        """Called on every process once train.time_limit_minutes has ended training, before the
+        last checkpoint: a trainer may record where it stands (its time is not counted)."""
 
     def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
         """Write one metrics.jsonl record and its numbers as TensorBoard scalars `phase/name`

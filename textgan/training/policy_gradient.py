@@ -141,14 +141,12 @@ class SeqGANTrainer(SamplingTrainer):
 
     def end_pretraining(self) -> None:
         """The next phases start from the best MLE epoch when the last ones were worse."""
-        t, s = self.cfg.train, self.cfg.seqgan
         if self.bad_evaluations and self.best_pretrained is not None:
             self.generator.load_state_dict(self.best_pretrained)
             self.log("pretrain_g", restored_epoch=self.epoch - self.bad_evaluations,
                      **self.evaluate(with_oracle=True))
-        elif self.oracle is not None and self.epoch < t.epochs and self.epoch % s.eval_every:
-            # stopped early between evaluations: record NLL-oracle where MLE ended
-            self.log("pretrain_g", **self.evaluate(with_oracle=True))
+        else:
+            super().end_pretraining()
         self.best_pretrained = None
 
     def pretrain_discriminator(self) -> None:

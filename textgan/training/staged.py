@@ -122,7 +122,15 @@ class SamplingTrainer(Trainer):
         """Called when an MLE epoch reaches the best validation NLL so far (SeqGAN keeps its weights)."""
 
     def end_pretraining(self) -> None:
-        """Called after the last MLE epoch, before the pretrained generator's samples are written."""
+        """Called after the last MLE epoch, before the pretrained generator's samples are written:
+        where pretraining stopped between evaluations (early stopping, train.pretrain_time_fraction),
+        record NLL-oracle there."""
+        if self.oracle is not None and self.epoch < self.pretrain_epochs and self.epoch % self.eval_every:
+            self.log("pretrain_g", **self.evaluate(with_oracle=True))
+
+    def budget_spent(self) -> None:
+        """The time budget ended training: one more evaluation, where the model stands."""
+        self.log(self.phase, **self.evaluate(with_oracle=True))
 
     # -- rows, samples and evaluation -------------------------------------------------------------
     def real_rows(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
