@@ -74,6 +74,35 @@ def test_incremental_decoding_matches_the_teacher_forced_pass():
     assert torch.allclose(torch.cat(steps, dim=1), whole, atol=1e-5)
 
 
+def padded_prefix_features(cnn: torch.nn.Module, tokens: torch.Tensor, length: int, fill: int) -> torch.Tensor:
+    """D's plain pass over the first `length` tokens padded with `fill` to max_length."""
+    prefix = torch.full((tokens.shape[0], cnn.max_length), fill)
+    prefix[:, :length] = tokens[:, :length]
+    return cnn.sentence_features(cnn.features(cnn.embed(prefix))).flatten(1)
+
+
+@pytest.mark.parametrize("sizes", [([2, 3], [4, 5]), ([1, 2, 6], [3, 4, 2])], ids=["canonical", "size-1-and-full-row"])
+def test_features_grown_token_by_token_equal_the_plain_pass_over_each_padded_prefix(sizes):
+    generator = tiny_generator(filter_sizes=sizes[0], num_filters=sizes[1])
+    cnn, fill = generator.discriminator, 6
+    targets = torch.randint(0, 5, (3, 6), generator=torch.Generator().manual_seed(2))
+    targets[1, 3:5] = fill  # a fill token inside a prefix leaves its padded form, so its features, as they were
+    state = cnn.start_prefix(3, fill)
+    state, first = cnn.grow_prefix(state, targets[:, :2], fill, include_start=True)  # lengths 0, 1, 2
+    state, rest = cnn.grow_prefix(state, targets[:, 2:], fill)  # lengths 3..6
+    grown = torch.cat([first, rest], dim=1)
+    plain = torch.stack([padded_prefix_features(cnn, targets, length, fill) for length in range(7)], dim=1)
+    assert state.length == 6 and torch.allclose(grown, plain, atol=1e-5)
+    assert torch.equal(grown[1, 3], grown[1, 4]) and torch.equal(grown[1, 4], grown[1, 5])  # bit for bit
+    # LeakGAN's teacher-forced pass leaks exactly these features (f_0..f_T), and a picked row keeps its own
+    _, _, leaked = generator.leak(targets)
+    assert torch.allclose(leaked, plain, atol=1e-5)
+    _, state = generator.logits(generator.inputs_for(targets)[:, :3])  # <bos> and a prefix of 2 tokens
+    picked = generator.select_state(state, torch.tensor([2, 0]))
+    _, after = cnn.grow_prefix(picked.prefix, targets[[2, 0], 2:3], fill)
+    assert torch.allclose(after[:, 0], plain[[2, 0], 3], atol=1e-5)
+
+
 def test_worker_logits_are_the_v_by_k_output_times_the_projected_goal():
     generator = tiny_generator()
     hidden, w = torch.randn(2, 8), torch.randn(2, 3)

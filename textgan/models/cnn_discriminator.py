@@ -24,12 +24,20 @@ sample's windows once, keeps their running maximum over window positions, and fo
 completion computes only the windows that touch generated tokens: the max-over-time is the
 larger of the two. `conv_flops` counts what that saves (about a third of the filter FLOPs of a
 SeqGAN reward batch with the canonical filters and T = 20).
+
+LeakGAN reads D's features of every prefix, each padded with a fill token to max_length.
+`grow_prefix` keeps what max-over-time needs as the prefix grows one token at a time
+(`PrefixPooling`): the maximum response of the windows wholly inside the prefix, the partial
+responses of the windows that start inside it (their other taps read the fill token, whose
+responses are a per-tap constant), and the all-fill window. Each token costs one window's
+multiply-adds per filter bank instead of a pass over all T - k + 1 windows.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -54,6 +62,24 @@ def check_filter_sizes(filter_sizes: Sequence[int], num_filters: Sequence[int], 
 def _truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
     """TensorFlow's truncated_normal initialiser (SeqGAN's choice for filters and output)."""
     return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
+class PrefixPooling(NamedTuple):
+    """Max-over-time state of a prefix of `length` tokens read as padded with a fill token to
+    max_length: per filter bank (k taps, n filters), the largest pre-bias response of the windows
+    wholly inside the prefix ((B, n), -inf before the first), and the partial responses of the
+    windows that start inside it ((B, k - 1, n): [m - 1] sums the first m taps of the window
+    that starts at length - m); and the prefix's (B, F) sentence features."""
+
+    length: int
+    complete: tuple[torch.Tensor, ...]
+    pending: tuple[torch.Tensor, ...]
+    features: torch.Tensor
+
+    def select(self, index: torch.Tensor) -> "PrefixPooling":
+        """The rows `index` of the state."""
+        return PrefixPooling(self.length, tuple(c[index] for c in self.complete), tuple(p[index] for p in self.pending),
+                             self.features[index])
 
 
 class TextCNN(nn.Module):
@@ -201,6 +227,84 @@ class TextCNN(nn.Module):
         windows inside a shared prefix of `prefix_length` tokens (as `shared_prefix_logits` does)."""
         return sum(2 * n * k * self.embedding_dim * (length - k + 1 - max(prefix_length - k + 1, 0))
                    for k, n in zip(self.filter_sizes, self.num_filters))
+
+    @torch.no_grad()
+    def start_prefix(self, batch: int, fill_id: int) -> PrefixPooling:
+        """The empty prefix's pooling state for `batch` rows (its features read fill_id throughout)."""
+        device = self.embedding.weight.device
+        complete = [torch.full((1, n), -math.inf, device=device) for n in self.num_filters]
+        pending = [torch.zeros(1, k - 1, n, device=device) for k, n in zip(self.filter_sizes, self.num_filters)]
+        features = self.sentence_features(self._activate([self._prefix_pooled(0, complete, pending,
+                                                                               self._fill_suffixes(fill_id))]))
+        return PrefixPooling(0, tuple(c.expand(batch, -1) for c in complete),
+                             tuple(p.expand(batch, -1, -1) for p in pending), features.flatten(1).expand(batch, -1))
+
+    def _tap_responses(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """Per filter bank (k taps, n filters), the (B, c, k, n) response of each tap to each of (B, c) ids."""
+        # every tap of every bank in one (E, sum k*n) matrix: columns by bank, then tap, then filter
+        taps = [bank.weight.view(n, k, -1) for bank, k, n in zip(self.filters, self.filter_sizes, self.num_filters)]
+        weight = torch.cat([w.permute(2, 1, 0).flatten(1) for w in taps], dim=1)
+        embedded = self.embed(ids)
+        responses = (embedded @ weight.to(embedded.dtype)).float()
+        sizes = [k * n for k, n in zip(self.filter_sizes, self.num_filters)]
+        return [r.unflatten(-1, (k, n)) for r, k, n in zip(responses.split(sizes, dim=-1), self.filter_sizes,
+                                                            self.num_filters)]
+
+    def _fill_suffixes(self, fill_id: int) -> list[torch.Tensor]:
+        """Per bank, (k, n): [m] is the fill token's response summed over taps m.. (a window's unfilled taps)."""
+        ids = torch.full((1, 1), fill_id, dtype=torch.long, device=self.embedding.weight.device)
+        return [r[0, 0].flip(0).cumsum(0).flip(0) for r in self._tap_responses(ids)]
+
+    @torch.no_grad()
+    def grow_prefix(self, state: PrefixPooling, tokens: torch.Tensor, fill_id: int, include_start: bool = False
+                    ) -> tuple[PrefixPooling, torch.Tensor]:
+        """Push (B, c) tokens onto the prefix: the new state and the (B, c, F) sentence features
+        (highway output) of the prefix after each token (c + 1, the first before any, with
+        `include_start`), each as `sentence_features(features(embed(prefix padded with fill_id to
+        max_length)))` up to float rounding, at one window per filter bank and token. A fill
+        token leaves the padded prefix as it was: its features are the previous ones, bit for bit
+        (LeakGAN's Manager reads differences of features)."""
+        if self.representations > 1:
+            raise ValueError("grow_prefix reads one representation; RelGAN's D (representations > 1) has several")
+        batch, count = tokens.shape
+        if state.length + count > self.max_length:
+            raise ValueError(f"a prefix of {state.length + count} tokens is longer than max_length {self.max_length}")
+        per_bank, suffixes = self._tap_responses(tokens), self._fill_suffixes(fill_id)
+        complete, pending, length = list(state.complete), list(state.pending), state.length
+        pooled = []
+        for t in range(count):
+            for i, k in enumerate(self.filter_sizes):
+                # window (length - m + 1) now has m + 1 taps: the older pending ones gain tap m, a new one starts
+                shifted = torch.cat([pending[i].new_zeros(batch, 1, pending[i].shape[2]), pending[i]], dim=1)
+                shifted = shifted + per_bank[i][:, t]
+                if length + 1 >= k:
+                    complete[i] = torch.maximum(complete[i], shifted[:, k - 1])
+                pending[i] = shifted[:, : k - 1]
+            length += 1
+            pooled.append(self._prefix_pooled(length, complete, pending, suffixes))
+        grown = list(self.sentence_features(self._activate([torch.cat(pooled)])).view(count, batch, -1)) if count else []
+        features = [state.features]
+        for t, row in enumerate(grown):
+            features.append(torch.where((tokens[:, t] == fill_id).unsqueeze(1), features[-1], row))
+        state = PrefixPooling(length, tuple(complete), tuple(pending), features[-1])
+        chosen = features if include_start else features[1:]
+        return state, torch.stack(chosen, dim=1) if chosen else state.features.new_zeros(batch, 0, state.features.shape[1])
+
+    def _prefix_pooled(self, length: int, complete: list[torch.Tensor], pending: list[torch.Tensor],
+                       suffixes: list[torch.Tensor]) -> torch.Tensor:
+        """(B, sum n) pre-bias max-over-time of a prefix of `length` tokens padded with fill: the
+        windows inside it, those that start in it (their other taps read fill) and an all-fill one."""
+        banks = []
+        for i, k in enumerate(self.filter_sizes):
+            parts = [complete[i]]
+            # windows starting at length - m, m in [low, high], exist (start >= 0, end < max_length)
+            low, high = max(1, length - self.max_length + k), min(k - 1, length)
+            if low <= high:
+                parts.append((pending[i][:, low - 1: high] + suffixes[i][low: high + 1]).amax(dim=1))
+            if length <= self.max_length - k:
+                parts.append(suffixes[i][0].expand_as(complete[i]))
+            banks.append(functools.reduce(torch.maximum, parts))
+        return torch.cat(banks, dim=1)
 
     def sentence_features(self, features: torch.Tensor) -> torch.Tensor:
         """The highway layer: (B, representations * F) filter features -> (B, representations, F)

@@ -1,7 +1,8 @@
 """LeakGAN's generator (Guo et al. 2018): a Manager and a Worker fed by D's leaked features.
 
 At each step the discriminator's TextCNN reads the prefix generated so far (padded to the row
-length) and gives its feature f_t (the highway layer's output). The Manager, an LSTM over these
+length) and gives its feature f_t (the highway layer's output), computed incrementally
+(`TextCNN.grow_prefix`: one window per filter bank and token, not a pass over the whole row). The Manager, an LSTM over these
 features, emits a unit goal g_t in the same feature space at every step. The Worker, an LSTM
 over the tokens, outputs a V x k matrix O_t; its logits are O_t · w, with w = W_ψ · (sum of the
 Manager's goals). As in the authors' code, the Worker's goal is renewed every c steps, to the
@@ -23,18 +24,18 @@ from torch import nn
 
 from textgan.data.encoding import fill_id
 from textgan.models.base import Generator
-from textgan.models.cnn_discriminator import TextCNN
+from textgan.models.cnn_discriminator import PrefixPooling, TextCNN
 
 MODEL_TYPE = "textgan-leakgan"
 
 
 class LeakState(NamedTuple):
-    """Decoding state: both LSTMs' (h, c), the prefix emitted so far (fill after it), the goals
-    emitted since the last renewal (summed), the Worker's current goal and the steps taken."""
+    """Decoding state: both LSTMs' (h, c), D's pooling state of the prefix emitted so far, the
+    goals emitted since the last renewal (summed), the Worker's current goal and the steps taken."""
 
     worker: tuple[torch.Tensor, torch.Tensor]
     manager: tuple[torch.Tensor, torch.Tensor]
-    prefix: torch.Tensor
+    prefix: PrefixPooling
     goal_sum: torch.Tensor
     goal: torch.Tensor
     steps: int
@@ -88,21 +89,13 @@ class LeakGANGenerator(Generator):
         """The Manager's and Worker's parameters (everything but the discriminator)."""
         return [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]
 
-    @torch.no_grad()
-    def prefix_features(self, prefixes: torch.Tensor) -> torch.Tensor:
-        """(..., T) padded prefixes -> (..., F) D's leaked features (highway output), no gradient."""
-        flat = prefixes.reshape(-1, prefixes.shape[-1])
-        cnn = self.discriminator
-        features = cnn.sentence_features(cnn.features(cnn.embed(flat))).flatten(1)
-        return features.view(*prefixes.shape[:-1], -1)
-
     def start_state(self, batch: int) -> LeakState:
         """The state before <bos>: empty prefix, zero LSTM states, the learned first goal."""
         device, feature_dim = self.device, self.initial_goal.shape[0]
         zeros = lambda layers, width: torch.zeros(layers, batch, width, device=device)
-        prefix = torch.full((batch, self.max_length), fill_id(self.pad_id, self.eos_id), dtype=torch.long, device=device)
         return LeakState((zeros(self.num_layers, self.hidden_dim), zeros(self.num_layers, self.hidden_dim)),
-                         (zeros(1, self.manager_hidden_dim), zeros(1, self.manager_hidden_dim)), prefix,
+                         (zeros(1, self.manager_hidden_dim), zeros(1, self.manager_hidden_dim)),
+                         self.discriminator.start_prefix(batch, fill_id(self.pad_id, self.eos_id)),
                          torch.zeros(batch, feature_dim, device=device),
                          self.initial_goal.unsqueeze(0).expand(batch, -1), 0)
 
@@ -117,21 +110,21 @@ class LeakGANGenerator(Generator):
             state = self.start_state(batch)
         # the prefix before each step: <bos> adds nothing, every other input is the last token emitted
         emitted = tokens[:, 1:] if fresh else tokens
-        grown = torch.cat([state.prefix[:, : state.steps], emitted], dim=1)[:, : self.max_length]
-        steps = state.steps + (count - 1 if fresh else count)
-        lengths = torch.arange(steps - count + 1, steps + 1, device=tokens.device).clamp(max=self.max_length)
-        columns = torch.arange(self.max_length, device=tokens.device)
-        padded = torch.cat([grown, state.prefix[:, grown.shape[1]:]], dim=1)
-        fill = fill_id(self.pad_id, self.eos_id)
-        prefixes = torch.where(columns < lengths.unsqueeze(1), padded.unsqueeze(1), fill)  # (B, n, T)
-        features = self.prefix_features(prefixes).float()
+        steps = state.steps + emitted.shape[1]
+        room = self.max_length - state.prefix.length  # a prefix stops growing at max_length
+        with_start = fresh or room == 0  # the features before the first input (fresh), or of the full prefix
+        prefix, seen = self.discriminator.grow_prefix(state.prefix, emitted[:, :room], fill_id(self.pad_id, self.eos_id),
+                                                      include_start=with_start)
+        features = seen[:, 1:] if with_start and not fresh else seen
+        if features.shape[1] < count:
+            features = torch.cat([features, seen[:, -1:].expand(-1, count - features.shape[1], -1)], dim=1)
         manager_hidden, manager_state = self.manager(features, state.manager)
         subgoals = F.normalize(self.manager_output(manager_hidden).float(), dim=-1)
         goals, goal_sum, goal = renewed_goals(subgoals.detach(), state.goal_sum, state.goal, steps - count + 1,
                                               self.step_size)
         worker_hidden, worker_state = self.worker(self.embedding(tokens), state.worker)
         logits = self.goal_logits(self.dropout(worker_hidden), self.goal_projection(goals))
-        new_state = LeakState(worker_state, manager_state, padded, goal_sum, goal, steps)
+        new_state = LeakState(worker_state, manager_state, prefix, goal_sum, goal, steps)
         return logits, new_state, subgoals, features
 
     def goal_logits(self, hidden: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -151,13 +144,13 @@ class LeakGANGenerator(Generator):
     def leak(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher-forced pass over (B, T) targets: ((B, T, V) logits, (B, T, F) goals g_0..g_T-1
         with gradient, (B, T + 1, F) features f_0..f_T of the prefixes of 0..T tokens)."""
-        logits, _, subgoals, features = self.run(self.inputs_for(targets))
-        whole = self.prefix_features(targets).float().unsqueeze(1)
+        logits, state, subgoals, features = self.run(self.inputs_for(targets))
+        _, whole = self.discriminator.grow_prefix(state.prefix, targets[:, -1:], fill_id(self.pad_id, self.eos_id))
         return logits, subgoals, torch.cat([features, whole], dim=1)
 
     def select_state(self, state: Any, index: torch.Tensor) -> Any:
         pick = lambda pair: (pair[0][:, index], pair[1][:, index])
-        return LeakState(pick(state.worker), pick(state.manager), state.prefix[index], state.goal_sum[index],
+        return LeakState(pick(state.worker), pick(state.manager), state.prefix.select(index), state.goal_sum[index],
                          state.goal[index], state.steps)
 
     def config_dict(self) -> dict[str, Any]:
