@@ -51,6 +51,16 @@ def test_split_is_reproducible_and_disjoint(txt_corpus):
     assert load_splits(cfg, seed=4).train != a.train
 
 
+def test_a_split_given_as_a_file_leaves_the_other_split_drawn_from_the_corpus(txt_corpus, tmp_path):
+    held_out = tmp_path / "test.txt"
+    held_out.write_text("one test line\nanother test line\n", encoding="utf-8")
+    cfg = DataConfig(corpus=str(txt_corpus), validation_fraction=0.1, test_fraction=0.1, test_file=str(held_out))
+    splits = load_splits(cfg, seed=3)
+    assert (len(splits.train), len(splits.validation), len(splits.test)) == (54, 6, 2)  # early stopping still works
+    both = DataConfig(corpus=str(txt_corpus), validation_file=str(held_out), test_file=str(held_out))
+    assert len(load_splits(both, seed=3).train) == 60
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "is empty"),
     (b"abc\x00def\n", "looks binary"),

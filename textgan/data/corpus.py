@@ -296,15 +296,14 @@ def read_examples(path_or_name: str, cfg: DataConfig) -> list[Example]:
 
 
 def split_indices(n: int, cfg: DataConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded train/validation/test indices into n examples (validation and test come first)."""
+    """Seeded train/validation/test indices into n examples (validation and test come first); a
+    split given as a file (data.validation_file, data.test_file) takes nothing from the corpus."""
     order = np.random.default_rng(seed).permutation(n)
     if cfg.max_examples:
         order = order[: cfg.max_examples]
-    if cfg.validation_file or cfg.test_file:
-        return order, order[:0], order[:0]
     n = len(order)
-    n_val = max(1, round(n * cfg.validation_fraction)) if cfg.validation_fraction > 0 else 0
-    n_test = max(1, round(n * cfg.test_fraction)) if cfg.test_fraction > 0 else 0
+    n_val = max(1, round(n * cfg.validation_fraction)) if cfg.validation_fraction > 0 and not cfg.validation_file else 0
+    n_test = max(1, round(n * cfg.test_fraction)) if cfg.test_fraction > 0 and not cfg.test_file else 0
     if n - n_val - n_test < 1:
         raise DataError(
             f"corpus has {n} examples, too few to split into train/validation/test; add examples "
