@@ -123,6 +123,23 @@ def test_adversarial_phase_starts_from_the_best_pretraining_epoch(tmp_path: Path
     assert records(tmp_path / "run")[-1]["restored_epoch"] == 2
 
 
+def test_a_fixed_pretraining_schedule_hands_its_last_epoch_to_the_next_phase(tmp_path: Path):
+    """patience 0 (the papers' fixed schedule): worse validation epochs do not bring back an earlier one."""
+    trainer = build_trainer(tiny_seqgan_config(**{"train.epochs": 4, "train.patience": 0}), tmp_path / "run")
+    scripted = iter([9.0, 3.0, 2.0, 2.5, 2.6])
+    snapshots = []
+
+    def evaluate(with_oracle: bool) -> dict[str, float]:
+        snapshots.append(copy.deepcopy(trainer.generator.state_dict()))
+        return {"val_nll": next(scripted, 0.0)}
+
+    trainer.evaluate = evaluate
+    trainer.pretrain_generator()
+    assert trainer.epoch == 4 and trainer.extra_state()["best_pretrained"] is None
+    assert all(torch.equal(v, snapshots[-1][k]) for k, v in trainer.generator.state_dict().items())
+    assert not any("restored_epoch" in r for r in records(tmp_path / "run"))
+
+
 def test_mean_reward_pools_the_tokens_of_a_rounds_updates(tmp_path: Path):
     """One definition: the mean over every chosen token of the round, not a mean of batch means."""
     trainer = build_trainer(tiny_seqgan_config(**{"seqgan.g_steps": 2, "seqgan.adversarial_rounds": 1,

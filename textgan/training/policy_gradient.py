@@ -136,11 +136,15 @@ class SeqGANTrainer(SamplingTrainer):
         return bool(limit) and self.runtime.any_true(time.monotonic() - self.started >= limit * 60)
 
     def pretraining_improved(self) -> None:
-        """Phase 1 (MLE, `pretrain_generator`): keep the best epoch's weights so far."""
-        self.best_pretrained = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
+        """Phase 1 (MLE, `pretrain_generator`): with early stopping (train.patience > 0), keep the
+        best epoch's weights so far; a fixed schedule (patience 0, the papers') keeps none."""
+        if self.cfg.train.patience:
+            self.best_pretrained = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
 
     def end_pretraining(self) -> None:
-        """The next phases start from the best MLE epoch when the last ones were worse."""
+        """The next phases start from the best MLE epoch when the last ones were worse (with early
+        stopping), else from the last epoch (on the oracle, validation NLL turns up after a few
+        epochs while NLL-oracle keeps falling: the papers start from the end of the schedule)."""
         if self.bad_evaluations and self.best_pretrained is not None:
             self.generator.load_state_dict(self.best_pretrained)
             self.log("pretrain_g", restored_epoch=self.epoch - self.bad_evaluations,
