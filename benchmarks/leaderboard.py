@@ -555,10 +555,9 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
                      "the table above scores the end):\n")
         lines.append(markdown_table(["model", "seed", "before its own phase", "at the end", "best (when)",
                                      "evaluations in its own phase", "minutes logged"], curve_rows))
-        labels = [(m, cell, history, m.model if len(m.histories) == 1 else f"{m.model} seed {cell['seed']}")
-                  for m in models for cell, history in zip(m.cells, m.histories)]
         histories = [RunReport(label, label, Path(setting) / m.model, setting, "", history)
-                     for m, cell, history, label in labels]
+                     for m in models for cell, history in zip(m.cells, m.histories)
+                     for label in [m.model if len(m.histories) == 1 else f"{m.model} seed {cell['seed']}"]]
         name = f"results_{setting}_training.png"
         if plot_nll_oracle_curves(histories, img_dir / name, against_time=True):
             lines.append(f"\n![NLL-oracle during training]({os.path.relpath(img_dir / name, results_file.parent)})\n")

@@ -235,25 +235,28 @@ class TextCNN(nn.Module):
         complete = [torch.full((1, n), -math.inf, device=device) for n in self.num_filters]
         pending = [torch.zeros(1, k - 1, n, device=device) for k, n in zip(self.filter_sizes, self.num_filters)]
         features = self.sentence_features(self._activate([self._prefix_pooled(0, complete, pending,
-                                                                               self._fill_suffixes(fill_id))]))
+                                                                               self._fill_suffixes(fill_id, self._tap_weight()))]))
         return PrefixPooling(0, tuple(c.expand(batch, -1) for c in complete),
                              tuple(p.expand(batch, -1, -1) for p in pending), features.flatten(1).expand(batch, -1))
 
-    def _tap_responses(self, ids: torch.Tensor) -> list[torch.Tensor]:
-        """Per filter bank (k taps, n filters), the (B, c, k, n) response of each tap to each of (B, c) ids."""
-        # every tap of every bank in one (E, sum k*n) matrix: columns by bank, then tap, then filter
+    def _tap_weight(self) -> torch.Tensor:
+        """Every tap of every bank in one (E, sum k*n) matrix: columns by bank, then tap, then filter."""
         taps = [bank.weight.view(n, k, -1) for bank, k, n in zip(self.filters, self.filter_sizes, self.num_filters)]
-        weight = torch.cat([w.permute(2, 1, 0).flatten(1) for w in taps], dim=1)
+        return torch.cat([w.permute(2, 1, 0).flatten(1) for w in taps], dim=1)
+
+    def _tap_responses(self, ids: torch.Tensor, weight: torch.Tensor) -> list[torch.Tensor]:
+        """Per filter bank (k taps, n filters), the (B, c, k, n) response of each tap to each of (B, c)
+        ids, from `_tap_weight()`."""
         embedded = self.embed(ids)
         responses = (embedded @ weight.to(embedded.dtype)).float()
         sizes = [k * n for k, n in zip(self.filter_sizes, self.num_filters)]
         return [r.unflatten(-1, (k, n)) for r, k, n in zip(responses.split(sizes, dim=-1), self.filter_sizes,
                                                             self.num_filters)]
 
-    def _fill_suffixes(self, fill_id: int) -> list[torch.Tensor]:
+    def _fill_suffixes(self, fill_id: int, weight: torch.Tensor) -> list[torch.Tensor]:
         """Per bank, (k, n): [m] is the fill token's response summed over taps m.. (a window's unfilled taps)."""
         ids = torch.full((1, 1), fill_id, dtype=torch.long, device=self.embedding.weight.device)
-        return [r[0, 0].flip(0).cumsum(0).flip(0) for r in self._tap_responses(ids)]
+        return [r[0, 0].flip(0).cumsum(0).flip(0) for r in self._tap_responses(ids, weight)]
 
     @torch.no_grad()
     def grow_prefix(self, state: PrefixPooling, tokens: torch.Tensor, fill_id: int, include_start: bool = False
@@ -269,7 +272,8 @@ class TextCNN(nn.Module):
         batch, count = tokens.shape
         if state.length + count > self.max_length:
             raise ValueError(f"a prefix of {state.length + count} tokens is longer than max_length {self.max_length}")
-        per_bank, suffixes = self._tap_responses(tokens), self._fill_suffixes(fill_id)
+        weight = self._tap_weight()
+        per_bank, suffixes = self._tap_responses(tokens, weight), self._fill_suffixes(fill_id, weight)
         complete, pending, length = list(state.complete), list(state.pending), state.length
         pooled = []
         for t in range(count):
