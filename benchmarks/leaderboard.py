@@ -50,7 +50,7 @@ from textgan.report import (RunReport, markdown_table, plot_nll_oracle_curves, p
                             plot_quality_diversity, read_jsonl, timed_series)
 
 CELL_FILE = "leaderboard.json"  # written last: the cell is finished
-COMMAND_FILE = "command.txt"  # the grid's command line, quoted in the report
+COMMAND_FILE = "command.txt"  # every command line that trained cells of the grid, quoted in the report
 ORDERS = (2, 3, 4, 5)
 DEFAULT_TEMPERATURES = "0.5,0.7,0.85,1.0,1.2,1.5"
 REFERENCE_MODEL = "mle"
@@ -571,6 +571,15 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
     return "\n".join(lines)
 
 
+def record_command(out: Path, command: str) -> None:
+    """Add COMMAND to OUT's command list unless it is there: a grid grown by several invocations
+    (other settings, models or seeds into the same OUT) keeps every one that trained its cells."""
+    path = out / COMMAND_FILE
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    if command not in lines:
+        atomic_write_text(path, "\n".join([*lines, command]) + "\n")
+
+
 def write_results(out: Path, settings: list[str], results_file: Path, img_dir: Path) -> Path:
     """docs/results.md and its plots, from the run directories under OUT alone."""
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -583,7 +592,8 @@ def write_results(out: Path, settings: list[str], results_file: Path, img_dir: P
              "Metrics: [docs/metrics.md](metrics.md); protocol: [docs/evaluation.md](evaluation.md). "
              "A GAN is better than MLE only where its curve lies beyond MLE's (Caccia et al. 2020).\n"]
     if (out / COMMAND_FILE).is_file():
-        parts.append("The grid was run with (rerun it to resume or extend; a larger `--minutes` needs another `--out`):\n\n"
+        parts.append("The grid was run with these commands, in order (rerun one to resume or extend it; "
+                     "a larger `--minutes` needs another `--out`):\n\n"
                      f"```bash\n{(out / COMMAND_FILE).read_text(encoding='utf-8').strip()}\n```\n")
     parts += [setting_section(setting, collect(out, setting), img_dir, results_file) for setting in settings]
     atomic_write_text(results_file, "\n".join(parts))
@@ -659,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
                     "distribution_epochs": args.distribution_epochs, "device": args.device, "threads": args.threads,
                     "data_dir": str(Path(args.data_dir).resolve())}
             out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out / COMMAND_FILE, shlex.join(["python", "benchmarks/leaderboard.py", *(sys.argv[1:] if argv is None else argv)]) + "\n")
+            record_command(out, shlex.join(["python", "benchmarks/leaderboard.py", *(sys.argv[1:] if argv is None else argv)]))
             failures = run_grid(cells, plan, args.jobs, out / "logs")
             for line in failures:
                 print(line)

@@ -113,7 +113,8 @@ def test_tiny_grid_killed_and_resumed_cell_by_cell(tmp_path):
 
     report = (tmp_path / "docs" / "results.md").read_text()
     assert "| mle | 2 |" in report and "| seqgan | 2 |" in report and "**seqgan**" in report
-    assert "--minutes 0.05" in report.split("```bash", 1)[1].split("```")[0]  # the grid's own command line
+    commands = report.split("```bash", 1)[1].split("```")[0].strip().splitlines()
+    assert len(commands) == 1 and "--minutes 0.05" in commands[0]  # run twice, recorded once
     assert (tmp_path / "docs" / "img" / "results_tiny_bleu.png").stat().st_size > 10_000
     again = subprocess.run(_command(tmp_path), capture_output=True, text=True, env=env, timeout=300)
     assert "4 finished earlier, 0 to run" in again.stdout
@@ -150,3 +151,13 @@ def test_a_curve_that_turns_is_read_at_every_crossing():
     nll = [(8.7, 6.9), (7.9, 8.3), (7.6, 9.7), (7.7, 10.3)]  # NLL-test falls, then rises again
     assert leaderboard.crossings(nll, 7.65) == pytest.approx([8.3 + 1.4 * 5 / 6, 10.0])
     assert leaderboard.crossings(nll, 9.0) == []
+
+
+def test_every_invocation_that_grows_the_grid_is_recorded_once(tmp_path):
+    leaderboard.record_command(tmp_path, "python benchmarks/leaderboard.py --settings oracle")
+    leaderboard.record_command(tmp_path, "python benchmarks/leaderboard.py --settings coco --models vae")
+    leaderboard.record_command(tmp_path, "python benchmarks/leaderboard.py --settings oracle")  # a resume
+    assert (tmp_path / "command.txt").read_text().splitlines() == [
+        "python benchmarks/leaderboard.py --settings oracle",
+        "python benchmarks/leaderboard.py --settings coco --models vae",
+    ]
