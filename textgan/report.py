@@ -120,6 +120,7 @@ def _save(figure: Any, path: Path) -> None:
 
 LEGEND_IN_PANEL = 6  # more runs than this: one legend beside the figure, T labels on the first run only
 MARKERS = "osD^v"
+LINESTYLES = ("-", "--", ":", "-.")  # with the marker, tells runs 11-20 (whose colours repeat 1-10's hues) apart
 
 
 def _color(index: int) -> str:
@@ -172,7 +173,8 @@ def _tradeoff_panel(ax: Any, runs: Sequence[RunReport], x_key: str, y_key: str) 
         if not results:
             continue
         xs, ys = [r[x_key] for r in results], [r[y_key] for r in results]
-        ax.plot(xs, ys, marker=MARKERS[index // 10 % len(MARKERS)], label=run.label, color=_color(index))
+        ax.plot(xs, ys, marker=MARKERS[index // 10 % len(MARKERS)], linestyle=LINESTYLES[index // 10 % len(LINESTYLES)],
+                label=run.label, color=_color(index))
         for r, x, y in zip(results, xs, ys):
             if len(runs) > LEGEND_IN_PANEL and index:
                 break
