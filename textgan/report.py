@@ -120,7 +120,7 @@ def _save(figure: Any, path: Path) -> None:
 
 LEGEND_IN_PANEL = 6  # more runs than this: one legend beside the figure, T labels on the first run only
 MARKERS = "osD^v"
-LINESTYLES = ("-", "--", ":", "-.")  # with the marker, tells runs 11-20 (whose colours repeat 1-10's hues) apart
+LINESTYLES = ("-", "--", ":", "-.")  # one per group of ten runs: tells runs 11-20 (whose colours repeat 1-10's hues) apart
 
 
 def _color(index: int) -> str:
@@ -131,6 +131,11 @@ def _color(index: int) -> str:
 
     red, green, blue, _ = colormaps["tab20"]((index - 10) % 20)
     return f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
+
+
+def _line(index: int) -> dict[str, str]:
+    """The run's colour and line style, the same in every plot."""
+    return {"color": _color(index), "linestyle": LINESTYLES[index // 10 % len(LINESTYLES)]}
 
 
 def _figure_legend(figure: Any, ax: Any, runs: Sequence[Any]) -> None:
@@ -150,7 +155,7 @@ def plot_learning_curves(runs: Sequence[RunReport], path: Path) -> bool:
         for index, (label, series) in enumerate(per_run):
             points = series.get(name)
             if points:
-                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label, color=_color(index))
+                ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label, **_line(index))
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -173,8 +178,7 @@ def _tradeoff_panel(ax: Any, runs: Sequence[RunReport], x_key: str, y_key: str) 
         if not results:
             continue
         xs, ys = [r[x_key] for r in results], [r[y_key] for r in results]
-        ax.plot(xs, ys, marker=MARKERS[index // 10 % len(MARKERS)], linestyle=LINESTYLES[index // 10 % len(LINESTYLES)],
-                label=run.label, color=_color(index))
+        ax.plot(xs, ys, marker=MARKERS[index // 10 % len(MARKERS)], label=run.label, **_line(index))
         for r, x, y in zip(results, xs, ys):
             if len(runs) > LEGEND_IN_PANEL and index:
                 break
@@ -238,7 +242,7 @@ def plot_nll_oracle_curves(runs: Sequence[RunReport], path: Path, against_time: 
         return False
     figure, (ax,) = _new_figure(1, panel_size=(6.4, 4.8))
     for index, label, points in curves:
-        ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label, color=_color(index))
+        ax.plot([s for s, _ in points], [v for _, v in points], marker=".", label=label, **_line(index))
     ax.set_xlabel("minutes of training" if against_time else "step")
     ax.set_ylabel("NLL-oracle (nats per token)")
     ax.set_title("NLL-oracle during training")
