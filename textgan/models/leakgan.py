@@ -5,9 +5,10 @@ length) and gives its feature f_t (the highway layer's output), computed increme
 (`TextCNN.grow_prefix`: one window per filter bank and token, not a pass over the whole row).
 The Manager, an LSTM over these features, emits a unit goal g_t in the same feature space at
 every step. The Worker, an LSTM over the tokens, outputs a V x k matrix O_t; its logits are
-O_t · w, with w = W_ψ · (sum of the Manager's goals). As in the authors' code, the Worker's goal is renewed every c steps, to the
-sum of the c goals emitted since the last renewal (a learned goal before the first); the
-Worker does not backpropagate into the goals (the Manager learns from its own loss).
+O_t · w, with w = W_ψ · (sum of the Manager's goals). As in the authors' code, the Worker's
+goal is renewed every c steps, to the sum of the c goals emitted since the last renewal (a
+learned goal before the first); the Worker does not backpropagate into the goals (the Manager
+learns from its own loss).
 
 The discriminator is a submodule (`discriminator`), so model.safetensors holds everything that
 sampling needs; the trainer trains it as LeakGAN's D, and the policy's optimisers never see a
