@@ -59,9 +59,11 @@ def test_read_jsonl(tmp_path):
     assert read_jsonl(path) == []
     path.write_text('{"step": 1, "loss": 2.0}\n\n{"step": 2, "loss": 1.5}\n', encoding="utf-8")
     assert [r["step"] for r in read_jsonl(path)] == [1, 2]
-    path.write_text('{"step": 1}\n{"step": \n', encoding="utf-8")
+    path.write_text('{"step": 1}\n{"step": \n{"step": 3}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"metrics.jsonl:2 is not valid JSON"):
         read_jsonl(path)
+    path.write_text('{"step": 1}\n{"step": 2, "lo', encoding="utf-8")  # torn by a kill: dropped
+    assert [r["step"] for r in read_jsonl(path)] == [1]
     path.write_text("[1, 2]\n", encoding="utf-8")
     with pytest.raises(DataError, match="not a JSON object"):
         read_jsonl(path)

@@ -13,15 +13,16 @@ from pathlib import Path
 import torch
 
 from textgan import config as config_mod
-from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, seed_everything
+from textgan.checkpoint import (Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, restart_hint,
+                                seed_everything)
 from textgan.config import Config
 from textgan.data import PreparedData, TextTokenizer, prepare_data, prompt_prefix
 from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
 from textgan.data.encoding import show_sample
 from textgan.errors import ConfigError, TextGanError
-from textgan.io import atomic_write_text, refuse_file
+from textgan.io import atomic_write_text, check_path_name, read_jsonl, refuse_file
 from textgan.models import Generator
-from textgan.models.memory import check_fits_in_memory
+from textgan.models.memory import check_batch_fits, check_fits_in_memory, check_rows_fit
 from textgan.training import TRAINERS, Trainer
 from textgan.training.runtime import Runtime, make_runtime
 
@@ -167,7 +168,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     reads the same files from any folder later. The run directory is locked while training
     (rank 0 holds the lock under torchrun).
     """
-    out = Path(out)
+    out = check_path_name(out)
     absolute_paths(cfg.data, out if resume else None)
     runtime = make_runtime(cfg.train.device, cfg.train.precision)
     run = RunDirectory(out, write=runtime.is_main)
@@ -182,19 +183,30 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     out = run.path
     checkpoint_path = None
     if resume:
-        saved = config_mod.from_dict(config_mod.load_yaml(out / "config.yaml"))
+        saved = config_mod.from_dict(config_mod.load_run_yaml(out / "config.yaml"))
         absolute_paths(saved.data, out)
         check_resume_compatible(saved, cfg)
         check_corpus_unchanged(out, cfg.data)
         checkpoint_path = run.resolve("latest", resumable=True)
-        if checkpoint_path is None:
-            raise TextGanError(f"--resume {out}: no checkpoint in {run.checkpoints}; start the run again without --resume")
+        if checkpoint_path is None and run.complete_checkpoints():
+            raise TextGanError(f"--resume {out}: no checkpoint in {run.checkpoints} holds trainer state; "
+                               "start a new run with another --out")
+        if checkpoint_path is None:  # stopped before its first checkpoint: the same settings, from step 0
+            log.warning("%s stopped before its first checkpoint; starting it again from the beginning", out)
+            if runtime.is_main:
+                run.discard_history()
     elif runtime.is_main and run.holds_run():
+        if not run.complete_checkpoints():
+            raise TextGanError(f"{out} holds a run that stopped before its first checkpoint; {restart_hint(out)}, "
+                               "or choose another --out")
         raise TextGanError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     trainer_cls = TRAINERS.get(cfg.train.trainer)
     if trainer_cls is None:
         raise ConfigError(f"train.trainer must be one of {', '.join(TRAINERS)}, got {cfg.train.trainer!r}")
 
+    if cfg.tokenizer.max_length != "auto" and cfg.data.corpus != "oracle" and not cfg.model.init_from:
+        # before the corpus is encoded to that width
+        check_batch_fits(cfg, int(cfg.tokenizer.max_length), runtime.device)
     seed_everything(cfg.train.seed)
     with runtime.main_first():  # rank 0 fills the tokenisation cache, the others then read it
         if checkpoint_path is not None:
@@ -204,6 +216,7 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
             data = pretrained_data(cfg)
         else:
             data = build_data(cfg)
+    check_batch_fits(cfg, int(data.train.tokens.shape[1]), runtime.device)
     if checkpoint_path is not None:
         generator = loaded.generator
     elif cfg.model.init_from:
@@ -230,10 +243,8 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
             f"the {runtime.device.type} device ran out of memory at batch size {cfg.train.batch_size}; "
             f"retry with --batch-size {smaller} (and --resume to keep what was trained)"
         ) from None
-    last = {}
-    if run.metrics_file.is_file():
-        lines = run.metrics_file.read_text(encoding="utf-8").splitlines()
-        last = json.loads(lines[-1]) if lines else {}
+    records = read_jsonl(run.metrics_file)
+    last = records[-1] if records else {}
     if was_finished and trainer.step == start_step:
         return TrainResult(out, [], last, finished_note(cfg, trainer, out) if runtime.is_main else None)
 
@@ -244,8 +255,21 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     return TrainResult(out, samples, last)
 
 
+LOAD_ATTEMPTS = 3  # a checkpoint rotated away while read is retried with the then newest, this often
+
+
 def load(path: str | Path, prefer: str = "best") -> Checkpoint:
-    """Load the best (else latest) checkpoint of a run directory, or a checkpoint folder."""
+    """Load the best (else latest) checkpoint of a run directory, or a checkpoint folder. A
+    checkpoint that a training still running removes (rotation) while it is read is passed
+    over for the then newest one."""
+    for _attempt in range(LOAD_ATTEMPTS - 1):
+        found = find_checkpoint(Path(path), prefer)
+        try:
+            return load_checkpoint(found)
+        except TextGanError:
+            if found.exists() or found == Path(path):
+                raise
+            log.info("%s was removed while it was read (checkpoint rotation); reading the newest one", found)
     return load_checkpoint(find_checkpoint(Path(path), prefer))
 
 
@@ -284,6 +308,9 @@ class Decoding:
             raise ConfigError(f"repetition penalty must be > 0 (1 = none), got {self.repetition_penalty}")
 
 
+SAMPLE_CHUNK = 4096  # rows `textgan sample` draws per call
+
+
 def decode_rows(generator: Generator, n: int, prefix: list[int] | None, decoding: Decoding, seed: int) -> torch.Tensor:
     """(n, max_length) rows continuing `prefix`. Greedy and repetition-penalised decoding of a
     Hugging Face generator go through its own `generate`; everything else through `sample`."""
@@ -297,7 +324,10 @@ def decode_rows(generator: Generator, n: int, prefix: list[int] | None, decoding
                           f"--init-from), not to {type(generator).__name__}; drop --greedy / --repetition-penalty")
     extra = dict(greedy=decoding.greedy, repetition_penalty=decoding.repetition_penalty) if special else {}
     rng = torch.Generator(device=generator.device).manual_seed(seed)
-    return generator.sample(n, prefix=prefix, generator=rng, **options, **extra)
+    # in chunks drawn from one generator: the same rows as one call, without its (n, V) temporaries
+    chunks = [generator.sample(min(SAMPLE_CHUNK, n - start), prefix=prefix, generator=rng, **options, **extra).cpu()
+              for start in range(0, n, SAMPLE_CHUNK)]
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
 def check_prompt(tokenizer: TextTokenizer, generator: Generator, prompt: str) -> list[int]:
@@ -336,6 +366,7 @@ def sample(
     what was generated (`prompt → reply`, or the continued text) unless `with_prompt` is False.
     """
     check_sampling(n, temperature, top_k, top_p)
+    runtime = make_runtime(device, "fp32")
     checkpoint = model if isinstance(model, Checkpoint) else load(model)
     saved = checkpoint.config.sample
     n = saved.num_samples if n is None else n
@@ -344,7 +375,7 @@ def sample(
     top_p = saved.top_p if top_p is None else top_p
     decoding = Decoding(temperature, top_k, top_p, greedy, repetition_penalty)
     decoding.check()
-    runtime = make_runtime(device, "fp32")
+    check_rows_fit(n, checkpoint.generator.max_length, "-n")
     generator: Generator = checkpoint.generator.to(runtime.device).eval()
     tokenizer = checkpoint.tokenizer
     prefix = check_prompt(tokenizer, generator, prompt) if prompt is not None else None

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
-from textgan.cli import register_command
+from textgan.cli import register_command, seed_flag
 from textgan.errors import ConfigError, TextGanError
 
 if TYPE_CHECKING:  # torch loads when a chat starts, not when `textgan` registers the command
@@ -104,6 +105,15 @@ class Conversation:
         raise ConfigError(f"unknown command {line.strip()!r}; {HELP}")
 
 
+def is_utf8(text: str) -> bool:
+    """Whether `text` is encodable as UTF-8 (undecodable input bytes arrive as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def chat(conversation: Conversation, source: TextIO, out: TextIO, err: TextIO) -> None:
     """The loop: read a line, answer it (or run a command), until /quit or the end of input."""
     interactive = source.isatty()
@@ -117,6 +127,9 @@ def chat(conversation: Conversation, source: TextIO, out: TextIO, err: TextIO) -
             return
         line = line.strip()
         if not line:
+            continue
+        if not is_utf8(line):  # bytes the terminal's encoding could not decode, kept as surrogates
+            print("textgan: that line is not valid UTF-8 text (set the terminal to UTF-8); type it again", file=err)
             continue
         if line.startswith("/"):
             try:
@@ -138,7 +151,7 @@ def add_chat_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--greedy", action="store_true", help="take the most likely token at every step")
     p.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeated tokens")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_flag, default=0)
     p.add_argument("--device", default="auto")
 
 
@@ -147,7 +160,11 @@ def run_chat(args: argparse.Namespace) -> int:
 
     decoding = Decoding(args.temperature, args.top_k, args.top_p, args.greedy, args.repetition_penalty)
     decoding.check()
-    chat(Conversation(args.run, decoding, args.seed, args.device), sys.stdin, sys.stdout, sys.stderr)
+    # undecodable bytes become surrogates (refused per line) rather than a UnicodeDecodeError
+    buffer = getattr(sys.stdin, "buffer", None)
+    source = (io.TextIOWrapper(buffer, encoding=sys.stdin.encoding or "utf-8", errors="surrogateescape")
+              if buffer is not None else sys.stdin)
+    chat(Conversation(args.run, decoding, args.seed, args.device), source, sys.stdout, sys.stderr)
     return 0
 
 

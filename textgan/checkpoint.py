@@ -12,6 +12,7 @@ import json
 import logging
 import pickle
 import random
+import shlex
 import shutil
 import time
 import zipfile
@@ -29,7 +30,8 @@ from textgan.config import Config
 from textgan.data.corpus import IDENTITY_FILE
 from textgan.data.tokenizer import TextTokenizer
 from textgan.errors import CheckpointError, TextGanError
-from textgan.io import atomic_dir, atomic_write_text, folder_lock, refuse_file
+from textgan.io import (append_line, atomic_dir, atomic_write_text, check_path_name, folder_lock, guarded_write,
+                        read_json_object, read_jsonl, refuse_file)
 from textgan.models import Generator, load_generator, load_state_strict, read_safetensors
 
 CHECKPOINTS = "checkpoints"
@@ -133,17 +135,24 @@ def load_module_weights(path: Path, name: str, module: torch.nn.Module) -> None:
     load_state_strict(module, read_safetensors(file), file)
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A checkpoint's checkpoint.json ({} for checkpoints written before it existed)."""
+    file = Path(path) / MANIFEST
+    if not file.is_file():
+        return {}
+    return read_json_object(file, "the checkpoint is damaged, use an earlier one")
+
+
 def load_checkpoint(path: Path) -> Checkpoint:
     """Load a checkpoint folder: config, generator, tokenizer, trainer state."""
     path = Path(path)
     config_file = path / RUN_CONFIG
     if not config_file.is_file():
         raise CheckpointError(f"{path} is not a textgan checkpoint ({RUN_CONFIG} missing); pass a checkpoint folder or run directory")
-    cfg = config_mod.from_dict(config_mod.load_yaml(config_file))
+    cfg = config_mod.from_dict(config_mod.load_run_yaml(config_file))
     tokenizer = TextTokenizer.load(path / "tokenizer.json")
     generator = load_generator(path)
-    manifest_file = path / MANIFEST
-    manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.is_file() else {}
+    manifest = read_manifest(path)
     expected = manifest.get("tokenizer_fingerprint")
     if generator.vocab_size != tokenizer.vocab_size or (expected and expected != tokenizer.fingerprint()):
         raise CheckpointError(
@@ -174,19 +183,22 @@ class RunDirectory:
 
     def log_metrics(self, record: dict[str, Any]) -> None:
         """Append one JSON object to metrics.jsonl."""
-        if not self.write:
-            return
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.metrics_file, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if self.write:
+            append_line(self.metrics_file, json.dumps(record, ensure_ascii=False))
 
     def truncate_metrics(self, step: int) -> None:
         """Drop metric records after `step` (a resumed run rewrites them identically)."""
         if not self.write or not self.metrics_file.is_file():
             return
-        kept = [line for line in self.metrics_file.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        atomic_write_text(self.metrics_file, "".join(line + "\n" for line in kept))
+        kept = [record for record in read_jsonl(self.metrics_file) if record.get("step", 0) <= step]
+        atomic_write_text(self.metrics_file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
+
+    def discard_history(self) -> None:
+        """Remove what an attempt that stopped before its first checkpoint logged (metrics.jsonl,
+        TensorBoard events), so the run starts again from step 0 as if new."""
+        with guarded_write(self.path):
+            self.metrics_file.unlink(missing_ok=True)
+            shutil.rmtree(self.path / "tensorboard", ignore_errors=True)
 
     def write_samples(self, name: str, lines: list[str]) -> Path:
         path = self.path / "samples" / name
@@ -206,7 +218,10 @@ class RunDirectory:
         file = self.checkpoints / pointer
         if not file.is_file():
             return None
-        target = self.checkpoints / file.read_text(encoding="utf-8").strip()
+        name = file.read_text(encoding="utf-8", errors="replace").strip()
+        if not name.startswith("step-") or "/" in name or "\\" in name:  # damaged: not a step folder's name
+            return None
+        target = self.checkpoints / name
         return target if target.is_dir() else None
 
     def complete_checkpoints(self, resumable: bool = False) -> list[Path]:
@@ -226,7 +241,8 @@ class RunDirectory:
         if target in complete or not complete:
             return target  # (an incomplete target then fails to load with its own message)
         file = self.checkpoints / pointer
-        named = f"names {file.read_text(encoding='utf-8').strip()}, which is missing or incomplete" if file.is_file() else "is missing"
+        named = (f"names {file.read_text(encoding='utf-8', errors='replace').strip()[:40]}, which is missing or "
+                 "incomplete" if file.is_file() else "is missing")
         log.warning("%s %s; using %s, the newest complete checkpoint", file, named, complete[-1].name)
         return complete[-1]
 
@@ -238,7 +254,7 @@ class RunDirectory:
     def claim(self) -> Iterator[Path]:
         """Lock the folder against a second training while the block runs, after checking it
         can take a run: new, empty or a run directory, not a file or a folder of other files.
-        A folder made here that is left holding only the lock file is removed again."""
+        A folder made here that is left empty or holding only the lock file is removed again."""
         refuse_file(self.path)
         if self.path.is_dir():
             foreign = sorted(p.name for p in self.path.iterdir() if p.name not in RUN_ENTRIES)
@@ -252,8 +268,16 @@ class RunDirectory:
             with folder_lock(self.path, LOCK_FILE) as lock_file:
                 yield lock_file
         finally:
-            if created and [p.name for p in self.path.iterdir()] == [LOCK_FILE]:
+            if created:
+                self._remove_if_only_lock()
+
+    def _remove_if_only_lock(self) -> None:
+        """Cleanup of a new run that failed: never raises (it would hide the error being reported)."""
+        try:
+            if {p.name for p in self.path.iterdir()} <= {LOCK_FILE}:
                 shutil.rmtree(self.path, ignore_errors=True)
+        except OSError as exc:
+            log.debug("could not tidy %s: %s", self.path, exc)
 
     def prune(self, keep: int) -> None:
         """Keep the newest `keep` checkpoints and the best one."""
@@ -283,9 +307,49 @@ def find_checkpoint(path: Path, prefer: str = "best") -> Path:
         raise CheckpointError(f"{path} not found; pass a run directory written by textgan train or a checkpoint folder")
     if (path / RUN_CONFIG).is_file():
         return path
+    if path.name == CHECKPOINTS and is_run_directory(path.parent):  # RUN/checkpoints: the run's own
+        path = path.parent
     run = RunDirectory(path, write=False)
     pointers = [p for p in (prefer, "latest", "best") if (run.checkpoints / p).is_file()]
     found = run.resolve(pointers[0] if pointers else prefer)
     if found is not None:
         return found
+    if RunDirectory(path, write=False).metrics_file.is_file():
+        raise CheckpointError(f"{path} holds no checkpoint: its training stopped before the first one was "
+                              f"written; {restart_hint(path)}")
     raise CheckpointError(f"{path} holds no checkpoint; train first (textgan train --out {path}) or pass a checkpoint folder")
+
+
+def restart_hint(path: Path) -> str:
+    """How to start a run again that stopped before its first checkpoint (nothing to resume)."""
+    return f"textgan train --out {shlex.quote(str(path))} --resume starts it again from the beginning"
+
+
+def is_run_directory(path: Path) -> bool:
+    """Whether `path` holds a run (written by textgan train) or is a checkpoint folder."""
+    path = Path(path)
+    if (path / RUN_CONFIG).is_file() and (path / "model.safetensors").is_file():
+        return True
+    return (path / "config.yaml").is_file() and any(
+        (path / entry).exists() for entry in (CHECKPOINTS, "metrics.jsonl", IDENTITY_FILE, LOCK_FILE))
+
+
+def refuse_inside_run(path: str | Path, flag: str = "--out") -> Path:
+    """The one check of every output path that is not a run's own: it may not be or lie inside a
+    run directory or checkpoint folder (it could overwrite the weights, config or metrics)."""
+    path = check_path_name(path, flag)
+    resolved = path.resolve()
+    for folder in (resolved, *resolved.parents):
+        if folder.is_dir() and is_run_directory(folder):
+            where = "is" if folder == resolved else "lies inside"
+            raise TextGanError(f"{flag} {path} {where} the run {folder}; outputs there could overwrite the run's "
+                               f"files, so write them outside it (e.g. {flag} {folder.name}-{path.name})")
+    return path
+
+
+def check_output_file(path: str | Path, flag: str = "--out") -> Path:
+    """An output file path: valid, not a folder, and not inside a run directory."""
+    path = refuse_inside_run(path, flag)
+    if path.is_dir():
+        raise TextGanError(f"{flag} {path} is a folder; pass a file path for the output")
+    return path

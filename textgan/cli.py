@@ -27,7 +27,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see textgan {self.prog.split()[-1]} --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def register_command(name: str, add_arguments: Callable[[argparse.ArgumentParser], None],
@@ -54,7 +54,7 @@ def config_from_args(args: argparse.Namespace, base: Path | None = None):
             flags.append((key, value))
     cfg = config_mod.new_config()
     if base is not None:
-        config_mod.update(cfg, config_mod.load_yaml(base), where=str(base))
+        config_mod.update(cfg, config_mod.load_run_yaml(base), where=str(base))
     if getattr(args, "config", None):
         config_mod.update(cfg, config_mod.load_yaml(args.config), where=str(args.config))
     for key, value in flags:
@@ -62,6 +62,19 @@ def config_from_args(args: argparse.Namespace, base: Path | None = None):
     config_mod.apply_overrides(cfg, getattr(args, "set", None) or [])
     config_mod.validate(cfg)
     return cfg
+
+
+def seed_flag(text: str) -> int:
+    """--seed of every command: a whole number in 0..SEED_MAX (the rule train.seed follows)."""
+    from textgan.config import SEED_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expects a whole number in 0..{SEED_MAX}, got {text!r}")
+    return value
 
 
 def max_length_flag(text: str) -> int | str:
@@ -91,7 +104,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.learning_rate=0.005")
     p.add_argument("--device", help="auto | cpu | cuda | mps")
     p.add_argument("--precision", help="fp32 | bf16 | fp16")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed_flag)
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN",
                    help="continue the run in --out (or RUN: --resume RUN) from its latest checkpoint; "
                         "a finished run says which key trains it further and exits 0")
@@ -99,14 +112,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from textgan.api import train
-    from textgan.io import refuse_file
+    from textgan.io import check_path_name, refuse_file
 
     if isinstance(args.resume, str):  # --resume RUN
+        check_path_name(args.resume, "--resume")
         if args.out is not None and Path(args.out) != Path(args.resume):
             raise UsageError(f"--resume {args.resume} and --out {args.out} name different runs; pass one of them")
         args.out = args.resume
     if args.out is None:
         raise UsageError("the following arguments are required: --out (see textgan train --help)")
+    check_path_name(args.out)
     resume = bool(args.resume)
     saved = Path(args.out) / "config.yaml"
     if resume and not saved.is_file():
@@ -136,20 +151,23 @@ def add_sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repetition-penalty", type=float, default=1.0,
                    help="> 1 discourages tokens already in the text (CTRL's penalty; 1 = none)")
     p.add_argument("--prompt", help="reply to this prompt (dialogue models: printed `prompt → reply`) or continue it")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", help="write samples to this file instead of printing them")
+    p.add_argument("--seed", type=seed_flag, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--out", help="write samples to this file instead of printing them (not inside a run directory)")
 
 
 def run_sample(args: argparse.Namespace) -> int:
     from textgan.api import check_sampling, sample
+    from textgan.checkpoint import check_output_file
     from textgan.io import atomic_write_text
 
     check_sampling(args.n, args.temperature, args.top_k, args.top_p)
+    if args.out is not None:
+        check_output_file(args.out)
     lines = sample(args.run, n=args.n, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    prompt=args.prompt, seed=args.seed, device=args.device, greedy=args.greedy,
                    repetition_penalty=args.repetition_penalty)
-    if args.out:
+    if args.out is not None:
         atomic_write_text(Path(args.out), "".join(line + "\n" for line in lines))
     else:
         for line in lines:

@@ -22,6 +22,11 @@ import yaml
 
 from textgan.errors import ConfigError
 
+# Every command's seed (train.seed, `--seed` of sample, chat, evaluate, compare, demo) is a whole
+# number in 0..SEED_MAX: the trainers derive per-epoch and per-process seeds from it that must
+# stay within the range torch and numpy accept.
+SEED_MAX = 2**32 - 1
+
 
 @dataclass(frozen=True)
 class Check:
@@ -170,7 +175,7 @@ class TrainConfig:
     keep_checkpoints: int = param(3, low=1)
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))
-    seed: int = param(0, low=0, high=2**63 - 1)
+    seed: int = param(0, low=0, high=SEED_MAX)
     tensorboard: bool = param(True)  # event files in RUN/tensorboard/ (tensorboard --logdir runs/)
 
 
@@ -515,21 +520,57 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     return cfg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (lines {seen[key]} and {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file safely; syntax errors name the line and column."""
+    """Read a YAML file safely; syntax errors and keys given twice name the line and column."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; pass a YAML file to --config")
     if not path.is_file():
         raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
+        if "given twice" in problem:
+            raise ConfigError(f"config file {path}: {problem}; keep one of them") from None
         raise ConfigError(f"config file {path} has a YAML syntax error{where}: {problem}") from None
     return data or {}
+
+
+def load_run_yaml(path: str | Path) -> dict[str, Any]:
+    """A run's own config (RUN/config.yaml, a checkpoint's textgan.yaml): written by textgan, so
+    an empty, unreadable or non-mapping file is damage, refused naming it (never read as defaults)."""
+    path = Path(path)
+    fix = ("restore it (every checkpoint keeps a copy: RUN/checkpoints/step-N/textgan.yaml); "
+           "nothing was written")
+    try:
+        data = load_yaml(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{path} is damaged ({str(exc).split(': ', 1)[-1]}); {fix}") from None
+    if not data or not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        what = "empty" if not data else f"a YAML {type(data).__name__} of the wrong shape"
+        raise ConfigError(f"{path} is damaged ({what}, not the run's settings); {fix}")
+    return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

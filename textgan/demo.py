@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textgan.cli import register_command
+from textgan.cli import register_command, seed_flag
 from textgan.config import Config, load_config
 from textgan.errors import TextGanError
-from textgan.io import FolderLockedError
+from textgan.io import FolderLockedError, check_path_name
 from textgan.metrics import bleu, self_bleu
 
 if TYPE_CHECKING:  # torch and the trainers load when the demo runs, not when the CLI starts
@@ -86,6 +87,17 @@ def format_minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
+def adversarial_limit(minutes: float, time_limit: float, mle_seconds: float) -> tuple[float, str]:
+    """When the adversarial rounds stop (minutes since the start) and a note when that is past the
+    --minutes budget. A slow machine must not leave SeqGAN without rounds: after MLE they always
+    get MIN_ADVERSARIAL_MINUTES, or half the budget when that is less."""
+    least = min(MIN_ADVERSARIAL_MINUTES, minutes / 2)
+    limit = max(time_limit, mle_seconds / 60 + least)
+    note = (f"; MLE overran the {format_minutes(minutes * 60)} budget, so SeqGAN gets its least share, "
+            f"{format_minutes(least * 60)}" if limit > minutes else "")
+    return limit, note
+
+
 def print_report(rows: list[Snapshot], sample_count: int, reference_count: int) -> None:
     """The table, the metric definitions, then the samples of each row."""
     width = max(len(r.label) for r in rows)
@@ -108,7 +120,7 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="run directory to create (default: a new runs/demo-YYYYmmdd-HHMMSS)")
     p.add_argument("--minutes", type=float, default=5.0,
                    help="wall-time budget; adversarial rounds stop when it is spent (default 5)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_flag, default=0)
     p.add_argument("--examples", type=int, default=10000, help="poems to use, of 16,746 (default 10000)")
     p.add_argument("--epochs", type=int, default=6, help="MLE pretraining epochs (default 6)")
     p.add_argument("--rounds", type=int, default=1000, help="most adversarial rounds (default: as many as fit)")
@@ -118,14 +130,15 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     for name in ("minutes", "examples", "epochs", "rounds", "samples"):
-        if getattr(args, name) <= 0:
-            raise TextGanError(f"--{name} must be > 0, got {getattr(args, name)}")
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            raise TextGanError(f"--{name} must be a finite number > 0, got {value}")
     if args.samples < 2:
         raise TextGanError("--samples must be at least 2 (Self-BLEU compares samples with each other)")
     from textgan.checkpoint import RunDirectory, fresh_run_path
 
     with contextlib.ExitStack() as stack:
-        run = RunDirectory(Path(args.out) if args.out else fresh_run_path(Path("runs"), "demo"))
+        run = RunDirectory(check_path_name(args.out) if args.out is not None else fresh_run_path(Path("runs"), "demo"))
         while True:
             try:
                 stack.enter_context(run.claim())
@@ -167,14 +180,13 @@ def demo(args: argparse.Namespace, run: RunDirectory) -> int:
     print(f"[1/2] MLE pretraining: {cfg.train.epochs} epochs", flush=True)
     trainer.pretrain_generator()
     mle_seconds = time.monotonic() - started
-    # a slow machine must not leave SeqGAN without rounds: it always gets MIN_ADVERSARIAL_MINUTES
-    time_limit = max(time_limit, mle_seconds / 60 + MIN_ADVERSARIAL_MINUTES)
+    time_limit, over = adversarial_limit(args.minutes, time_limit, mle_seconds)
     trainer.cfg.seqgan.time_limit_minutes = time_limit
     rows = [snapshot(trainer, f"MLE ({trainer.epoch} epochs)", references, args.samples),
             snapshot(trainer, f"MLE, temperature {COOL_TEMPERATURE}", references, args.samples, COOL_TEMPERATURE)]
 
     print(f"[2/2] SeqGAN: D pretraining, then adversarial rounds until {format_minutes(time_limit * 60)} "
-          f"(MLE took {format_minutes(mle_seconds)})", flush=True)
+          f"(MLE took {format_minutes(mle_seconds)}{over})", flush=True)
     trainer.train()
     rows.append(snapshot(trainer, f"SeqGAN (+{trainer.round} rounds)", references, args.samples))
     print_report(rows, args.samples, len(references))

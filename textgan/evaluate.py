@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from textgan.cli import register_command
+from textgan.cli import register_command, seed_flag
 from textgan.config import Config
 from textgan.errors import ConfigError, DataError, TextGanError
 from textgan.io import atomic_write_text, refuse_file
@@ -168,6 +168,8 @@ def file_distribution_metrics(hypotheses: list[list[str]], references: list[list
 def read_lines(path: str, what: str) -> list[str]:
     """Lines of a UTF-8 text file; a missing, unreadable or blank file is a DataError."""
     file = Path(path)
+    if file.is_dir():
+        raise DataError(f"--{what} {path} is a folder; pass a text file with one sentence per line")
     if not file.is_file():
         raise DataError(f"--{what} {path} not found; pass a text file with one sentence per line")
     try:
@@ -368,6 +370,9 @@ def store_records(run_dir: Path, records: list[dict[str, Any]]) -> None:
 def evaluate_run(run: LoadedRun, temperatures: list[float], n: int, seed: int, max_n: int,
                  distribution: DistributionBudget | None = None) -> list[dict[str, Any]]:
     """Evaluate a loaded run at each temperature; store records and samples under RUN_DIR/eval/."""
+    from textgan.models.memory import check_rows_fit
+
+    check_rows_fit(n, int(run.data.test.tokens.shape[1]), "-n")
     records = []
     bar = progress(total=len(temperatures), desc=f"evaluating {run.run_dir.name} ({n} samples per temperature)",
                    unit="temperatures", line_every=1)
@@ -433,7 +438,7 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (runs: one object per line, one line per temperature)")
     p.add_argument("--temperatures", metavar="T1,T2,...", help=f"runs: sampling temperatures (default {DEFAULT_TEMPERATURES})")
     p.add_argument("-n", type=int, help=f"runs: samples per temperature (default {DEFAULT_SAMPLES})")
-    p.add_argument("--seed", type=int, help="runs: sampling seed (default 0)")
+    p.add_argument("--seed", type=seed_flag, help="runs: sampling seed (default 0)")
     p.add_argument("--device", help="runs: auto | cpu | cuda | mps (default auto)")
     p.add_argument("--distribution", action="store_true",
                    help="also reverse/forward LM NLL and the classifier two-sample accuracy (trains small models)")
@@ -508,10 +513,9 @@ def _labels(models: list[str], run_dirs: list[Path]) -> list[str]:
 
 def tokenisation(cfg: Config, checkpoint_path: Path) -> tuple[str, str]:
     """What a run's BLEU is computed on: its corpus and its tokenizer (kind and vocabulary)."""
-    from textgan.checkpoint import MANIFEST
+    from textgan.checkpoint import read_manifest
 
-    manifest = checkpoint_path / MANIFEST
-    fingerprint = json.loads(manifest.read_text(encoding="utf-8")).get("tokenizer_fingerprint") if manifest.is_file() else None
+    fingerprint = read_manifest(checkpoint_path).get("tokenizer_fingerprint")
     vocabulary = f", vocabulary {str(fingerprint)[:8]}" if fingerprint else ""
     return str(cfg.data.corpus), f"{cfg.tokenizer.kind} tokens{vocabulary}"
 
@@ -523,8 +527,9 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
     repeated = {str(p) for p in resolved if resolved.count(p) > 1}
     if repeated:
         raise TextGanError(f"{sorted(repeated)[0]} is given twice; name each run once")
-    refuse_file(Path(out))
-    from textgan.checkpoint import RUN_CONFIG, find_checkpoint
+    from textgan.checkpoint import RUN_CONFIG, find_checkpoint, refuse_inside_run
+
+    refuse_file(refuse_inside_run(out))
 
     runs: list[tuple[Path, Config, str, list[dict[str, Any]]]] = []
     tokenisations: list[tuple[str, str]] = []
@@ -541,7 +546,7 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
         else:
             from textgan import config as config_mod
 
-            cfg = config_mod.from_dict(config_mod.load_yaml(checkpoint_path / RUN_CONFIG))
+            cfg = config_mod.from_dict(config_mod.load_run_yaml(checkpoint_path / RUN_CONFIG))
         runs.append((run_dir, cfg, checkpoint_path.name, stored))
         tokenisations.append(tokenisation(cfg, checkpoint_path))
     labels = _labels([model_name(cfg) for _, cfg, _, _ in runs], [d.resolve() for d, _, _, _ in runs])
@@ -566,7 +571,7 @@ def add_compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperatures", default=DEFAULT_SWEEP, metavar="T1,T2,...",
                    help=f"temperatures every run is shown at (default {DEFAULT_SWEEP})")
     p.add_argument("-n", type=int, default=DEFAULT_SAMPLES, help=f"samples per temperature (default {DEFAULT_SAMPLES})")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--seed", type=seed_flag, default=0, help="sampling seed (default 0)")
     p.add_argument("--max-n", type=int, default=DEFAULT_MAX_N, help="highest BLEU order, 1..10 (default 5)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
 

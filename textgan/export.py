@@ -9,7 +9,6 @@ its checkpoint folder already loads with `textgan.load`.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +27,9 @@ SAMPLE_LINES = 10  # per samples/ file in the card
 
 
 def _records(run: Path) -> list[dict[str, Any]]:
-    file = run / "metrics.jsonl"
-    if not file.is_file():
-        return []
-    return [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from textgan.io import read_jsonl
+
+    return read_jsonl(run / "metrics.jsonl")
 
 
 def _number(value: Any) -> str:
@@ -113,7 +111,9 @@ def model_card(run: Path, checkpoint: Checkpoint) -> str:
 
 def export_run(run: str | Path, out: str | Path) -> Path:
     """Write the best checkpoint of `run` to `out` in the Hugging Face layout with a model card."""
-    run, out = Path(run), Path(out)
+    from textgan.checkpoint import refuse_inside_run
+
+    run, out = Path(run), refuse_inside_run(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise TextGanError(f"{out} already exists; choose another --out or remove it")
     from textgan.checkpoint import find_checkpoint, load_checkpoint

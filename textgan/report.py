@@ -7,15 +7,13 @@ training history and its evaluations over temperature into a `RunReport` and cal
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textgan.errors import DataError
-from textgan.io import atomic_write_text, write_with
+from textgan.io import atomic_write_text, read_jsonl, write_with
 
 __all__ = ["PROTOCOL", "RunReport", "markdown_table", "metric_series", "plot_learning_curves",
            "plot_nll_oracle_curves", "plot_nll_tradeoff", "plot_quality_diversity", "read_jsonl",
@@ -47,25 +45,6 @@ class RunReport:
     checkpoint: str
     history: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl records
     results: list[dict[str, Any]] = field(default_factory=list)  # evaluation records, one per temperature
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSON-lines file (none if it does not exist); a malformed line is a DataError."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise DataError(f"{path}:{number} is not valid JSON; repair or delete that line") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}:{number} is not a JSON object; repair or delete that line")
-        records.append(record)
-    return records
 
 
 def _is_number(value: object) -> bool:

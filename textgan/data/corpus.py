@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from textgan.config import DataConfig
-from textgan.errors import DataError
+from textgan.errors import CheckpointError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,10 @@ def bundled_data_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "data"
 
 
-def resolve_corpus(name_or_path: str) -> Path:
-    """Map a bundled corpus name to its file, or check that a user path exists."""
-    if name_or_path in BUNDLED:
+def resolve_corpus(name_or_path: str, label: str = "corpus") -> Path:
+    """Map a bundled corpus name to its file, or check that a user path exists (a split file
+    given as data.validation_file or data.test_file is named by its `label`)."""
+    if name_or_path in BUNDLED and label == "corpus":
         path = bundled_data_dir() / BUNDLED[name_or_path]
         if not path.is_file():
             raise DataError(
@@ -61,11 +62,17 @@ def resolve_corpus(name_or_path: str) -> Path:
             )
         return path
     path = Path(name_or_path).expanduser()
+    if not path.exists() and label != "corpus":
+        raise DataError(f"{label} {path} not found; pass an existing .txt/.jsonl/.csv file, or drop {label} "
+                        "to take that split from the corpus")
     if not path.exists():
         raise DataError(
             f"corpus {path} not found; pass an existing .txt/.jsonl/.csv file or a saved dataset "
             f"folder, or a bundled corpus ({', '.join(BUNDLED)})"
         )
+    if not path.is_dir() and not path.is_file():
+        raise DataError(f"{label} {path} is not a regular file (a pipe, socket or device); save the text to a "
+                        "file and pass that")
     return path
 
 
@@ -119,7 +126,13 @@ def check_corpus_unchanged(run_dir: Path, cfg: DataConfig) -> None:
     recorded = run_dir / IDENTITY_FILE
     if not recorded.is_file():
         return
-    before = json.loads(recorded.read_text(encoding="utf-8"))
+    from textgan.io import read_json_object
+
+    fix = f"delete it to skip this check (it only records what {run_dir} was trained on)"
+    before = read_json_object(recorded, fix)
+    entry_keys = {"path", "size", "head_sha256"}
+    if not all(isinstance(e, dict) and entry_keys <= set(e) for e in before.values()):
+        raise CheckpointError(f"{recorded} is damaged (entries lack {', '.join(sorted(entry_keys))}); {fix}")
     now = corpus_identity(cfg)
     same = ("size", "head_sha256")
     changed = [f"{entry['path']} (now missing)" if key not in now else
@@ -131,14 +144,14 @@ def check_corpus_unchanged(run_dir: Path, cfg: DataConfig) -> None:
                     "was trained and tested on", run_dir, ", ".join(changed))
 
 
-def _check_text_file(path: Path) -> None:
+def _check_text_file(path: Path, label: str = "corpus") -> None:
     """Refuse empty, binary and non-UTF-8 files before `datasets` sees them."""
     if path.stat().st_size == 0:
-        raise DataError(f"corpus {path} is empty; give a file with one example per line")
+        raise DataError(f"{label} {path} is empty; give a file with one example per line")
     with open(path, "rb") as handle:
         head = handle.read(1 << 20)
     if b"\x00" in head:
-        raise DataError(f"corpus {path} looks binary (it holds NUL bytes); give a UTF-8 text file")
+        raise DataError(f"{label} {path} looks binary (it holds NUL bytes); give a UTF-8 text file")
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, 1):
             try:
@@ -146,7 +159,7 @@ def _check_text_file(path: Path) -> None:
             except UnicodeDecodeError as exc:
                 column = len(line[: exc.start].decode("utf-8")) + 1
                 raise DataError(
-                    f"corpus {path} is not valid UTF-8 at line {number}, column {column} (byte "
+                    f"{label} {path} is not valid UTF-8 at line {number}, column {column} (byte "
                     f"0x{line[exc.start]:02x}); re-encode it as UTF-8"
                 ) from None
 
@@ -182,6 +195,24 @@ def _bad_json_line(path: Path) -> str | None:
     return f"line {blank} is blank" if blank else None
 
 
+def _bad_csv_line(path: Path) -> str | None:
+    """Why a CSV file that `datasets` could not read fails ("line N has ..."): its first record
+    whose number of fields differs from the header's, or one the csv module cannot parse."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            for record in reader:
+                if record and len(record) != len(header or []):
+                    return (f"line {reader.line_num} has {len(record)} fields but the header has "
+                            f"{len(header or [])}")
+        except csv.Error as exc:
+            return f"line {reader.line_num}: {exc}"
+    return None
+
+
 def _line_of_row(path: Path, row: int) -> int:
     """The line of a JSON-lines file holding data row `row` (0-based; blank lines hold none)."""
     with open(path, encoding="utf-8") as handle:
@@ -193,7 +224,7 @@ def _line_of_row(path: Path, row: int) -> int:
     return row + 1
 
 
-def _load_dataset(path: Path):
+def _load_dataset(path: Path, label: str = "corpus"):
     import datasets
 
     datasets.disable_progress_bars()
@@ -202,7 +233,7 @@ def _load_dataset(path: Path):
             loaded = datasets.load_from_disk(str(path))
         except (FileNotFoundError, ValueError) as exc:
             raise DataError(
-                f"corpus folder {path} is not a dataset saved with datasets' save_to_disk ({exc}); "
+                f"{label} folder {path} is not a dataset saved with datasets' save_to_disk ({exc}); "
                 "pass a file or a saved dataset folder"
             ) from None
         if isinstance(loaded, datasets.DatasetDict):
@@ -213,29 +244,35 @@ def _load_dataset(path: Path):
     builder = SUFFIXES.get(path.suffix.lower())
     if builder is None:
         raise DataError(
-            f"corpus {path} has an unsupported extension {path.suffix!r}; use .txt, .jsonl, .csv "
+            f"{label} {path} has an unsupported extension {path.suffix!r}; use .txt, .jsonl, .csv "
             "or a saved dataset folder"
         )
-    _check_text_file(path)
+    _check_text_file(path, label)
     try:
         with _datasets_quiet():
             return datasets.load_dataset(builder, data_files=str(path), split="train")
     except Exception as exc:  # datasets raises many types for malformed files
         bad = _bad_json_line(path) if path.suffix.lower() == ".jsonl" else None
         if bad:
-            raise DataError(f"could not read corpus {path} as JSON lines: {bad}; fix or remove that line") from None
+            raise DataError(f"could not read {label} {path} as JSON lines: {bad}; fix or remove that line") from None
+        bad = _bad_csv_line(path) if path.suffix.lower() == ".csv" else None
+        if bad:
+            raise DataError(f"could not read {label} {path} as CSV: {bad}; fix or remove that line") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"could not read corpus {path} as {builder}: {first}; fix the file") from None
+        raise DataError(f"could not read {label} {path} as {builder}: {first}; fix the file") from None
 
 
-def check_text_field(dataset, name: str, path: Path) -> None:
+def check_text_field(dataset, name: str, path: Path, label: str = "corpus") -> None:
     """Refuse a field that is absent, or whose values are numbers, lists or objects rather than
     text (CSV has no types: its cells are read as text)."""
     import datasets
 
+    if name not in dataset.column_names and path.suffix.lower() == ".txt":
+        raise DataError(f"{label} {path} is plain text, one example per line, without fields such as {name!r}; "
+                        "data.prompt_field and data.reply_field need a .jsonl or .csv file (or drop them)")
     if name not in dataset.column_names:
         raise DataError(
-            f"corpus {path} has no field {name!r} (fields: {', '.join(dataset.column_names)}); "
+            f"{label} {path} has no field {name!r} (fields: {', '.join(dataset.column_names)}); "
             "pass --text-field NAME"
         )
     feature = dataset.features[name]
@@ -249,15 +286,15 @@ def check_text_field(dataset, name: str, path: Path) -> None:
                 row = start + offset
                 where = f"line {_line_of_row(path, row)}" if path.suffix.lower() == ".jsonl" else f"row {row + 1}"
                 raise DataError(
-                    f"corpus {path} {where}: field {name!r} holds {json.dumps(value, default=str)[:40]} "
+                    f"{label} {path} {where}: field {name!r} holds {json.dumps(value, default=str)[:40]} "
                     f"({type(value).__name__}), not text; quote it or remove the row"
                 )
         start += len(batch[name])
 
 
-def _column(dataset, name: str, path: Path) -> list[str]:
+def _column(dataset, name: str, path: Path, label: str = "corpus") -> list[str]:
     """The field's values as text, "" where missing or null."""
-    check_text_field(dataset, name, path)
+    check_text_field(dataset, name, path, label)
     return ["" if value is None else str(value) for value in dataset[name]]
 
 
@@ -269,16 +306,17 @@ def report_skipped(path: Path, skipped: int, total: int, fields: list[str]) -> N
                     path, skipped, total, names)
 
 
-def read_examples(path_or_name: str, cfg: DataConfig) -> list[Example]:
-    """Read every non-empty example of a corpus as text or (prompt, reply)."""
-    path = resolve_corpus(path_or_name)
-    dataset = _load_dataset(path)
+def read_examples(path_or_name: str, cfg: DataConfig, label: str = "corpus") -> list[Example]:
+    """Read every non-empty example of a corpus (or of the split file `label` names) as text or
+    (prompt, reply)."""
+    path = resolve_corpus(path_or_name, label)
+    dataset = _load_dataset(path, label)
     prompt_field, reply_field = cfg.prompt_field, cfg.reply_field
     if not prompt_field and path_or_name in BUNDLED_FIELDS:
         prompt_field, reply_field = BUNDLED_FIELDS[path_or_name]
     if prompt_field:
-        prompts = _column(dataset, prompt_field, path)
-        replies = _column(dataset, reply_field, path)
+        prompts = _column(dataset, prompt_field, path, label)
+        replies = _column(dataset, reply_field, path, label)
         examples = [
             Example(text=r.strip(), prompt=p.strip())
             for p, r in zip(prompts, replies)
@@ -287,11 +325,11 @@ def read_examples(path_or_name: str, cfg: DataConfig) -> list[Example]:
         report_skipped(path, len(prompts) - len(examples), len(prompts), [prompt_field, reply_field])
     else:
         field = "text" if path.suffix.lower() == ".txt" else cfg.text_field
-        texts = _column(dataset, field, path)
+        texts = _column(dataset, field, path, label)
         examples = [Example(text=t.strip()) for t in texts if t.strip()]
         report_skipped(path, len(texts) - len(examples), len(texts), [field])
     if not examples:
-        raise DataError(f"corpus {path} has no non-empty examples; give at least one line of text")
+        raise DataError(f"{label} {path} has no non-empty examples; give at least one line of text")
     return examples
 
 
@@ -322,9 +360,9 @@ def load_splits(cfg: DataConfig, seed: int) -> Splits:
         test=[examples[i] for i in test],
     )
     if cfg.validation_file:
-        splits.validation = read_examples(cfg.validation_file, cfg)
+        splits.validation = read_examples(cfg.validation_file, cfg, "data.validation_file")
     if cfg.test_file:
-        splits.test = read_examples(cfg.test_file, cfg)
+        splits.test = read_examples(cfg.test_file, cfg, "data.test_file")
     log.info("corpus %s: %d train, %d validation, %d test", cfg.corpus, len(splits.train),
              len(splits.validation), len(splits.test))
     return splits

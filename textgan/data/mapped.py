@@ -30,12 +30,15 @@ from textgan.data.encoding import (AUTO, AUTO_MAX_LENGTH, EncodedSplit, choose_m
                                    report_overflow, row_length, token_ids)
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
 from textgan.errors import DataError
-from textgan.io import atomic_path
+from textgan.io import atomic_path, guarded_write
 from textgan.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
 
 DROPPED, KEPT, TRUNCATED = 0, 1, 2
+
+
+CACHE_FIX = "set data.cache_dir (or TEXTGAN_CACHE) to a folder on a writable disk with room"
 
 
 def default_cache_dir() -> Path:
@@ -173,7 +176,7 @@ def _write_split(dataset, indices: np.ndarray, name: str, files: dict[str, Path]
     tok = cfg.tokenizer
     rows = len(indices)
     bounds = [(lo, min(lo + ROWS_PER_PART, rows)) for lo in range(0, rows, ROWS_PER_PART)]
-    with atomic_path(files["tokens"]) as tmp_tokens, atomic_path(files["prompt_lengths"]) as tmp_prompts:
+    with atomic_path(files["tokens"], CACHE_FIX) as tmp_tokens, atomic_path(files["prompt_lengths"], CACHE_FIX) as tmp_prompts:
         offsets = (_preallocate_npy(tmp_tokens, (rows, width)), _preallocate_npy(tmp_prompts, (rows,)))
         _PART.update(subset=dataset.select(indices), tokenizer=tokenizer, overflow=tok.overflow, width=width,
                      has_prompt=has_prompt, files=(tmp_tokens, tmp_prompts), offsets=offsets)
@@ -203,7 +206,8 @@ def _write_split(dataset, indices: np.ndarray, name: str, files: dict[str, Path]
         _shrink_npy(tmp_prompts, (kept,), offsets[1])
     dropped, truncated = sum(r[1] for r in results), sum(r[2] for r in results)
     report_overflow(name, dropped, truncated, rows, width)
-    files["meta"].write_text(json.dumps({"dropped": dropped, "truncated": truncated}), encoding="utf-8")
+    with guarded_write(files["meta"], CACHE_FIX):
+        files["meta"].write_text(json.dumps({"dropped": dropped, "truncated": truncated}), encoding="utf-8")
 
 
 def _quiet_tokenizers() -> None:
@@ -375,13 +379,15 @@ def prepare_memory_mapped(cfg: Config, tokenizer: TextTokenizer | None = None):
     if len(non_empty) == 0:
         raise DataError(f"corpus {path} has no non-empty examples; give at least one line of text")
     position = split_indices(len(non_empty), cfg.data, cfg.train.seed)
-    folder.mkdir(parents=True, exist_ok=True)
+    with guarded_write(folder, CACHE_FIX):
+        folder.mkdir(parents=True, exist_ok=True)
     if tokenizer is None:
         tokenizer = _train_tokenizer(dataset, non_empty[position[0]], cfg, has_prompt)
         tokenizer.save(tokenizer_file)
     if width is None:
         width = _auto_width(dataset, non_empty[position[0]], tokenizer, has_prompt)
-        width_file.write_text(json.dumps(width), encoding="utf-8")
+        with guarded_write(width_file, CACHE_FIX):
+            width_file.write_text(json.dumps(width), encoding="utf-8")
     splits: dict[str, EncodedSplit] = {}
     for name, chosen in zip(SPLITS, position):
         files = _split_files(folder, name, tokenizer, cfg, width)

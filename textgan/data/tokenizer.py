@@ -174,7 +174,9 @@ class TextTokenizer:
         kind, word_split, specials = "word", "whitespace", dict(DEFAULT_SPECIALS)
         settings = path.with_name("tokenizer_config.json")
         if settings.is_file():
-            data = json.loads(settings.read_text(encoding="utf-8"))
+            from textgan.io import read_json_object
+
+            data = read_json_object(settings, "restore it with its tokenizer.json from the same checkpoint")
             kind = data.get("textgan_kind", kind)
             word_split = data.get("textgan_word_split", word_split)
             if kind == PRETRAINED:  # only the roles the model's tokenizer has

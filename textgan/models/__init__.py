@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -117,10 +116,9 @@ def load_generator(directory: Path) -> Generator:
     config_path = directory / "config.json"
     if not config_path.is_file():
         raise CheckpointError(f"{config_path} not found; pass a checkpoint folder or a run directory")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CheckpointError(f"{config_path} is corrupt (not JSON); use another checkpoint") from None
+    from textgan.io import read_json_object
+
+    config = read_json_object(config_path, "the checkpoint is corrupt, use another checkpoint")
     model_cls = _model_type_class(config.get("model_type"))
     if model_cls is None:
         raise CheckpointError(

@@ -139,3 +139,47 @@ def check_fits_in_memory(cfg: Config, vocab_size: int, max_length: int, device: 
         f"{_size(needed)} (fp32 weights, gradients, Adam state) but {_size(free)} is available on "
         f"{device.type}; {fix}"
     )
+
+
+# Bytes a sampled token costs until its text is out: the int64 id, the Python int and list slot
+# `tolist` makes of it, and its text (a lower bound: the strings' own overhead is left out).
+SAMPLED_TOKEN_BYTES = 8 + 28 + 8 + 4
+
+
+def activation_bytes_per_token(cfg: Config, max_length: int) -> int:
+    """Least bytes of activations one token of a training batch keeps for the backward pass
+    (fp32): its embedding and each layer's gates and outputs; a transformer also keeps its row
+    of every head's attention matrix, which grows with the row length."""
+    m = cfg.model
+    if m.kind == "transformer":
+        return 4 * (m.embedding_dim + m.num_layers * (10 * m.embedding_dim + m.num_heads * max_length))
+    width = m.hidden_dim * (m.memory_slots if m.kind == "relational_memory" else 1)
+    return 4 * (m.embedding_dim + m.num_layers * 6 * width) + 2 * 8  # + input and target ids
+
+
+def check_batch_fits(cfg: Config, max_length: int, device: torch.device) -> None:
+    """Refuse, before the corpus is encoded or a model built, a training batch (train.batch_size
+    rows of `max_length` tokens) whose activations alone cannot fit in `device`'s free memory."""
+    needed = cfg.train.batch_size * max_length * activation_bytes_per_token(cfg, max_length)
+    free = available_memory(device)
+    if free is None or needed <= free:
+        return
+    raise ConfigError(
+        f"a training batch of {cfg.train.batch_size} rows of {max_length:,} tokens needs at least {_size(needed)} "
+        f"of activations but {_size(free)} is available on {device.type}; lower tokenizer.max_length (now "
+        f"{max_length}; auto sizes it from the corpus) or train.batch_size (now {cfg.train.batch_size})"
+    )
+
+
+def check_rows_fit(count: int, length: int, flag: str, device: torch.device | None = None) -> None:
+    """Refuse generating `count` rows of up to `length` tokens whose ids and texts cannot fit in
+    the free memory (rows are drawn in chunks, so the model's temporaries stay small)."""
+    needed = count * length * SAMPLED_TOKEN_BYTES
+    free = available_memory(device or torch.device("cpu"))
+    if free is None or needed <= free:
+        return
+    most = max(1, free // (length * SAMPLED_TOKEN_BYTES))
+    raise ConfigError(
+        f"{flag} {count:,} samples of up to {length} tokens need at least {_size(needed)} but {_size(free)} "
+        f"is available; lower {flag} (at most about {most:,} here)"
+    )

@@ -40,17 +40,30 @@ def check_source(name: str) -> None:
                           "or a Hub id such as gpt2")
 
 
+# files of which a model folder holds at least one when its tokenizer was saved beside it
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model",
+                   "vocab.txt")
+
+
 def load_pretrained_tokenizer(name: str, separator: bool) -> TextTokenizer:
     """The model's own tokenizer; `separator` adds a <sep> token where it has none (prompt -> reply
     corpora need one that is not the end token)."""
     from transformers import AutoTokenizer
 
     check_source(name)
+    folder = Path(name).expanduser()
+    if folder.is_dir() and not any((folder / file).is_file() for file in TOKENIZER_FILES):
+        raise ConfigError(f"model.init_from={name!r} is a folder without a tokenizer (none of "
+                          f"{', '.join(TOKENIZER_FILES[:3])}); save the model's tokenizer there too "
+                          "(tokenizer.save_pretrained(folder))")
     _quiet_transformers()
     try:
         hf = AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError, KeyError) as exc:
         raise _load_error(name, "tokenizer", exc) from None
+    if len(hf) < 2:
+        raise ConfigError(f"model.init_from={name!r}: its tokenizer has {len(hf)} token(s), so every text would be "
+                          "blank; save the model's own tokenizer beside it")
     if not getattr(hf, "is_fast", False):
         raise ConfigError(f"model.init_from={name!r} has no fast tokenizer (tokenizer.json); convert it with "
                           "transformers' convert_slow_tokenizer and save it beside the model")

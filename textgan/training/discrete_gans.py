@@ -8,9 +8,13 @@ learns. The formulas are pure functions in `textgan.gan_rewards`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from textgan.config import RankGanConfig
 from textgan.data.encoding import eos_positions
+from textgan.errors import ConfigError
 from textgan.gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
                                  mixed_mle_mali_loss, mixing_prefix_length, ranker_loss)
 from textgan.training.base import backward_and_step, global_batches
@@ -69,6 +73,18 @@ class MaliGANTrainer(SeqGANTrainer):
         return rewards.unsqueeze(1) * mask, torch.sigmoid(logits).unsqueeze(1) * mask
 
 
+def check_ranking_sizes(cfg: RankGanConfig, train_rows: int) -> None:
+    """Bound the reference and comparison sets by the data: they are drawn (with replacement)
+    from the training rows, so a set larger than both those rows and its default only repeats
+    rows, at a cost in time and memory that grows without limit."""
+    defaults = RankGanConfig()
+    for key in ("reference_size", "comparison_size"):
+        value = getattr(cfg, key)
+        if value > max(train_rows, getattr(defaults, key)):
+            raise ConfigError(f"rankgan.{key}={value} exceeds the {train_rows:,} training rows it is drawn from; "
+                              f"set it to at most {max(train_rows, getattr(defaults, key)):,}")
+
+
 class RankGANTrainer(SeqGANTrainer):
     """RankGAN: D is a ranker (the TextCNN's sentence feature, cosine similarity to the mean
     feature of a reference set of real rows, softmax with gamma over a comparison set); G's
@@ -76,6 +92,10 @@ class RankGANTrainer(SeqGANTrainer):
 
     name = "rankgan"
     title = "RankGAN"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        check_ranking_sizes(self.cfg.rankgan, len(self.data.train))
 
     def ranking_rows(self, count: int) -> torch.Tensor:
         """`count` training rows drawn with replacement from the trainer's stream (reference and

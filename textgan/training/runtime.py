@@ -32,6 +32,8 @@ def resolve_device(name: str) -> torch.device:
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise ConfigError("--device mps was asked for but MPS is not available; use --device cpu or auto")
         return torch.device("mps")
+    if name != "cpu":  # the choices of train.device, for every command's --device
+        raise ConfigError(f"--device must be one of auto, cpu, cuda, mps, got {name!r}")
     return torch.device("cpu")
 
 
