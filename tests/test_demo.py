@@ -26,4 +26,4 @@ def test_demo_prints_the_table_and_samples(tmp_path: Path, capsys, monkeypatch):
 
 def test_demo_rejects_a_bad_budget(tmp_path: Path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo"), "--minutes", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "textgan: error: --minutes must be > 0, got 0.0"
+    assert capsys.readouterr().err.strip() == "textgan: error: --minutes must be a finite number > 0, got 0.0"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textgan.io import atomic_write_text, read_jsonl, write_with
+from textgan.io import atomic_write_text, guarded_write, read_jsonl, write_with
 
 __all__ = ["PROTOCOL", "RunReport", "markdown_table", "metric_series", "plot_learning_curves",
            "plot_nll_oracle_curves", "plot_nll_tradeoff", "plot_quality_diversity", "read_jsonl",
@@ -278,7 +278,8 @@ def write_report(runs: Sequence[RunReport], out_dir: Path, orders: Sequence[int]
     """Write report.md and the plots that apply (learning curves, quality–diversity, NLL-oracle) to out_dir;
     `warnings` are shown at the top."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with guarded_write(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     plots = [
         ("learning_curves.png", "Learning curves (metrics.jsonl)", plot_learning_curves(runs, out_dir / "learning_curves.png")),
         ("quality_diversity.png", "Quality–diversity: BLEU-n vs Self-BLEU-n over temperature",

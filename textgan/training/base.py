@@ -269,7 +269,10 @@ class Trainer:
         if self._tensorboard is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tensorboard = SummaryWriter(str(self.run.path / "tensorboard"), purge_step=self._tensorboard_purge)
+            from textgan.io import guarded_write
+
+            with guarded_write(self.run.path / "tensorboard"):
+                self._tensorboard = SummaryWriter(str(self.run.path / "tensorboard"), purge_step=self._tensorboard_purge)
         return self._tensorboard
 
     def log_samples(self, phase: str, lines: list[str] | None = None, count: int = 4) -> None:
