@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
-from textgan.cli import register_command, seed_flag
+from textgan.cli import register_command
+from textgan.config import seed_flag
 from textgan.errors import ConfigError, TextGanError
 
 if TYPE_CHECKING:  # torch loads when a chat starts, not when `textgan` registers the command
@@ -162,7 +163,7 @@ def run_chat(args: argparse.Namespace) -> int:
     decoding.check()
     # undecodable bytes become surrogates (refused per line) rather than a UnicodeDecodeError
     buffer = getattr(sys.stdin, "buffer", None)
-    source = (io.TextIOWrapper(buffer, encoding=sys.stdin.encoding or "utf-8", errors="surrogateescape")
+    source = (io.TextIOWrapper(buffer, encoding="utf-8", errors="surrogateescape")
               if buffer is not None else sys.stdin)
     chat(Conversation(args.run, decoding, args.seed, args.device), source, sys.stdout, sys.stderr)
     return 0

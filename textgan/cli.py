@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from textgan.config import seed_flag
 from textgan.errors import TextGanError
 
 log = logging.getLogger("textgan")
@@ -62,19 +63,6 @@ def config_from_args(args: argparse.Namespace, base: Path | None = None):
     config_mod.apply_overrides(cfg, getattr(args, "set", None) or [])
     config_mod.validate(cfg)
     return cfg
-
-
-def seed_flag(text: str) -> int:
-    """--seed of every command: a whole number in 0..SEED_MAX (the rule train.seed follows)."""
-    from textgan.config import SEED_MAX
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"expects a whole number in 0..{SEED_MAX}, got {text!r}")
-    return value
 
 
 def max_length_flag(text: str) -> int | str:

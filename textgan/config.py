@@ -9,6 +9,7 @@ can be added unchecked.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import math
@@ -26,6 +27,18 @@ from textgan.errors import ConfigError
 # number in 0..SEED_MAX: the trainers derive per-epoch and per-process seeds from it that must
 # stay within the range torch and numpy accept.
 SEED_MAX = 2**32 - 1
+
+
+def seed_flag(text: str) -> int:
+    """`--seed` of every command (an argparse type): a whole number in 0..SEED_MAX, the rule
+    train.seed follows."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expects a whole number in 0..{SEED_MAX}, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textgan.cli import register_command, seed_flag
-from textgan.config import Config, load_config
+from textgan.cli import register_command
+from textgan.config import Config, load_config, seed_flag
 from textgan.errors import TextGanError
 from textgan.io import FolderLockedError, check_path_name
 from textgan.metrics import bleu, self_bleu

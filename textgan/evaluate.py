@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from textgan.cli import register_command, seed_flag
-from textgan.config import Config
+from textgan.cli import register_command
+from textgan.config import Config, seed_flag
 from textgan.errors import ConfigError, DataError, TextGanError
 from textgan.io import atomic_write_text, refuse_file
 from textgan.metrics import sample_metrics, tokenize_lines, unique_ratio

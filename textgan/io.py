@@ -148,8 +148,10 @@ def write_with(path: Path, writer: Callable[[Path], None]) -> None:
 def append_line(path: Path, line: str) -> None:
     """Append one line to a log file (metrics.jsonl), through the guarded path."""
     path = Path(path)
-    with guarded_write(path), open(path, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
+    with guarded_write(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
 
 class FolderLockedError(TextGanError):
