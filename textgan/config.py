@@ -554,6 +554,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder; pass a YAML file to --config")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"config file {path} is not a regular file (a pipe, socket or device); pass a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config")
     try:
