@@ -351,6 +351,10 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
     return record, [tokenizer.decode(row) for row in ids]
 
 
+# evaluations are stored in the run (RUN/eval/): where that disk refuses them, the run must move
+EVAL_WRITE_FIX = "copy the run directory to a writable disk and evaluate the copy"
+
+
 def eval_file(run_dir: Path) -> Path:
     """RUN_DIR/eval/eval.jsonl, where a run's evaluation records are kept."""
     return Path(run_dir) / EVAL_DIR / EVAL_FILE
@@ -364,7 +368,8 @@ def store_records(run_dir: Path, records: list[dict[str, Any]]) -> None:
     """Add records to RUN_DIR/eval/eval.jsonl, replacing earlier ones with the same RECORD_KEYS."""
     new_keys = {_key(r) for r in records}
     kept = [r for r in read_jsonl(eval_file(run_dir)) if _key(r) not in new_keys]
-    atomic_write_text(eval_file(run_dir), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept + records))
+    atomic_write_text(eval_file(run_dir), "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept + records),
+                      EVAL_WRITE_FIX)
 
 
 def evaluate_run(run: LoadedRun, temperatures: list[float], n: int, seed: int, max_n: int,
@@ -383,7 +388,8 @@ def evaluate_run(run: LoadedRun, temperatures: list[float], n: int, seed: int, m
         bar.set_postfix(T=f"{temperature:g}", **{k: f"{record[k]:.3f}" for k in ("bleu2", "self_bleu2") if k in record})
         bar.update()
         name = f"samples-{run.checkpoint.path.name}-t{temperature:g}.txt"
-        atomic_write_text(run.run_dir / EVAL_DIR / name, "".join(s.replace("\n", " ") + "\n" for s in samples))
+        atomic_write_text(run.run_dir / EVAL_DIR / name, "".join(s.replace("\n", " ") + "\n" for s in samples),
+                          EVAL_WRITE_FIX)
         log.info("%s at T=%g: %s", run.run_dir, temperature, record)
     bar.close()
     store_records(run.run_dir, records)

@@ -52,10 +52,13 @@ def write_error(path: Path, exc: BaseException, fix: str = "choose another --out
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "Disk quota" in text:
         return WriteError(f"could not write {path}: the disk is full; free space or {fix}")
+    choose = fix.startswith("choose")  # "choose another --out": say where to
     if code == errno.EROFS or "Read-only file system" in text:
-        return WriteError(f"could not write {path}: the file system is read-only; {fix} on a writable disk")
+        return WriteError(f"could not write {path}: the file system is read-only; {fix}"
+                          f"{' on a writable disk' if choose else ''}")
     if code in (errno.EACCES, errno.EPERM):
-        return WriteError(f"could not write {path}: permission denied; {fix} in a folder you may write to")
+        return WriteError(f"could not write {path}: permission denied; {fix}"
+                          f"{' in a folder you may write to' if choose else ''}")
     if code == errno.EISDIR:
         return WriteError(f"could not write {path}: it is a folder; pass a file path")
     if code in (errno.ENOTDIR, errno.EEXIST):
@@ -105,9 +108,9 @@ def _quietly(cleanup: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         log.debug("cleanup %s%s failed: %s", getattr(cleanup, "__name__", cleanup), args, exc)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text (UTF-8) atomically."""
-    with atomic_path(path) as tmp:
+def atomic_write_text(path: Path, text: str, fix: str = "choose another --out") -> None:
+    """Write text (UTF-8) atomically; `fix` ends the error line of a write the disk refuses."""
+    with atomic_path(path, fix) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
