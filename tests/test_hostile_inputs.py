@@ -64,6 +64,8 @@ def _list(path: Path) -> None:
 @pytest.mark.parametrize("name, damage, message", [
     ("config.yaml", _empty, "config.yaml is damaged (empty"),
     ("config.yaml", _list, "config.yaml is damaged (a YAML list"),
+    ("config.yaml", lambda p: p.write_text("train:\n  epochs: [1\n", encoding="utf-8"),
+     "config.yaml is damaged (it has a YAML syntax error at line 3"),
     ("corpus.json", _text, "corpus.json is damaged (not valid JSON"),
     ("STEP/checkpoint.json", _text, "checkpoint.json is damaged (not valid JSON"),
     ("STEP/checkpoint.json", lambda p: p.write_text("[1]", encoding="utf-8"), "checkpoint.json is damaged (a JSON list"),
@@ -109,11 +111,12 @@ def test_a_torn_last_metrics_record_is_dropped_with_a_notice(tmp_path, txt_corpu
     ["compare", "RUN", "--out", "RUN", "-n", "5", "--temperatures", "1"],
     ["compare", "RUN", "--out", "RUN/report", "-n", "5", "--temperatures", "1"],
     ["export", "RUN", "--out", "STEP/exported"],
+    ["train", "--corpus", "CORPUS", "--out", "RUN/inner", "--epochs", "1"],
 ])
-def test_no_command_writes_inside_a_run_directory(trained_run_copy, capsys, command):
+def test_no_command_writes_inside_a_run_directory(trained_run_copy, txt_corpus, capsys, command):
     run = trained_run_copy
     step = run / "checkpoints" / step_folder(run).name
-    args = [a.replace("STEP", str(step)).replace("RUN", str(run)) for a in command]
+    args = [a.replace("STEP", str(step)).replace("RUN", str(run)).replace("CORPUS", str(txt_corpus)) for a in command]
     before = snapshot(run)
     err = cli_error(args, capsys)
     assert "the run" in err and "write them outside it" in err

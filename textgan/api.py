@@ -13,14 +13,14 @@ from pathlib import Path
 import torch
 
 from textgan import config as config_mod
-from textgan.checkpoint import (Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, restart_hint,
-                                seed_everything)
+from textgan.checkpoint import (Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, refuse_inside_run,
+                                restart_hint, seed_everything)
 from textgan.config import Config
 from textgan.data import PreparedData, TextTokenizer, prepare_data, prompt_prefix
 from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
 from textgan.data.encoding import show_sample
 from textgan.errors import ConfigError, TextGanError
-from textgan.io import atomic_write_text, check_path_name, read_jsonl, refuse_file
+from textgan.io import atomic_write_text, read_jsonl, refuse_file
 from textgan.models import Generator
 from textgan.models.memory import check_batch_fits, check_fits_in_memory, check_rows_fit
 from textgan.training import TRAINERS, Trainer
@@ -168,7 +168,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     reads the same files from any folder later. The run directory is locked while training
     (rank 0 holds the lock under torchrun).
     """
-    out = check_path_name(out)
+    out = refuse_inside_run(out, include_self=False)  # a run's folder is its own; one inside another run is not
     absolute_paths(cfg.data, out if resume else None)
     runtime = make_runtime(cfg.train.device, cfg.train.precision)
     run = RunDirectory(out, write=runtime.is_main)

@@ -334,12 +334,13 @@ def is_run_directory(path: Path) -> bool:
         (path / entry).exists() for entry in (CHECKPOINTS, "metrics.jsonl", IDENTITY_FILE, LOCK_FILE))
 
 
-def refuse_inside_run(path: str | Path, flag: str = "--out") -> Path:
-    """The one check of every output path that is not a run's own: it may not be or lie inside a
-    run directory or checkpoint folder (it could overwrite the weights, config or metrics)."""
+def refuse_inside_run(path: str | Path, flag: str = "--out", include_self: bool = True) -> Path:
+    """The one check of every output path that is not a run's own: it may not be (unless not
+    `include_self`: a run's own folder) or lie inside a run directory or checkpoint folder (it
+    could overwrite the weights, config or metrics)."""
     path = check_path_name(path, flag)
     resolved = path.resolve()
-    for folder in (resolved, *resolved.parents):
+    for folder in ((resolved,) if include_self else ()) + tuple(resolved.parents):
         if folder.is_dir() and is_run_directory(folder):
             where = "is" if folder == resolved else "lies inside"
             raise TextGanError(f"{flag} {path} {where} the run {folder}; outputs there could overwrite the run's "

@@ -580,8 +580,10 @@ def load_run_yaml(path: str | Path) -> dict[str, Any]:
            "nothing was written")
     try:
         data = load_yaml(path)
-    except ConfigError as exc:
-        raise ConfigError(f"{path} is damaged ({str(exc).split(': ', 1)[-1]}); {fix}") from None
+    except ConfigError as exc:  # "config file PATH <reason>; <fix for a preset>": keep the reason
+        reason = str(exc).removeprefix(f"config file {path}").strip(" :").split("; ")[0]
+        reason = f"it {reason}" if reason.startswith(("has ", "is ")) else reason
+        raise ConfigError(f"{path} is damaged ({reason}); {fix}") from None
     if not data or not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         what = "empty" if not data else f"a YAML {type(data).__name__} of the wrong shape"
         raise ConfigError(f"{path} is damaged ({what}, not the run's settings); {fix}")
