@@ -216,6 +216,10 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
             data = pretrained_data(cfg)
         else:
             data = build_data(cfg)
+    new_generator = checkpoint_path is None and not cfg.model.init_from
+    if new_generator and trainer_cls.new_generator.__func__ is Trainer.new_generator.__func__:  # model.kind's
+        # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
+        check_fits_in_memory(cfg, data.tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device)
     check_batch_fits(cfg, int(data.train.tokens.shape[1]), runtime.device)
     if checkpoint_path is not None:
         generator = loaded.generator
@@ -224,9 +228,6 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
 
         generator = load_pretrained_generator(cfg.model.init_from, data.tokenizer, data.train.tokens.shape[1])
     else:
-        if trainer_cls.new_generator.__func__ is Trainer.new_generator.__func__:  # model.kind's generator
-            # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
-            check_fits_in_memory(cfg, data.tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device)
         generator = trainer_cls.new_generator(cfg, data)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
     if checkpoint_path is None and runtime.is_main:

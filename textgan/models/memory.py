@@ -164,10 +164,15 @@ def check_batch_fits(cfg: Config, max_length: int, device: torch.device) -> None
     free = available_memory(device)
     if free is None or needed <= free:
         return
+    defaults = ModelConfig()
+    raised = [f"model.{key} (now {getattr(cfg.model, key)}, default {getattr(defaults, key)})"
+              for key in ("hidden_dim", "embedding_dim", "num_layers", "memory_slots")
+              if getattr(cfg.model, key) > getattr(defaults, key)]
     raise ConfigError(
         f"a training batch of {cfg.train.batch_size} rows of {max_length:,} tokens needs at least {_size(needed)} "
         f"of activations but {_size(free)} is available on {device.type}; lower tokenizer.max_length (now "
-        f"{max_length}; auto sizes it from the corpus) or train.batch_size (now {cfg.train.batch_size})"
+        f"{max_length}; auto sizes it from the corpus), train.batch_size (now {cfg.train.batch_size})"
+        f"{''.join(', ' + key for key in raised)}"
     )
 
 
