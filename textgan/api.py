@@ -15,7 +15,7 @@ import torch
 from textgan import config as config_mod
 from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, seed_everything
 from textgan.config import Config
-from textgan.data import PreparedData, TextTokenizer, prepare_data, prompt_prefix
+from textgan.data import PreparedData, TextTokenizer, build_data, prompt_prefix
 from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
 from textgan.data.encoding import show_sample
 from textgan.errors import ConfigError, TextGanError
@@ -51,21 +51,6 @@ def check_resume_compatible(saved: Config, requested: Config) -> None:
         )
 
 
-def build_data(cfg: Config, tokenizer=None) -> PreparedData:
-    """Prepare the configured corpus (or the synthetic oracle's sequences).
-
-    tokenizer.max_length: auto is replaced in `cfg` by the length chosen, so the run's saved
-    config rebuilds the same rows for sampling, resume and evaluation.
-    """
-    if cfg.data.corpus == "oracle":
-        from textgan.data.oracle import prepare_oracle_data
-
-        return prepare_oracle_data(cfg)
-    data = prepare_data(cfg, tokenizer)
-    cfg.tokenizer.max_length = int(data.train.tokens.shape[1])
-    return data
-
-
 # The key that lets a finished run train further when resumed (default: train.epochs).
 EXTEND_KEYS = {"seqgan": "seqgan.adversarial_rounds", "gumbel": "gumbel.adversarial_steps", "cot": "cot.steps"}
 # Trainers whose generator writes whole rows from noise and cannot continue a prompt: their
@@ -97,7 +82,7 @@ def finished_note(cfg: Config, trainer: Trainer, out: Path) -> str:
 def final_samples(generator: Generator, data: PreparedData, cfg: Config, device: torch.device) -> list[str]:
     """sample.num_samples texts from a fixed seed; for prompt -> reply data, replies to the
     validation prompts in turn, shown as `prompt → reply`."""
-    from textgan.evaluate import generate
+    from textgan.models.generation import generate
 
     s = cfg.sample
     rng = torch.Generator(device=device).manual_seed(cfg.train.seed)

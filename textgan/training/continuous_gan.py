@@ -1,4 +1,4 @@
-"""Image-style GAN training for text: every objective in `textgan.objectives` behind one switch.
+"""Image-style GAN training for text: every objective in `textgan.training.gan_objectives` behind one switch.
 
 The loop, top to bottom: for each generator step, `gan.d_steps` discriminator updates (each on
 the next real batch of the epoch, one-hot or embedded, and a fresh fake batch of softmax rows or embeddings),
@@ -35,7 +35,7 @@ from textgan.models.continuous import (
     ResidualCritic,
     build_continuous_generator,
 )
-from textgan.objectives import (
+from textgan.training.gan_objectives import (
     began_convergence,
     began_d_loss,
     began_g_loss,

@@ -26,10 +26,10 @@ from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask
 from textgan.models import Generator, build_generator
-from textgan.rewards import _untie_parameters
+from textgan.models.base import eval_mode, untie_parameters
 from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
-from textgan.training.staged import StagedTrainer, eval_mode
+from textgan.training.staged import StagedTrainer
 
 
 def cot_generator_loss(generator_logits: torch.Tensor, mediator_logits: torch.Tensor, mask: torch.Tensor,
@@ -60,7 +60,7 @@ class CoTTrainer(StagedTrainer):
         tok = self.tokenizer
         self.mediator = build_generator(cfg.model, tok.vocab_size, self.sequence_length, tok.bos_id, tok.eos_id,
                                         tok.pad_id)
-        _untie_parameters(self.mediator)  # a checkpoint module: safetensors stores no shared tensors
+        untie_parameters(self.mediator)  # a checkpoint module
         self.mediator.to(runtime.device)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=c.g_learning_rate)
         self.m_optimizer = torch.optim.Adam(self.mediator.parameters(), lr=c.mediator_learning_rate)

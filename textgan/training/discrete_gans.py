@@ -3,7 +3,7 @@
 MaliGAN (Che et al. 2017) and RankGAN (Lin et al. 2017) keep everything `SeqGANTrainer` does
 (MLE and D pretraining, rounds, the delayed rollout network, checkpoints, resume, several
 processes) and every `seqgan.*` key; they change what G is rewarded with, and RankGAN how D
-learns. The formulas are pure functions in `textgan.gan_rewards`.
+learns. The formulas are pure functions in `textgan.training.discrete_gan_rewards`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 
 from textgan.data.encoding import eos_positions
-from textgan.gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
+from textgan.training.discrete_gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
                                  mixed_mle_mali_loss, mixing_prefix_length, ranker_loss)
 from textgan.training.base import backward_and_step, global_batches
 from textgan.training.policy_gradient import SeqGANTrainer
-from textgan.training.staged import eval_mode
+from textgan.models.base import eval_mode
 
 
 class MaliGANTrainer(SeqGANTrainer):

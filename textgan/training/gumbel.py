@@ -10,7 +10,7 @@ schedules (`inverse_temperature`); GSGAN is the constant schedule, beta = 1 / ta
 
 Positions G does not choose (a prompt, padding after <eos>) are one-hot rows, like the real
 rows. Dropout is off in this phase, so the hard token and the relaxed row come from the same
-logits. Every objective of `textgan.objectives` applies (RSGAN is RelGAN's); with
+logits. Every objective of `textgan.training.gan_objectives` applies (RSGAN is RelGAN's); with
 `discriminator.representations` > 1 (RelGAN's D) each representation's logit is a sample of
 the loss, which averages over them. wgan, wgan_gp and began use the `gan` section's clip,
 gp_weight and began_* settings.
@@ -32,7 +32,7 @@ from textgan.data.encoding import scored_mask
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import TextCNN, build_discriminator
 from textgan.models.continuous import AutoencoderDiscriminator
-from textgan.objectives import (
+from textgan.training.gan_objectives import (
     began_d_loss,
     began_g_loss,
     began_update_k,
@@ -42,7 +42,8 @@ from textgan.objectives import (
 )
 from textgan.training.base import backward_and_step
 from textgan.training.runtime import Runtime
-from textgan.training.staged import StagedTrainer, eval_mode
+from textgan.training.staged import StagedTrainer
+from textgan.models.base import eval_mode
 
 BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "constant")
 

@@ -12,7 +12,6 @@ train.time_limit_minutes is spent).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import Any, Iterator
@@ -25,6 +24,7 @@ from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import show_sample
 from textgan.models import Generator
+from textgan.models.base import eval_mode
 from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, evaluate_nll
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
@@ -33,17 +33,6 @@ from textgan.training.runtime import Runtime
 log = logging.getLogger(__name__)
 
 GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Run with dropout off, restoring the training flag afterwards."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
 
 
 class SamplingTrainer(Trainer):
