@@ -226,7 +226,7 @@ def setting_features(setting: str, plan: dict[str, Any]) -> Any:
     setting's training split as its MLE preset builds it (seed 0), cached; every cell's samples
     reach it as decoded text, so cells with other tokenizers are scored in the same space."""
     from textgan.config import load_config
-    from textgan.api import build_data
+    from textgan.data import build_data
     from textgan.data.mapped import default_cache_dir
     from textgan.evaluate import DistributionBudget
     from textgan.metrics.features import FeatureModel, reference_lm
