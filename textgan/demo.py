@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textgan.cli import register_command
 from textgan.config import Config, load_config, seed_flag
 from textgan.errors import TextGanError
 from textgan.io import FolderLockedError, check_path_name
@@ -154,7 +153,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace, run: RunDirectory) -> int:
     """Train and report into the locked run directory `run`."""
-    from textgan.api import build_data
+    from textgan.data import build_data
 
     out = run.path
     started = time.monotonic()
@@ -195,5 +194,8 @@ def demo(args: argparse.Namespace, run: RunDirectory) -> int:
     return 0
 
 
-register_command("demo", add_demo_arguments, run_demo,
-                 "MLE then SeqGAN on the bundled poems in a few minutes, with BLEU and samples")
+# The subcommands this module adds to `textgan` (cli.py registers them): name -> (add_arguments, run, help).
+COMMANDS = {
+    "demo": (add_demo_arguments, run_demo,
+             "MLE then SeqGAN on the bundled poems in a few minutes, with BLEU and samples"),
+}

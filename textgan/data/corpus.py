@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -224,7 +225,9 @@ def _line_of_row(path: Path, row: int) -> int:
     return row + 1
 
 
-def _load_dataset(path: Path, label: str = "corpus"):
+def load_dataset(path: Path, label: str = "corpus") -> Any:
+    """A corpus file (.txt, .jsonl, .csv) or saved dataset folder (or the split file `label`
+    names) as a `datasets.Dataset`; bad files are refused in one line."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -310,7 +313,7 @@ def read_examples(path_or_name: str, cfg: DataConfig, label: str = "corpus") -> 
     """Read every non-empty example of a corpus (or of the split file `label` names) as text or
     (prompt, reply)."""
     path = resolve_corpus(path_or_name, label)
-    dataset = _load_dataset(path, label)
+    dataset = load_dataset(path, label)
     prompt_field, reply_field = cfg.prompt_field, cfg.reply_field
     if not prompt_field and path_or_name in BUNDLED_FIELDS:
         prompt_field, reply_field = BUNDLED_FIELDS[path_or_name]
