@@ -32,7 +32,7 @@ RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.chec
                   "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes", "data.num_proc",
                   "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
                   "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes", "train.tensorboard",
-                  "gumbel.adversarial_steps", "cot.steps"}
+                  "gumbel.adversarial_steps", "cot.steps", "scratchgan.steps", "gad.steps"}
 
 
 def _flat(cfg: Config) -> dict[str, object]:
@@ -67,7 +67,8 @@ def build_data(cfg: Config, tokenizer=None) -> PreparedData:
 
 
 # The key that lets a finished run train further when resumed (default: train.epochs).
-EXTEND_KEYS = {"seqgan": "seqgan.adversarial_rounds", "gumbel": "gumbel.adversarial_steps", "cot": "cot.steps"}
+EXTEND_KEYS = {"seqgan": "seqgan.adversarial_rounds", "gumbel": "gumbel.adversarial_steps", "cot": "cot.steps",
+               "scratchgan": "scratchgan.steps", "gad": "gad.steps"}
 # Trainers whose generator writes whole rows from noise and cannot continue a prompt: their
 # samples hold a prompt of their own (shown before its reply all the same).
 WHOLE_ROW_TRAINERS = {"gan"}
@@ -196,15 +197,20 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
         raise ConfigError(f"train.trainer must be one of {', '.join(TRAINERS)}, got {cfg.train.trainer!r}")
 
     seed_everything(cfg.train.seed)
+    start_run = checkpoint_path is None and config_mod.is_run_folder(cfg.model.init_from)
     with runtime.main_first():  # rank 0 fills the tokenisation cache, the others then read it
-        if checkpoint_path is not None:
-            loaded = load_checkpoint(checkpoint_path)
-            data = encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator))
+        if checkpoint_path is not None or start_run:
+            loaded = load_checkpoint(checkpoint_path or find_checkpoint(Path(cfg.model.init_from).expanduser()))
+            data = (build_data(cfg) if start_run and cfg.data.corpus == "oracle" else
+                    encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator)))
         elif cfg.model.init_from:
             data = pretrained_data(cfg)
         else:
             data = build_data(cfg)
-    if checkpoint_path is not None:
+    if start_run and loaded.generator.vocab_size != data.tokenizer.vocab_size:
+        raise ConfigError(f"model.init_from={cfg.model.init_from}: its generator has {loaded.generator.vocab_size} "
+                          f"tokens, this corpus {data.tokenizer.vocab_size}; start from a run on the same data")
+    if checkpoint_path is not None or start_run:
         generator = loaded.generator
     elif cfg.model.init_from:
         from textgan.models.pretrained import load_pretrained_generator

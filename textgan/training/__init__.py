@@ -11,6 +11,8 @@ from textgan.training.leakgan import LeakGANTrainer
 from textgan.training.vae import VAETrainer
 from textgan.training.gumbel import GumbelTrainer
 from textgan.training.cot import CoTTrainer
+from textgan.training.gad import GADTrainer
+from textgan.training.scratchgan import ScratchGANTrainer
 
 TRAINERS: dict[str, type[Trainer]] = {"mle": MLETrainer}
 TRAINERS["vae"] = VAETrainer
@@ -21,3 +23,5 @@ TRAINERS["rankgan"] = RankGANTrainer
 TRAINERS["leakgan"] = LeakGANTrainer
 TRAINERS["gumbel"] = GumbelTrainer
 TRAINERS["cot"] = CoTTrainer
+TRAINERS["scratchgan"] = ScratchGANTrainer
+TRAINERS["gad"] = GADTrainer
