@@ -204,6 +204,9 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
             data = (build_data(cfg) if start_run and cfg.data.corpus == "oracle" else
                     encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator)))
         elif cfg.model.init_from:
+            if cfg.data.corpus == "oracle":
+                raise ConfigError(f"model.init_from={cfg.model.init_from}: no textgan run there (its config.yaml); on "
+                                  "the oracle start from a run folder, e.g. one of examples/oracle_mle.yaml")
             data = pretrained_data(cfg)
         else:
             data = build_data(cfg)

@@ -396,10 +396,12 @@ class GadConfig:
     inner_epochs: int = param(1, low=1)  # policy updates on each step's samples (> 1: the ratio moves)
     kl_coef: float = param(0.04, low=0.0)  # weight of the k3 KL to the starting model (0 = none)
     g_learning_rate: float = param(1e-4, low=0.0, low_open=True)  # Adam
-    discriminator: str = param("textcnn", choices=("textcnn", "recurrent"))
+    # recurrent: an LSTM sequence D (GAD's D is a language model with a score head) | textcnn: the
+    # discriminator section's TextCNN (SeqGAN's size costs ~8 MLE steps a step on the oracle)
+    discriminator: str = param("recurrent", choices=("recurrent", "textcnn"))
     d_loss: str = param("bradley_terry", choices=("bradley_terry", "binary"))  # real > generated pairs | real / fake
     d_steps: int = param(1, low=1)  # D updates per step, on the step's samples
-    d_hidden_dim: int = param(128, low=1)  # recurrent D's LSTM width (embedding: discriminator.embedding_dim)
+    d_hidden_dim: int = param(64, low=1)  # recurrent D's LSTM width (embedding: discriminator.embedding_dim)
     pretrain_epochs: int = param(0, low=0)  # MLE epochs first (0: start from model.init_from as it is)
     eval_every: int = param(100, low=1)  # steps between evaluations (the last step always)
     nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
@@ -651,8 +653,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.trainer == "gad":
         check_gad(cfg)
+    # gad on the oracle starts from a run folder that may not exist yet (api.train checks it)
+    oracle = cfg.data.corpus == "oracle" and cfg.train.trainer != "gad"
     if (cfg.model.init_from and not is_run_folder(cfg.model.init_from)
-            and (cfg.data.corpus == "oracle" or cfg.train.trainer in ("gan", "vae", "leakgan"))):
+            and (oracle or cfg.train.trainer in ("gan", "vae", "leakgan"))):
         raise ConfigError(
             f"model.init_from starts a token generator from a pretrained LM; it does not apply to "
             f"{'the oracle corpus' if cfg.data.corpus == 'oracle' else 'train.trainer=' + cfg.train.trainer}; "

@@ -6,11 +6,12 @@ LM; or gad.pretrain_epochs of MLE first). Each step takes train.batch_size / k r
 draws k = gad.group_size samples from each: replies to its prompt (prompt -> reply data) or
 continuations of its first gad.prefix_tokens tokens (plain text; 0 = from <bos>). Then
 
+- the reward of a sample is the logit of D as it stands (the D the samples were drawn against,
+  GAD's order); its advantage is relative to its group: `grpo` (r - mean) / std, or `rloo`
+  r - mean of the other k - 1;
 - D (the discriminator section's TextCNN, or a recurrent sequence D) takes gad.d_steps updates
   on the step's samples, each paired with the real row of its group: Bradley-Terry
   -log sigmoid(D(real) - D(generated)), or binary cross-entropy;
-- the reward of a sample is the updated D's logit; its advantage is relative to its group:
-  `grpo` (r - mean) / std, or `rloo` r - mean of the other k - 1;
 - G takes gad.inner_epochs updates of the clipped surrogate -min(rho A, clip(rho, 1 +- eps) A)
   per generated token (rho = pi / pi_old; the first update has rho = 1, plain REINFORCE) plus
   gad.kl_coef x the k3 estimate of KL(pi || pi_start), exp(q) - q - 1 with q = log pi_start - log pi;
@@ -32,13 +33,30 @@ from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask, target_mask
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
+from textgan.models.sampling import sample_tokens
 from textgan.models.scratchgan import RecurrentDiscriminator
 from textgan.rewards import _untie_parameters
-from textgan.training.base import backward_and_step
+from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
-from textgan.training.staged import StagedTrainer, eval_mode
+from textgan.training.staged import GENERATION_CHUNK, StagedTrainer, eval_mode
 
 ADVANTAGE_EPSILON = 1e-4  # added to a group's standard deviation (a group of equal rewards gets 0)
+
+
+@torch.no_grad()
+def token_log_probs(generator: Generator, tokens: torch.Tensor, block_rows: int = 128) -> torch.Tensor:
+    """(B, T) log-probabilities of `tokens` under `generator`, without a gradient: the output layer
+    in row blocks whose (block, V) logits stay in cache (`Generator.log_prob` where it has none)."""
+    features = generator.output_features(generator.inputs_for(tokens))
+    if features is None:
+        return generator.log_prob(tokens).float()
+    hidden, weight, bias = features
+    hidden, targets = hidden.reshape(-1, hidden.shape[-1]), tokens.reshape(-1, 1)
+    blocks = []
+    for rows, picked in zip(hidden.split(block_rows), targets.split(block_rows)):
+        logits = (rows @ weight.T).float() + (bias.float() if bias is not None else 0.0)
+        blocks.append(logits.gather(1, picked).squeeze(1) - logits.logsumexp(dim=1))
+    return torch.cat(blocks).view(tokens.shape)
 
 
 def group_advantages(rewards: torch.Tensor, kind: str) -> torch.Tensor:
@@ -140,18 +158,42 @@ class GADTrainer(StagedTrainer):
         rows = runtime.local(torch.arange(count, device=runtime.device))
         group = rows // g.group_size  # the group (real row) of each of this process's samples
         draws = self.rng_draw(count, self.sequence_length)
-        fake = self.generate(real[group], starts[group], draws)
+        fake, sampled_log_probs = self.sample_with_log_probs(real[group], starts[group], draws)
         mask = scored_mask(fake, starts[group], self.generator.eos_id).float()
+        with torch.no_grad(), eval_mode(self.discriminator), runtime.autocast():
+            rewards = self.discriminator(fake).float()  # the D the samples were drawn against, as in GAD
         metrics: dict[str, Any] = {}
         for _ in range(g.d_steps):
             metrics.update(self.discriminator_step(real, group, fake))
-        with torch.no_grad(), eval_mode(self.discriminator), runtime.autocast():
-            rewards = self.discriminator(fake).float()
         every_reward = runtime.gather_rows(rewards, count).view(groups, g.group_size)
         advantages = runtime.local(group_advantages(every_reward, g.advantage).reshape(-1))
-        metrics.update(self.policy_step(fake, mask, advantages))
+        metrics.update(self.policy_step(fake, mask, advantages, sampled_log_probs))
         metrics.update(reward=float(every_reward.mean()), reward_std=float(every_reward.std(dim=1).mean()))
         return metrics
+
+    @torch.no_grad()
+    def sample_with_log_probs(self, rows: torch.Tensor, prompt_lengths: torch.Tensor,
+                              uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`generate`'s samples (the same draws, the same tokens) and the log-probability each
+        generated token had when it was drawn: pi_old, with no second pass over the samples."""
+        if not len(rows):
+            return rows.clone(), uniforms.clone()
+        with eval_mode(self.generator):
+            parts = [self._drawn_with_log_probs(*chunk) for chunk in
+                     zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms)))]
+        return torch.cat([tokens for tokens, _ in parts]), torch.cat([chosen for _, chosen in parts])
+
+    def _drawn_with_log_probs(self, rows: torch.Tensor, prompt_lengths: torch.Tensor,
+                              uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs = torch.zeros_like(uniforms)
+
+        def choose(logits: torch.Tensor, position: int) -> torch.Tensor:
+            token = sample_tokens(logits, uniforms=uniforms[:, position])
+            log_probs[:, position] = torch.log_softmax(logits.float(), dim=-1).gather(1, token.unsqueeze(1)).squeeze(1)
+            return token
+
+        tokens = self.generator.continue_rows(len(rows), self.sequence_length, choose, rows, prompt_lengths)
+        return tokens, log_probs
 
     def discriminator_step(self, real: torch.Tensor, group: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
         """One update on (real row of the sample's group, sample) pairs; the loss and D's pair accuracy.
@@ -177,32 +219,41 @@ class GADTrainer(StagedTrainer):
         correct = runtime.all_reduce_sum((real_scores.detach() > fake_scores.detach()).sum().double().reshape(1))
         return {"d_loss": float(total), "d_pair_accuracy": float(correct) / count}
 
-    def policy_step(self, fake: torch.Tensor, mask: torch.Tensor, advantages: torch.Tensor) -> dict[str, float]:
-        """gad.inner_epochs updates of the clipped surrogate plus the KL penalty, per-sample token means."""
+    def policy_step(self, fake: torch.Tensor, mask: torch.Tensor, advantages: torch.Tensor,
+                    sampled_log_probs: torch.Tensor) -> dict[str, float]:
+        """gad.inner_epochs updates of the clipped surrogate plus the KL penalty, per-sample token means.
+
+        Each update differentiates the loss with respect to the token log-probabilities (autograd
+        on `clipped_surrogate` and `k3_kl`), then back-propagates those coefficients through G as
+        a weighted NLL, MLE's fused output-layer pass: the (B, T, V) log-softmax is never stored.
+        The first update takes the log-probabilities the samples were drawn with (pi_old = pi)."""
         runtime, g = self.runtime, self.cfg.gad
         count = self.cfg.train.batch_size
-        tokens = mask.sum(dim=1).clamp(min=1)
-        reference = None
-        if self.reference is not None:
-            with torch.no_grad(), runtime.autocast():
-                reference = self.reference.log_prob(fake).float()
-        old = None
+        tokens = mask.sum(dim=1, keepdim=True).clamp(min=1)
+        weights = mask / tokens / count  # token mean within a sample, sample mean over the global batch
+        with runtime.autocast():
+            reference = token_log_probs(self.reference, fake) * mask if self.reference is not None else None
+        old = sampled_log_probs * mask
         self.generator.train()
-        for _ in range(g.inner_epochs):
-            with runtime.autocast():
-                log_probs = self.generator.log_prob(fake).float()
-            if old is None:
-                old = log_probs.detach()
-            per_token = clipped_surrogate(log_probs, old, advantages.unsqueeze(1), g.clip_epsilon)
-            kl = k3_kl(log_probs, reference) if reference is not None else torch.zeros_like(per_token)
-            per_sample = ((per_token + g.kl_coef * kl) * mask).sum(dim=1) / tokens
-            loss = per_sample.sum() / count
-            sums = runtime.all_reduce_sum(torch.stack([loss.detach(), ((kl.detach() * mask).sum(dim=1) / tokens).sum(),
-                                                       (((log_probs.detach() - old).exp() - 1).abs() > g.clip_epsilon)
-                                                       .float().mul(mask).sum(), mask.sum()]).double())
+        for epoch in range(g.inner_epochs):
+            if epoch:
+                with runtime.autocast():
+                    log_probs = token_log_probs(self.generator, fake) * mask
+            else:
+                log_probs = old.clone()
+            log_probs.requires_grad_(True)
+            kl = k3_kl(log_probs, reference) if reference is not None else torch.zeros_like(log_probs)
+            per_token = clipped_surrogate(log_probs, old, advantages.unsqueeze(1), g.clip_epsilon) + g.kl_coef * kl
+            loss = (per_token * weights).sum()
+            (coefficients,) = torch.autograd.grad(loss, log_probs)
+            ratio = (log_probs.detach() - old).exp()
+            sums = runtime.all_reduce_sum(torch.stack([loss.detach(), (kl.detach() * weights).sum(),
+                                                       ((ratio - 1).abs() > g.clip_epsilon).float().mul(mask).sum(),
+                                                       mask.sum()]).double())
             self.check_finite(sums[0], "generator loss")
             self.g_optimizer.zero_grad(set_to_none=True)
-            backward_and_step(loss * runtime.world_size, self.g_optimizer, self.g_scaler,
+            with runtime.autocast():  # d loss / d theta = sum_t coefficient_t d log p_t / d theta
+                surrogate = masked_nll_sum(self.generator, fake, -coefficients, self.generator.bos_id)
+            backward_and_step(surrogate * runtime.world_size, self.g_optimizer, self.g_scaler,
                               list(self.generator.parameters()), runtime, self.cfg.train.grad_clip)
-        return {"g_loss": float(sums[0]), "kl": float(sums[1]) / count,
-                "clipped": float(sums[2] / sums[3].clamp(min=1))}
+        return {"g_loss": float(sums[0]), "kl": float(sums[1]), "clipped": float(sums[2] / sums[3].clamp(min=1))}

@@ -27,7 +27,7 @@ from textgan.data.encoding import scored_mask
 from textgan.errors import ConfigError
 from textgan.models import Generator
 from textgan.models.scratchgan import RecurrentDiscriminator, TiedLSTMGenerator, read_word_vectors
-from textgan.training.base import backward_and_step
+from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer, eval_mode
 
@@ -163,9 +163,8 @@ class ScratchGANTrainer(StagedTrainer):
         self.baseline = moving_baseline(self.baseline, float(sums[0] / count), c.baseline_decay)
         advantages = (returns - self.baseline) * mask
         self.generator.train()
-        with runtime.autocast():
-            log_probs = self.generator.log_prob(fake)
-        loss = -(advantages * log_probs.float()).sum() / count.float()
+        with runtime.autocast():  # -sum A_t log p_t as a weighted NLL: the fused softmax of MLE
+            loss = masked_nll_sum(self.generator, fake, advantages / count.float(), self.generator.bos_id)
         total = runtime.all_reduce_sum(loss.detach().clone())
         self.check_finite(total, "generator loss")
         self.g_optimizer.zero_grad(set_to_none=True)
