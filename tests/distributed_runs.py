@@ -59,13 +59,15 @@ def runs(corpus: str) -> dict[str, list[str]]:
         "cot": ["--trainer", "cot", *corpus_args(corpus), "--batch-size", "15", "--set", "cot.pretrain_epochs=1",
                 "--set", "cot.steps=2", "--set", "cot.mediator_steps=2", "--set", "cot.eval_every=1"],
         "scratchgan": ["--trainer", "scratchgan", *corpus_args(corpus), "--batch-size", "15",
-                       "--set", "scratchgan.steps=3", "--set", "scratchgan.eval_every=2",
+                       "--set", "scratchgan.steps=3", "--set", "scratchgan.eval_every=1",
                        "--set", "scratchgan.d_hidden_dim=8", "--set", "scratchgan.d_embedding_dim=8",
-                       "--set", "scratchgan.d_embedding_dropout=0.0", "--set", "scratchgan.d_num_layers=2"],
+                       "--set", "scratchgan.d_embedding_dropout=0.0", "--set", "scratchgan.d_num_layers=2",
+                       # Adam turns rounding in near-zero gradients into steps of about the learning rate
+                       "--set", "scratchgan.d_learning_rate=0.001"],
         # groups of 3 over 2 processes: a group's samples are split between them
         "gad": ["--trainer", "gad", *oracle, "--epochs", "1", "--batch-size", "15", *SMALL_D,
                 "--set", "gad.pretrain_epochs=1", "--set", "gad.group_size=3", "--set", "gad.steps=3",
-                "--set", "gad.eval_every=2", "--set", "gad.inner_epochs=2", "--set", "gad.prefix_tokens=2",
+                "--set", "gad.eval_every=1", "--set", "gad.inner_epochs=2", "--set", "gad.prefix_tokens=2",
                 "--set", "gad.nll_oracle_samples=21"],
         "gad_recurrent": ["--trainer", "gad", *corpus_args(corpus), "--batch-size", "15", *SMALL_D,
                           "--set", "gad.pretrain_epochs=1", "--set", "gad.group_size=5", "--set", "gad.steps=2",

@@ -198,3 +198,26 @@ def test_gad_refuses_a_batch_that_splits_a_group_and_a_start_it_lacks(tmp_path: 
     assert "--init-from" in cli_error(base, capsys)
     message = cli_error([*base, "--set", "gad.pretrain_epochs=1", "--batch-size", "10"], capsys)
     assert "multiple of gad.group_size" in message
+
+
+def test_gad_records_the_log_probs_its_samples_were_drawn_with(tmp_path: Path, txt_corpus: Path):
+    from textgan.training.gad import token_log_probs
+
+    cfg = tiny_config(txt_corpus, **GAD)
+    data = api.build_data(cfg)
+    from textgan.training import TRAINERS
+    from textgan.training.runtime import make_runtime
+
+    torch.manual_seed(0)
+    trainer = TRAINERS["gad"](cfg, RunDirectory(tmp_path / "run"), make_runtime("cpu", "fp32"), data,
+                              TRAINERS["gad"].new_generator(cfg, data))
+    rows, lengths = data.train.tokens[:6], torch.tensor([0, 0, 1, 2, 3, 0])
+    draws = torch.rand(6, rows.shape[1], generator=torch.Generator().manual_seed(1))
+    fake, drawn = trainer.sample_with_log_probs(rows, lengths, draws)
+    assert torch.equal(fake, trainer.generate(rows, lengths, draws))  # the same tokens as every other trainer
+    from textgan.data.encoding import scored_mask
+
+    mask = scored_mask(fake, lengths, trainer.generator.eos_id)
+    teacher_forced = trainer.generator.eval().log_prob(fake)
+    assert torch.allclose(drawn[mask], teacher_forced[mask], atol=1e-5)
+    assert torch.allclose(token_log_probs(trainer.generator, fake, block_rows=5), teacher_forced, atol=1e-5)

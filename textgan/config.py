@@ -136,8 +136,9 @@ class ModelConfig:
     # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
     # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
     init_std: float = param(0.0, low=0.0)
-    # a Hugging Face causal LM (folder or Hub id) to start from, with its own tokenizer; the
-    # architecture keys above and tokenizer.kind are then ignored
+    # a Hugging Face causal LM (folder or Hub id) to start from, with its own tokenizer, or a textgan
+    # run folder (its best checkpoint's generator and tokenizer); the architecture keys above and
+    # tokenizer.kind are then ignored
     init_from: str = param("", free=True)
 
 
