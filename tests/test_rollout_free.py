@@ -221,3 +221,15 @@ def test_gad_records_the_log_probs_its_samples_were_drawn_with(tmp_path: Path, t
     teacher_forced = trainer.generator.eval().log_prob(fake)
     assert torch.allclose(drawn[mask], teacher_forced[mask], atol=1e-5)
     assert torch.allclose(token_log_probs(trainer.generator, fake, block_rows=5), teacher_forced, atol=1e-5)
+
+
+def test_gad_fine_tunes_a_pretrained_causal_lm_on_replies_and_exports_it(tmp_path: Path, dialogue_corpus: Path,
+                                                                          tiny_pretrained: Path):
+    sets = {**GAD, "gad.pretrain_epochs": 0, "model.init_from": str(tiny_pretrained), "data.prompt_field": "prompt",
+            "data.reply_field": "reply", "tokenizer.max_length": 48, "gad.steps": 2, "gad.inner_epochs": 1,
+            "gad.discriminator": "recurrent", "gad.d_hidden_dim": 8, "gad.g_learning_rate": 1e-3}
+    api.train(tiny_config(dialogue_corpus, **sets), tmp_path / "gad")
+    adversarial = [r for r in records(tmp_path / "gad") if r["phase"] == "adversarial"]
+    assert len(adversarial) == 2 and adversarial[0]["kl"] == pytest.approx(0.0, abs=1e-5)  # starts at the reference
+    assert main(["export", str(tmp_path / "gad"), "--out", str(tmp_path / "exported")]) == 0
+    assert (tmp_path / "exported" / "config.json").is_file()
