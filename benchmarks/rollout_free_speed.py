@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from textgan.api import build_data  # noqa: E402
+from textgan.data import build_data  # noqa: E402
 from textgan.checkpoint import RunDirectory  # noqa: E402
 from textgan.config import load_config  # noqa: E402
 from textgan.training import TRAINERS  # noqa: E402
@@ -82,7 +82,7 @@ def ratio(trainer, repeats: int) -> tuple[float, float]:
     """(seconds of one adversarial step, seconds of one MLE step on as many real rows)."""
     count = trainer.cfg.train.batch_size
     rows = torch.arange(count) % len(trainer.data.train)
-    return fastest_pair(trainer.adversarial_step, lambda: trainer.mle.step(trainer.data.train, rows), repeats)
+    return fastest_pair(trainer.step_once, lambda: trainer.mle.step(trainer.data.train, rows), repeats)
 
 
 def main() -> None:

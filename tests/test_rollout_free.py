@@ -15,6 +15,7 @@ from conftest import tiny_config
 from textgan import api
 from textgan.checkpoint import RunDirectory, read_state
 from textgan.cli import main
+from textgan.data import build_data
 from textgan.data.tokenizer import vocabulary_tokenizer
 from textgan.errors import ConfigError
 from textgan.models import load_generator
@@ -204,7 +205,7 @@ def test_gad_records_the_log_probs_its_samples_were_drawn_with(tmp_path: Path, t
     from textgan.training.gad import token_log_probs
 
     cfg = tiny_config(txt_corpus, **GAD)
-    data = api.build_data(cfg)
+    data = build_data(cfg)
     from textgan.training import TRAINERS
     from textgan.training.runtime import make_runtime
 

@@ -142,7 +142,7 @@ class ModelConfig:
     init_from: str = param("", free=True)
 
 
-TRAINER_NAMES = ("mle", "seqgan", "maligan", "rankgan", "leakgan", "gan", "vae", "gumbel", "cot", "scratchgan",
+TRAINER_NAMES = ("mle", "vae", "gan", "seqgan", "maligan", "rankgan", "leakgan", "gumbel", "cot", "scratchgan",
                  "gad")  # textgan.training.TRAINERS must have exactly these
 
 
@@ -365,6 +365,7 @@ class ScratchGanConfig:
     G's size is the model section's (2 x 512 LSTM there), its embedding model.embedding_dim wide."""
 
     steps: int = param(200_000, low=0)  # one D and one G update each
+    pretrain_epochs: int = param(0, low=0)  # MLE epochs first, at train.learning_rate (ScratchGAN: none; > 0 an ablation)
     gamma: float = param(0.23, low=0.0, high=1.0)  # discount of the per-token rewards
     baseline_decay: float = param(0.08, low=0.0, high=1.0)  # b <- decay * b + (1 - decay) * mean return
     g_learning_rate: float = param(9.59e-5, low=0.0, low_open=True)  # Adam

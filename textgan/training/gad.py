@@ -32,13 +32,13 @@ from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask, target_mask
 from textgan.models import Generator
+from textgan.models.base import eval_mode, untie_parameters
 from textgan.models.cnn_discriminator import build_discriminator
 from textgan.models.sampling import sample_tokens
 from textgan.models.scratchgan import RecurrentDiscriminator
-from textgan.rewards import _untie_parameters
 from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
-from textgan.training.staged import GENERATION_CHUNK, StagedTrainer, eval_mode
+from textgan.training.staged import GENERATION_CHUNK, StagedTrainer
 
 ADVANTAGE_EPSILON = 1e-4  # added to a group's standard deviation (a group of equal rewards gets 0)
 
@@ -100,13 +100,18 @@ class GADTrainer(StagedTrainer):
     """Group-relative policy updates of a trained G against a D trained on the same samples."""
 
     name = "gad"
+    config_section = "gad"
+    resumable_keys = frozenset({"gad.steps"})
+    networks = ("rollout",)  # the frozen start model of the KL: a weights-only copy of G
     phase_name = "adversarial"
+    pretrain_key = "gad.pretrain_epochs"
+    steps_key = "gad.steps"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        super().__init__(cfg, run, runtime, data, generator)
         g, d = cfg.gad, cfg.discriminator
-        self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = g.pretrain_epochs, g.eval_every, g.nll_oracle_samples
+        super().__init__(cfg, run, runtime, data, generator, eval_every=g.eval_every,
+                         nll_oracle_samples=g.nll_oracle_samples)
         vocab = self.tokenizer.vocab_size
         if g.discriminator == "textcnn":
             self.discriminator: nn.Module = build_discriminator(d, vocab, self.sequence_length)
@@ -120,7 +125,7 @@ class GADTrainer(StagedTrainer):
         self.reference: Generator | None = None  # the starting policy of the KL term
         if g.kl_coef:
             self.reference = copy.deepcopy(self.generator)
-            _untie_parameters(self.reference)  # a checkpoint module: safetensors stores no shared tensors
+            untie_parameters(self.reference)  # a checkpoint module: safetensors stores no shared tensors
             self.reference.requires_grad_(False).eval()
 
     def optimizers(self) -> dict[str, Any]:
@@ -133,11 +138,14 @@ class GADTrainer(StagedTrainer):
             modules["reference"] = self.reference
         return modules
 
-    def second_phase(self) -> None:
+    def description(self) -> str:
+        return "GAD"
+
+    def run_phase(self) -> None:
         if self.phase_steps == 0 and self.reference is not None:  # the start: G as pretraining left it
             with torch.no_grad():
                 self.reference.load_state_dict(self.generator.state_dict())
-        self.run_phase(self.cfg.gad.steps, self.adversarial_step, "GAD")
+        super().run_phase()
 
     # -- one step -------------------------------------------------------------------------------
     def group_starts(self, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,7 +157,7 @@ class GADTrainer(StagedTrainer):
             lengths = available.clamp(min=0, max=self.cfg.gad.prefix_tokens)
         return real, lengths
 
-    def adversarial_step(self) -> dict[str, Any]:
+    def step_once(self) -> dict[str, Any]:
         """k samples per group; D updates on them; one group-relative policy step."""
         runtime, g = self.runtime, self.cfg.gad
         count = self.cfg.train.batch_size

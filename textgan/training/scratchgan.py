@@ -29,7 +29,8 @@ from textgan.models import Generator
 from textgan.models.scratchgan import RecurrentDiscriminator, TiedLSTMGenerator, read_word_vectors
 from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
-from textgan.training.staged import StagedTrainer, eval_mode
+from textgan.models.base import eval_mode
+from textgan.training.staged import StagedTrainer
 
 
 def dense_rewards(token_logits: torch.Tensor) -> torch.Tensor:
@@ -62,13 +63,17 @@ class ScratchGANTrainer(StagedTrainer):
     """One recurrent-D and one REINFORCE G update a step, from an untrained G."""
 
     name = "scratchgan"
+    config_section = "scratchgan"
+    resumable_keys = frozenset({"scratchgan.steps"})
     phase_name = "adversarial"
+    pretrain_key = "scratchgan.pretrain_epochs"
+    steps_key = "scratchgan.steps"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        super().__init__(cfg, run, runtime, data, generator)
         c = cfg.scratchgan
-        self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = 0, c.eval_every, c.nll_oracle_samples
+        super().__init__(cfg, run, runtime, data, generator, eval_every=c.eval_every,
+                         nll_oracle_samples=c.nll_oracle_samples)
         vectors = read_word_vectors(c.word_vectors, self.tokenizer) if c.word_vectors else None
         self.discriminator = RecurrentDiscriminator(
             self.tokenizer.vocab_size, self.tokenizer.eos_id, c.d_embedding_dim, c.d_hidden_dim, c.d_num_layers,
@@ -114,10 +119,10 @@ class ScratchGANTrainer(StagedTrainer):
         super().load_extra_state(state)
         self.baseline = state["baseline"]
 
-    def second_phase(self) -> None:
-        self.run_phase(self.cfg.scratchgan.steps, self.adversarial_step, "ScratchGAN")
+    def description(self) -> str:
+        return "ScratchGAN"
 
-    def adversarial_step(self) -> dict[str, Any]:
+    def step_once(self) -> dict[str, Any]:
         """A fresh batch of real rows and samples; one D update, then one G update on the samples."""
         runtime, eos = self.runtime, self.generator.eos_id
         count = self.cfg.train.batch_size
