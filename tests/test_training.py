@@ -233,7 +233,7 @@ TIME_LIMITED = {
     "gumbel": {"discriminator.embedding_dim": 8, "discriminator.filter_sizes": [2, 3],
                "discriminator.num_filters": [6, 6], "gumbel.adversarial_steps": 10_000},
     "cot": {"cot.steps": 10_000},
-    "scratchgan": {"scratchgan.steps": 10_000, "scratchgan.d_hidden_dim": 8},
+    "scratchgan": {"scratchgan.steps": 10_000, "scratchgan.d_hidden_dim": 8, "scratchgan.d_layer_norm": False},
     "gad": {"gad.steps": 10_000, "gad.pretrain_epochs": 1, "discriminator.embedding_dim": 8,
             "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [6, 6]},
 }
