@@ -316,9 +316,10 @@ class LeakGanConfig:
     step_size: int = param(4, low=1)  # c: the Worker's goal is renewed every c tokens, to the sum of the last c goals
     manager_hidden_dim: int = param(32, low=1)  # the Manager LSTM's width
     delta: float = param(16.0, low=0.0, low_open=True)  # rescaled activation sigma(delta * (rank / B - 0.5))
-    intrinsic_weight: float = param(1.0, low=0.0)  # the Worker's reward: rescaled Q + this x intrinsic reward
-    mle_every: int = param(10, low=0)  # interleaved training: MLE batches after every this many rounds (0 = none)
-    mle_batches: int = param(5, low=1)  # MLE batches (Worker NLL + Manager goal loss on real rows) each time
+    pretrain_rounds: int = param(10, low=1)  # pretraining alternates this many times {D updates, MLE epochs}, each a share of seqgan.pretrain_d_steps and train.epochs
+    mle_every: int = param(10, low=0)  # interleaved training: MLE epochs after every this many rounds (0 = none)
+    mle_epochs: int = param(5, low=1)  # full MLE epochs (Worker NLL + Manager goal loss on real rows) each time
+    negative_logit_scale: float = param(1.5, low=0.0, low_open=True)  # D's generated rows are sampled from softmax(logits x this)
 
 
 @dataclass

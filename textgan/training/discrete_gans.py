@@ -70,9 +70,10 @@ class MaliGANTrainer(SeqGANTrainer):
 
 
 class RankGANTrainer(SeqGANTrainer):
-    """RankGAN: D is a ranker (the TextCNN's sentence feature, cosine similarity to the mean
-    feature of a reference set of real rows, softmax with gamma over a comparison set); G's
-    reward is the rollout mean of log R(completion | reference, real comparison set)."""
+    """RankGAN: D is a ranker (the TextCNN's sentence feature; for each real reference sentence u,
+    a softmax with gamma over the cosine similarities of a comparison set and the sentence; the
+    mean share over the references is the rank score R); G's reward is the rollout mean of
+    log R(completion | references, real comparison set)."""
 
     name = "rankgan"
     title = "RankGAN"
@@ -88,9 +89,8 @@ class RankGANTrainer(SeqGANTrainer):
         return cnn.sentence_features(cnn.features(cnn.embed(tokens))).flatten(1)
 
     def relevance(self, tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """(B,) gamma * cos(feature, mean feature of the reference rows)."""
-        reference_feature = self.sentence_features(reference).mean(dim=0)
-        return cosine_relevance(self.sentence_features(tokens), reference_feature, self.cfg.rankgan.gamma)
+        """(B, U) gamma * cos(feature, feature of each reference row)."""
+        return cosine_relevance(self.sentence_features(tokens), self.sentence_features(reference), self.cfg.rankgan.gamma)
 
     def token_rewards(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
                       mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,12 +98,12 @@ class RankGANTrainer(SeqGANTrainer):
         r, runtime = self.cfg.rankgan, self.runtime
         reference, comparison = self.ranking_rows(r.reference_size), self.ranking_rows(r.comparison_size)
         with torch.no_grad(), runtime.autocast():
-            reference_feature = self.sentence_features(reference).mean(dim=0)
-            comparison_relevance = cosine_relevance(self.sentence_features(comparison), reference_feature, r.gamma)
+            reference_features = self.sentence_features(reference)
+            comparison_relevance = cosine_relevance(self.sentence_features(comparison), reference_features, r.gamma)
 
         def score(sequences: torch.Tensor) -> torch.Tensor:
             with runtime.autocast():
-                relevance = cosine_relevance(self.sentence_features(sequences), reference_feature, r.gamma)
+                relevance = cosine_relevance(self.sentence_features(sequences), reference_features, r.gamma)
             return log_rank(relevance, comparison_relevance)
 
         q_values = self.rollout_q(samples, prompt_lengths, score)
@@ -131,7 +131,8 @@ class RankGANTrainer(SeqGANTrainer):
                 loss = ranker_loss(relevance, is_real[batch])
                 self.check_finite(loss, "ranker loss")
                 backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
-                real_scores, fake_scores = relevance.detach()[is_real[batch]], relevance.detach()[~is_real[batch]]
+                scores = relevance.detach().mean(dim=1)  # mean relevance to the references: the ranking shown
+                real_scores, fake_scores = scores[is_real[batch]], scores[~is_real[batch]]
                 pairs = real_scores.unsqueeze(1) > fake_scores.unsqueeze(0)
                 loss_sum += float(loss.detach())
                 right_sum += float(pairs.double().mean()) if pairs.numel() else 0.5
