@@ -20,6 +20,14 @@ def test_maligan_sentence_reward_is_the_normalised_odds_minus_their_mean():
     assert torch.allclose(maligan_sentence_rewards(logits), torch.tensor(expected), atol=1e-7)
 
 
+def test_maligan_algorithm_2_normalises_within_each_real_prefixs_continuations():
+    odds = [1.0, 4.0, 0.25, 9.0]  # rows 0, 1 continue one real prefix, rows 2, 3 another
+    logits = torch.tensor([math.log(r) for r in odds])
+    expected = [1 / 5 - 1 / 2, 4 / 5 - 1 / 2, 0.25 / 9.25 - 1 / 2, 9 / 9.25 - 1 / 2]
+    assert torch.allclose(maligan_sentence_rewards(logits, group_size=2), torch.tensor(expected), atol=1e-7)
+    assert torch.allclose(maligan_sentence_rewards(logits, group_size=4), maligan_sentence_rewards(logits))
+
+
 def test_maligan_rollout_rewards_normalise_per_position_over_the_rows_that_chose_a_token():
     q = torch.tensor([[0.5, 0.8], [0.2, 0.6], [0.9, 0.3]])
     mask = torch.tensor([[1, 1], [1, 0], [1, 1]], dtype=torch.bool)

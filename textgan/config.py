@@ -296,6 +296,9 @@ class MaliGanConfig:
     mixing_tokens: int = param(0, low=0)
     mixing_decrease: int = param(1, low=1)
     mixing_every: int = param(10, low=1)
+    # Algorithm 2's n: continuations G samples of each real prefix; the weights are normalised
+    # within each prefix's n rows (1: one continuation each, normalised over the batch)
+    mixing_samples: int = param(1, low=1)
 
 
 @dataclass
@@ -583,6 +586,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.trainer == "leakgan" and cfg.discriminator.representations != 1:
         raise ConfigError("train.trainer=leakgan leaks the features of one TextCNN; set discriminator.representations=1")
+    m = cfg.maligan
+    if m.mixing_tokens and m.mixing_samples > 1 and (cfg.train.batch_size % m.mixing_samples or m.rollouts):
+        raise ConfigError(f"maligan.mixing_samples={m.mixing_samples} groups the rows of a batch by real prefix: "
+                          "train.batch_size must be a multiple of it, and maligan.rollouts false")
     if cfg.discriminator.embedding_dim % cfg.discriminator.representations:
         raise ConfigError(
             f"discriminator.embedding_dim ({cfg.discriminator.embedding_dim}) must be divisible by "

@@ -17,13 +17,16 @@ import torch.nn.functional as F
 Reduce = Callable[[torch.Tensor], torch.Tensor]
 
 
-def maligan_sentence_rewards(logits: torch.Tensor) -> torch.Tensor:
-    """(B,) MaliGAN rewards of a batch from D's logits: r_i / sum_j r_j - 1/B, r = D / (1 - D).
+def maligan_sentence_rewards(logits: torch.Tensor, group_size: int = 0) -> torch.Tensor:
+    """(B,) MaliGAN rewards of a batch from D's logits: r_i / sum_j r_j - 1/n, r = D / (1 - D),
+    normalised over each group of `group_size` consecutive rows (0: the whole batch, n = B).
 
     D / (1 - D) = exp(logit), so the normalised weights are softmax(logits), computed without
-    overflow; the baseline b = 1/B is their mean (Che et al. 2017, Algorithm 1).
+    overflow; the baseline b = 1/n is their mean (Che et al. 2017, Algorithm 1; Algorithm 2
+    normalises over the continuations of one real prefix).
     """
-    return torch.softmax(logits.double(), dim=0).float() - 1.0 / logits.shape[0]
+    groups = logits.double().view(-1, group_size or logits.shape[0])
+    return (torch.softmax(groups, dim=1) - 1.0 / groups.shape[1]).view(-1).float()
 
 
 def maligan_token_rewards(q_values: torch.Tensor, mask: torch.Tensor,

@@ -33,13 +33,14 @@ class MaliGANTrainer(SeqGANTrainer):
 
     def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """With maligan.mixing_tokens: real rows whose first N tokens after the prompt (never past
-        their <eos>) stay, for G to continue; N shrinks over the rounds (Algorithm 2)."""
+        their <eos>) stay, for G to continue, each maligan.mixing_samples times in a row; N shrinks
+        over the rounds (Algorithm 2)."""
         m = self.cfg.maligan
         n = mixing_prefix_length(m.mixing_tokens, m.mixing_decrease, m.mixing_every, self.round)
         self.mle_prefix = None
         if not n:
             return super().prompts(count)
-        real, start = self.real_rows(count)
+        real, start = (x.repeat_interleave(m.mixing_samples, dim=0) for x in self.real_rows(count // m.mixing_samples))
         end = torch.maximum(torch.minimum(start + n, eos_positions(real, self.generator.eos_id)), start)
         self.mle_prefix = (start, end)
         return real, end
@@ -64,8 +65,10 @@ class MaliGANTrainer(SeqGANTrainer):
             return maligan_token_rewards(q_values, mask, runtime.all_reduce_sum), q_values
         with torch.no_grad(), eval_mode(self.discriminator), runtime.autocast():
             logits = self.discriminator(samples).float()
-        # normalised over the global batch: every process holds every row's logit
-        rewards = runtime.local(maligan_sentence_rewards(runtime.gather_rows(logits, self.cfg.train.batch_size)))
+        # normalised over the global batch, or over each real prefix's rows (Algorithm 2): every
+        # process holds every row's logit
+        group = self.cfg.maligan.mixing_samples if self.mle_prefix is not None else 0
+        rewards = runtime.local(maligan_sentence_rewards(runtime.gather_rows(logits, self.cfg.train.batch_size), group))
         return rewards.unsqueeze(1) * mask, torch.sigmoid(logits).unsqueeze(1) * mask
 
 
