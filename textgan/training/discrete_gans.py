@@ -31,12 +31,16 @@ class MaliGANTrainer(SeqGANTrainer):
     def baseline(self) -> bool:
         return False  # the reward carries the paper's baseline 1/B
 
+    def mixing_tokens(self) -> int:
+        """N, the real prefix's length in this round (0: Algorithm 1)."""
+        m = self.cfg.maligan
+        return mixing_prefix_length(m.mixing_tokens, m.mixing_decrease, m.mixing_every, self.round)
+
     def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """With maligan.mixing_tokens: real rows whose first N tokens after the prompt (never past
         their <eos>) stay, for G to continue, each maligan.mixing_samples times in a row; N shrinks
         over the rounds (Algorithm 2)."""
-        m = self.cfg.maligan
-        n = mixing_prefix_length(m.mixing_tokens, m.mixing_decrease, m.mixing_every, self.round)
+        m, n = self.cfg.maligan, self.mixing_tokens()
         self.mle_prefix = None
         if not n:
             return super().prompts(count)
@@ -67,7 +71,7 @@ class MaliGANTrainer(SeqGANTrainer):
             logits = self.discriminator(samples).float()
         # normalised over the global batch, or over each real prefix's rows (Algorithm 2): every
         # process holds every row's logit
-        group = self.cfg.maligan.mixing_samples if self.mle_prefix is not None else 0
+        group = self.cfg.maligan.mixing_samples if self.mixing_tokens() else 0
         rewards = runtime.local(maligan_sentence_rewards(runtime.gather_rows(logits, self.cfg.train.batch_size), group))
         return rewards.unsqueeze(1) * mask, torch.sigmoid(logits).unsqueeze(1) * mask
 

@@ -97,8 +97,9 @@ class LeakGANTrainer(SeqGANTrainer):
 
     def round_share(self, total: int) -> int:
         """How much of `total` (D updates or MLE epochs) is done by the end of the current
-        pretraining round: rounds split it as evenly as whole numbers allow."""
-        return (self.pretrain_round + 1) * total // self.cfg.leakgan.pretrain_rounds
+        pretraining round: rounds split it as evenly as whole numbers allow, earlier rounds
+        taking the remainder (so that the first round starts with D whenever D has updates)."""
+        return -(-(self.pretrain_round + 1) * total // self.cfg.leakgan.pretrain_rounds)
 
     def run_training(self) -> None:
         """Pretraining rounds (D, then MLE) until all are done, then the adversarial phase."""
