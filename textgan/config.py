@@ -319,10 +319,12 @@ class LeakGanConfig:
     step_size: int = param(4, low=1)  # c: the Worker's goal is renewed every c tokens, to the sum of the last c goals
     manager_hidden_dim: int = param(32, low=1)  # the Manager LSTM's width
     delta: float = param(16.0, low=0.0, low_open=True)  # rescaled activation sigma(delta * (rank / B - 0.5))
-    pretrain_rounds: int = param(10, low=1)  # pretraining alternates this many times {D updates, MLE epochs}, each a share of seqgan.pretrain_d_steps and train.epochs
+    # pretraining alternates this many times {D updates, MLE epochs}, each round a share of
+    # seqgan.pretrain_d_steps and train.epochs
+    pretrain_rounds: int = param(10, low=1)
     mle_every: int = param(10, low=0)  # interleaved training: MLE epochs after every this many rounds (0 = none)
     mle_epochs: int = param(5, low=1)  # full MLE epochs (Worker NLL + Manager goal loss on real rows) each time
-    negative_logit_scale: float = param(1.5, low=0.0, low_open=True)  # D's generated rows are sampled from softmax(logits x this)
+    negative_logit_scale: float = param(1.5, low=0.0, low_open=True)  # D's generated rows: softmax(logits x this)
 
 
 @dataclass

@@ -44,7 +44,8 @@ class MaliGANTrainer(SeqGANTrainer):
         self.mle_prefix = None
         if not n:
             return super().prompts(count)
-        real, start = (x.repeat_interleave(m.mixing_samples, dim=0) for x in self.real_rows(count // m.mixing_samples))
+        real, start = (x.repeat_interleave(m.mixing_samples, dim=0)
+                       for x in self.real_rows(count // m.mixing_samples))
         end = torch.maximum(torch.minimum(start + n, eos_positions(real, self.generator.eos_id)), start)
         self.mle_prefix = (start, end)
         return real, end
