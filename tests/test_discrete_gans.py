@@ -74,9 +74,10 @@ def test_algorithm_2_continues_each_real_prefix_mixing_samples_times(tmp_path: P
 
     cfg = tiny_seqgan_config(**{"train.trainer": "maligan", "maligan.mixing_tokens": 3, "maligan.mixing_samples": 4})
     trainer = build_trainer(cfg, tmp_path / "run")
-    rows, ends = trainer.prompts(cfg.train.batch_size)
+    rows, ends, span = trainer.policy_prompts(cfg.train.batch_size)
     groups = rows.view(-1, 4, rows.shape[1])
     assert len(groups) == cfg.train.batch_size // 4 and torch.equal(ends, torch.full_like(ends, 3))
+    assert span is not None and torch.equal(span[1], ends)  # the real prefix G learns by MLE
     assert all(torch.equal(group[0], group[j]) for group in groups for j in range(1, 4))
     rewards, _ = trainer.token_rewards(trainer.generate(rows, ends, trainer.rng_draw(len(rows), rows.shape[1])), ends,
                                        torch.ones_like(rows, dtype=torch.bool))
