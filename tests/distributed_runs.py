@@ -82,7 +82,7 @@ def runs(corpus: str) -> dict[str, list[str]]:
     table["rankgan"] = ["--trainer", "rankgan", *seqgan_knobs, "--set", "rankgan.reference_size=5",
                         "--set", "rankgan.comparison_size=7"]
     table["leakgan"] = ["--trainer", "leakgan", *seqgan_knobs, "--set", "leakgan.goal_size=4",
-                        "--set", "leakgan.step_size=3", "--set", "leakgan.mle_every=1", "--set", "leakgan.mle_batches=2",
+                        "--set", "leakgan.step_size=3", "--set", "leakgan.mle_every=1", "--set", "leakgan.mle_epochs=1",
                         # Adam turns rounding in near-zero gradients into steps of about the learning rate
                         "--set", "seqgan.pg_learning_rate=0.001"]
     return table

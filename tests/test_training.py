@@ -119,7 +119,8 @@ KILLED_RUNS["maligan"] = ["--trainer", "maligan", *KILLED_RUNS["seqgan"][2:]]
 KILLED_RUNS["rankgan"] = ["--trainer", "rankgan", *KILLED_RUNS["seqgan"][2:], "--set", "rankgan.reference_size=8",
                           "--set", "rankgan.comparison_size=8", "--set", "seqgan.baseline=true"]
 KILLED_RUNS["leakgan"] = ["--trainer", "leakgan", *KILLED_RUNS["seqgan"][2:], "--set", "leakgan.mle_every=2",
-                          "--set", "leakgan.mle_batches=2", "--set", "leakgan.goal_size=4"]
+                          "--set", "leakgan.mle_epochs=1", "--set", "leakgan.goal_size=4",
+                          "--set", "leakgan.pretrain_rounds=2"]
 
 
 def _train_command(corpus: Path, out: Path, trainer: str) -> list[str]:

@@ -298,6 +298,9 @@ class MaliGanConfig:
     mixing_tokens: int = param(0, low=0)
     mixing_decrease: int = param(1, low=1)
     mixing_every: int = param(10, low=1)
+    # Algorithm 2's n: continuations G samples of each real prefix; the weights are normalised
+    # within each prefix's n rows (1: one continuation each, normalised over the batch)
+    mixing_samples: int = param(1, low=1)
 
 
 @dataclass
@@ -318,9 +321,12 @@ class LeakGanConfig:
     step_size: int = param(4, low=1)  # c: the Worker's goal is renewed every c tokens, to the sum of the last c goals
     manager_hidden_dim: int = param(32, low=1)  # the Manager LSTM's width
     delta: float = param(16.0, low=0.0, low_open=True)  # rescaled activation sigma(delta * (rank / B - 0.5))
-    intrinsic_weight: float = param(1.0, low=0.0)  # the Worker's reward: rescaled Q + this x intrinsic reward
-    mle_every: int = param(10, low=0)  # interleaved training: MLE batches after every this many rounds (0 = none)
-    mle_batches: int = param(5, low=1)  # MLE batches (Worker NLL + Manager goal loss on real rows) each time
+    # pretraining alternates this many times {D updates, MLE epochs}, each round a share of
+    # seqgan.pretrain_d_steps and train.epochs
+    pretrain_rounds: int = param(10, low=1)
+    mle_every: int = param(10, low=0)  # interleaved training: MLE epochs after every this many rounds (0 = none)
+    mle_epochs: int = param(5, low=1)  # full MLE epochs (Worker NLL + Manager goal loss on real rows) each time
+    negative_logit_scale: float = param(1.5, low=0.0, low_open=True)  # D's generated rows: softmax(logits x this)
 
 
 @dataclass
@@ -638,6 +644,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.trainer == "leakgan" and cfg.discriminator.representations != 1:
         raise ConfigError("train.trainer=leakgan leaks the features of one TextCNN; set discriminator.representations=1")
+    m = cfg.maligan
+    if m.mixing_tokens and m.mixing_samples > 1 and (cfg.train.batch_size % m.mixing_samples or m.rollouts):
+        raise ConfigError(f"maligan.mixing_samples={m.mixing_samples} groups the rows of a batch by real prefix: "
+                          "train.batch_size must be a multiple of it, and maligan.rollouts false")
     if cfg.discriminator.embedding_dim % cfg.discriminator.representations:
         raise ConfigError(
             f"discriminator.embedding_dim ({cfg.discriminator.embedding_dim}) must be divisible by "
