@@ -11,7 +11,7 @@ import torch
 from textgan import api
 from textgan.training.cot import cot_generator_loss
 
-from conftest import tiny_config
+from conftest import recomputed_oracle_metrics, tiny_config
 
 SETTINGS = {"train.trainer": "cot", "cot.steps": 4, "cot.eval_every": 2, "cot.pretrain_epochs": 1}
 
@@ -80,7 +80,9 @@ def test_on_oracle_data_reports_nll_oracle_and_nll_test(tmp_path):
         "data.oracle_vocab_size": 30, "data.oracle_samples": 64, "data.oracle_seq_len": 8,
         "data.oracle_hidden_dim": 8, "data.oracle_embedding_dim": 8, "cot.nll_oracle_samples": 40}), run)
     last = records(run, "cooperative")[-1]
-    assert last["nll_oracle"] > 0 and last["nll_test"] > 0
+    again = recomputed_oracle_metrics(run)
+    assert last["nll_oracle"] == pytest.approx(again["nll_oracle"], rel=1e-6)
+    assert last["nll_test"] == pytest.approx(again["nll_test"], rel=1e-5)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, txt_corpus, monkeypatch):
