@@ -108,3 +108,14 @@ def test_bf16_autocast_trains(tmp_path, txt_corpus):
     run = tmp_path / "run"
     api.train(tiny_config(txt_corpus, **SETTINGS, **{"train.precision": "bf16"}), run)
     assert all(math.isfinite(r["g_kl"]) and math.isfinite(r["mediator_nll"]) for r in records(run, "cooperative"))
+
+
+def test_the_cosine_schedule_spans_cot_pretraining_not_train_epochs(tmp_path):
+    """It was sized by train.epochs: with fewer cot.pretrain_epochs the rate never reached its end."""
+    from test_policy_gradient import build_trainer, tiny_seqgan_config
+
+    cfg = tiny_seqgan_config(**{"train.trainer": "cot", "train.epochs": 4, "cot.pretrain_epochs": 1,
+                                "train.lr_schedule": "cosine"})
+    trainer = build_trainer(cfg, tmp_path / "run")
+    schedule = trainer.mle_scheduler.lr_lambdas[0]
+    assert schedule(0) == 1.0 and schedule(trainer.steps_per_epoch) == pytest.approx(0.0, abs=1e-12)
