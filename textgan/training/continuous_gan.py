@@ -35,6 +35,8 @@ from textgan.models.continuous import (
     ResidualCritic,
     build_continuous_generator,
 )
+from textgan.progress import progress as progress_bar
+from textgan.training.base import Trainer, backward_and_step
 from textgan.training.gan_objectives import (
     began_convergence,
     began_update_k,
@@ -47,8 +49,6 @@ from textgan.training.gan_objectives import (
     instance_noise_std,
     wasserstein_estimate,
 )
-from textgan.progress import progress as progress_bar
-from textgan.training.base import Trainer, backward_and_step
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,10 @@ from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask
 from textgan.models import Generator
+from textgan.models.base import eval_mode
 from textgan.models.cnn_discriminator import TextCNN, build_discriminator
 from textgan.models.continuous import AutoencoderDiscriminator
+from textgan.training.base import backward_and_step
 from textgan.training.gan_objectives import (
     began_update_k,
     check_label_smoothing,
@@ -42,10 +44,8 @@ from textgan.training.gan_objectives import (
     get_objective,
     instance_noise_std,
 )
-from textgan.training.base import backward_and_step
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer
-from textgan.models.base import eval_mode
 
 BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "constant")
 
