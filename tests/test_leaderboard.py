@@ -161,3 +161,20 @@ def test_every_invocation_that_grows_the_grid_is_recorded_once(tmp_path):
         "python benchmarks/leaderboard.py --settings oracle",
         "python benchmarks/leaderboard.py --settings coco --models vae",
     ]
+
+
+def test_leaderboard_marks_cells_that_are_their_mle_start(tmp_path: Path):
+    from textgan.provenance import OwnPhase
+
+    lb = leaderboard
+    start, rounds = OwnPhase("adversarial", "rounds", 0), OwnPhase("adversarial", "rounds", 5)
+    mle = lb.ModelResults("mle", [{"seed": 0, "weights_digest": "x"}], {}, [], [None])
+    seqgan = lb.ModelResults("seqgan", [{"seed": 0, "weights_digest": "x"}, {"seed": 1, "weights_digest": "y"}], {},
+                             [], [start, rounds])
+    assert seqgan.label == "seqgan [MLE start in 1 of 2 seeds: 0 adversarial rounds]" and mle.label == "mle"
+    lines = lb.provenance_warnings([mle, seqgan])
+    assert lines[0].startswith("seqgan seed 0 took no adversarial step")
+    assert lines[1].startswith("mle seed 0 and seqgan seed 0 hold identical generator weights")
+    assert lb.phase_fields(rounds) == {"own_phase": ["adversarial", "rounds", 5]}
+    assert lb.cell_phase({"own_phase": ["adversarial", "rounds", 5]}, tmp_path) == rounds
+    assert lb.phase_fields(None) == {"own_phase": None}

@@ -260,7 +260,7 @@ def test_pretrain_time_fraction_ends_mle_early_so_a_short_budget_reaches_the_sec
 @pytest.mark.parametrize("trainer", ["seqgan", "cot"])
 def test_a_spent_time_budget_ends_with_an_evaluation_where_the_model_stands(tmp_path: Path, trainer: str):
     overrides = {"train.trainer": trainer, "train.epochs": 1000, "train.time_limit_minutes": 0.01, "train.patience": 0,
-                 "cot.steps": 1_000_000, "cot.eval_every": 1_000_000, "seqgan.eval_every": 1000}
+                 "train.pretrain_time_fraction": 0, "cot.steps": 1_000_000, "cot.eval_every": 1_000_000, "seqgan.eval_every": 1000}
     train(tiny_seqgan_config(**overrides), tmp_path / "run")
     log = records(tmp_path / "run")
     assert log[-1]["step"] == max(r["step"] for r in log) and "nll_oracle" in log[-1] and "val_nll" in log[-1]

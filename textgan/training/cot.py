@@ -28,6 +28,7 @@ from textgan.data.encoding import scored_mask
 from textgan.models import Generator, build_generator
 from textgan.rewards import _untie_parameters
 from textgan.training.base import backward_and_step, masked_nll_sum
+from textgan.training.plan import PhaseSpec
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer, eval_mode
 
@@ -51,6 +52,8 @@ class CoTTrainer(StagedTrainer):
 
     name = "cot"
     phase_name = "cooperative"
+    pretrain_key = "cot.pretrain_epochs"
+    own_key = "cot.steps"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -72,6 +75,10 @@ class CoTTrainer(StagedTrainer):
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"mediator": self.mediator}
+
+    def phase_specs(self) -> list[PhaseSpec]:
+        return [*super().phase_specs(), self.own_spec(self.cfg.cot.steps, self.own_key, "CoT cooperative",
+                                                      self.cooperative_step)]
 
     def second_phase(self) -> None:
         self.run_phase(self.cfg.cot.steps, self.cooperative_step, "CoT")

@@ -41,6 +41,7 @@ from textgan.objectives import (
     gradient_penalty,
 )
 from textgan.training.base import backward_and_step
+from textgan.training.plan import PhaseSpec
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer, eval_mode
 
@@ -118,7 +119,14 @@ class GumbelTrainer(StagedTrainer):
         super().load_extra_state(state)
         self.k = state["began_k"]
 
+    own_key = "gumbel.adversarial_steps"
+
     # -- the loop -------------------------------------------------------------------------------
+    def phase_specs(self) -> list[PhaseSpec]:
+        g = self.cfg.gumbel
+        return [*super().phase_specs(), self.own_spec(g.adversarial_steps, self.own_key,
+                                                      f"{self.name} ({g.objective}) adversarial", self.adversarial_step)]
+
     def second_phase(self) -> None:
         g = self.cfg.gumbel
         self.run_phase(g.adversarial_steps, self.adversarial_step, f"{self.name} ({g.objective})")

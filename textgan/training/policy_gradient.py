@@ -24,9 +24,10 @@ saved, and a resumed run repeats the rest exactly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -42,12 +43,26 @@ from textgan.objectives import instance_noise_std
 from textgan.progress import progress as progress_bar
 from textgan.rewards import RolloutNetwork, rollout_rewards, rollout_uniforms
 from textgan.training.base import backward_and_step, global_batches
+from textgan.training.plan import PhaseSpec, timed
 from textgan.training.runtime import Runtime
-from textgan.training.staged import SamplingTrainer, eval_mode
+from textgan.training.staged import MEASURED_ROWS, SamplingTrainer, eval_mode
 
 log = logging.getLogger(__name__)
 
 PHASES = ("pretrain_g", "pretrain_d", "adversarial")  # SeqGAN's order; LeakGAN pretrains D first
+
+
+@contextlib.contextmanager
+def overridden(section: Any, **values: Any) -> Iterator[None]:
+    """Config keys of `section` set to `values` while the body runs (a measurement), then restored."""
+    saved = {key: getattr(section, key) for key in values}
+    for key, value in values.items():
+        setattr(section, key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(section, key, value)
 
 
 def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
@@ -79,6 +94,9 @@ class SeqGANTrainer(SamplingTrainer):
     name = "seqgan"
     title = "SeqGAN"
     phases = PHASES  # the order the phases run in (LeakGAN pretrains D first)
+    own_phase_name = "adversarial"  # type: ignore[assignment]
+    own_unit = "rounds"
+    own_key = "seqgan.adversarial_rounds"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -96,6 +114,7 @@ class SeqGANTrainer(SamplingTrainer):
         self.d_pretrain_done = 0
         self.round = 0
         self.best_pretrained: dict[str, torch.Tensor] | None = None  # G at the best MLE epoch so far
+        self.d_update_seconds: float | None = None  # measured for the plan
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
@@ -113,6 +132,48 @@ class SeqGANTrainer(SamplingTrainer):
         super().load_extra_state(state)
         self.d_pretrain_done, self.round = state["d_pretrain_done"], state["round"]
         self.best_pretrained = state.get("best_pretrained")
+
+    # -- the plan (training/plan.py) -------------------------------------------------------------
+    def phase_order(self) -> list[str]:
+        return list(self.phases)
+
+    def own_steps(self) -> int:
+        return self.round
+
+    def phase_specs(self) -> list[PhaseSpec]:
+        s = self.cfg.seqgan
+        specs = {spec.name: spec for spec in super().phase_specs()}
+        specs["pretrain_d"] = PhaseSpec("pretrain_d", "D pretraining", "updates", s.pretrain_d_steps,
+                                        self.phase_done("pretrain_d", self.d_pretrain_done, s.pretrain_d_steps),
+                                        "seqgan.pretrain_d_steps", self.measure_d_update)
+        specs["adversarial"] = PhaseSpec("adversarial", f"{self.title} adversarial", "rounds", s.adversarial_rounds,
+                                         self.phase_done("adversarial", self.round, s.adversarial_rounds), self.own_key,
+                                         self.measure_round, own=True)
+        return [specs[name] for name in self.phases]
+
+    def measure_d_update(self) -> float:
+        """Seconds of one D update: updates on a few hundred rows for one epoch and for two tell the
+        generation's and an epoch's share, scaled to d_samples rows and d_epochs epochs."""
+        s = self.cfg.seqgan
+        count = min(s.d_samples, len(self.data.train))
+        rows = min(count, MEASURED_ROWS)
+        noise = instance_noise_std(0, s.instance_noise, s.instance_noise_rounds)
+        with overridden(s, d_samples=rows, d_epochs=1):
+            self.train_discriminator(noise)  # warm-up
+            one = timed(lambda: self.train_discriminator(noise))
+        with overridden(s, d_samples=rows, d_epochs=2):
+            two = timed(lambda: self.train_discriminator(noise))
+        epoch = max(two - one, 0.0)
+        self.d_update_seconds = count / rows * (max(one - epoch, 0.0) + s.d_epochs * epoch)
+        return self.d_update_seconds
+
+    def measure_round(self) -> float:
+        """Seconds of one adversarial round: g_steps policy-gradient updates (one timed), d_steps D
+        updates and a share of an evaluation."""
+        s = self.cfg.seqgan
+        d_update = self.d_update_seconds if self.d_update_seconds is not None else self.measure_d_update()
+        policy = timed(self.policy_gradient_step)
+        return s.g_steps * policy + s.d_steps * d_update + self.measure_evaluation() / s.eval_every
 
     # -- the loop -------------------------------------------------------------------------------
     def run_training(self) -> None:
@@ -157,8 +218,9 @@ class SeqGANTrainer(SamplingTrainer):
         """Phase 2: D updates on fresh generated sequences against real ones."""
         s = self.cfg.seqgan
         progress = progress_bar(total=s.pretrain_d_steps, initial=self.d_pretrain_done, desc="D pretraining",
-                                unit="updates", line_every=1, disable=not self.runtime.is_main)
-        while self.d_pretrain_done < s.pretrain_d_steps:
+                                unit="updates", line_every=1, disable=not self.runtime.is_main,
+                                seconds_each=self.estimate("pretrain_d"))
+        while self.d_pretrain_done < s.pretrain_d_steps and self.budget_allows("pretrain_d", self.d_pretrain_done):
             d_loss, d_accuracy = self.train_discriminator(instance_noise_std(0, s.instance_noise, s.instance_noise_rounds))
             self.d_pretrain_done += 1
             progress.update()
@@ -171,12 +233,15 @@ class SeqGANTrainer(SamplingTrainer):
         """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
         s = self.cfg.seqgan
         progress = progress_bar(total=s.adversarial_rounds, initial=self.round, desc=f"{self.title} rounds",
-                                unit="rounds", line_every=1, disable=not self.runtime.is_main)
+                                unit="rounds", line_every=1, disable=not self.runtime.is_main,
+                                seconds_each=self.estimate("adversarial"))
         evaluated = True
         while self.round < s.adversarial_rounds:
             if self.out_of_time():
                 log.info("seqgan.time_limit_minutes reached after round %d; resume to continue", self.round)
+                self.stopped_by = "seqgan.time_limit_minutes"
                 break
+            self.check_own_budget("adversarial", self.round)
             noise = instance_noise_std(self.round, s.instance_noise, s.instance_noise_rounds)
             pg_losses, reward_sums, reward_counts = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
             self.rollout.update(self.generator, s.rollout_update_rate)

@@ -13,9 +13,12 @@ train.time_limit_minutes is spent).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import statistics
+import sys
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -25,14 +28,17 @@ from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import show_sample
 from textgan.models import Generator
-from textgan.progress import progress as progress_bar
-from textgan.training.base import Trainer, evaluate_nll
+from textgan.progress import format_duration, progress as progress_bar
+from textgan.training.base import TimeLimitReached, Trainer, batches_per_epoch, epoch_order, evaluate_nll, global_batches
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
+from textgan.training.plan import Budget, Plan, PhaseSpec, make_plan, timed
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
+MEASURED_STEPS = 3  # steps timed per phase for the plan (after one untimed warm-up step)
+MEASURED_ROWS = 256  # evaluation samples generated to time an evaluation
 
 
 @contextlib.contextmanager
@@ -52,8 +58,11 @@ class SamplingTrainer(Trainer):
 
     next_phase = "second"  # the phase after MLE pretraining
     pretrain_epochs = 1
+    pretrain_key = "train.epochs"  # the config key of `pretrain_epochs`
     eval_every = 1
     nll_oracle_samples = 1
+    own_unit = "steps"  # what the own phase counts
+    own_key = ""  # the config key of the own phase's length
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -68,6 +77,8 @@ class SamplingTrainer(Trainer):
         self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
         self.phase = "pretrain_g"
         self.started = time.monotonic()  # elapsed_s (and seqgan.time_limit_minutes) count from here
+        self.plan: Plan | None = None  # made when training starts (`plan_run`)
+        self.budget: Budget | None = None
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
@@ -91,7 +102,8 @@ class SamplingTrainer(Trainer):
         if self.step == 0:  # the untrained generator: where every curve starts
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.generator.train()
-        while self.epoch < self.pretrain_epochs and not self.should_stop_early() and not self.pretraining_time_spent():
+        while (self.epoch < self.pretrain_epochs and not self.should_stop_early()
+               and self.budget_allows("pretrain_g", self.epoch)):
             train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
             last = self.epoch == self.pretrain_epochs
             metrics = self.evaluate(with_oracle=last or self.epoch % self.eval_every == 0)
@@ -103,15 +115,17 @@ class SamplingTrainer(Trainer):
         self.write_phase_samples("pretrain_g")
         self.end_phase()
 
-    def pretraining_time_spent(self) -> bool:
-        """True once MLE pretraining has used train.pretrain_time_fraction of train.time_limit_minutes
-        (every process agrees), so that a short equal budget still reaches the second phase."""
-        fraction, limit = self.cfg.train.pretrain_time_fraction, self.cfg.train.time_limit_minutes
-        if not (fraction and limit) or not self.runtime.any_true(self.train_seconds() >= fraction * limit * 60):
-            return False
-        log.info("train.pretrain_time_fraction=%g of the budget spent: MLE pretraining ends after epoch %d of %d",
-                 fraction, self.epoch, self.pretrain_epochs)
-        return True
+    def budget_allows(self, phase: str, done: int) -> bool:
+        """Whether phase `phase`, `done` units in, may take another within train.time_limit_minutes
+        and, in pretraining, its share train.pretrain_time_fraction (every process agrees)."""
+        if self.budget is None:
+            return True
+        return not self.runtime.any_true(not self.budget.allows(phase, done))
+
+    def check_own_budget(self, phase: str, done: int) -> None:
+        """Before a unit of the own phase: end the run (as the time limit does) when it would overrun."""
+        if not self.budget_allows(phase, done):
+            raise TimeLimitReached
 
     def end_phase(self) -> None:
         """Move on to `next_phase` and checkpoint (SeqGAN and kin follow their own phase order)."""
@@ -131,6 +145,113 @@ class SamplingTrainer(Trainer):
     def budget_spent(self) -> None:
         """The time budget ended training: one more evaluation, where the model stands."""
         self.log(self.phase, **self.evaluate(with_oracle=True))
+
+    # -- the plan (training/plan.py) and the honest end --------------------------------------------
+    def phase_order(self) -> list[str]:
+        """The phases in run order (metrics.jsonl names)."""
+        return ["pretrain_g", self.next_phase]
+
+    def phase_done(self, name: str, done: int, total: int) -> int:
+        """Units done of phase `name`: `done` while it runs, all once the run is past it."""
+        order = self.phase_order()
+        if order.index(name) < order.index(self.phase):
+            return total
+        return done if name == self.phase else 0
+
+    def phase_specs(self) -> list[PhaseSpec]:
+        """The phases for the plan, in run order; subclasses add theirs after MLE pretraining's."""
+        return [PhaseSpec("pretrain_g", "MLE pretraining", "epochs", self.pretrain_epochs,
+                          self.phase_done("pretrain_g", self.epoch, self.pretrain_epochs), self.pretrain_key,
+                          self.measure_mle_epoch, at_least=1)]
+
+    def plan_run(self) -> None:
+        """Measure the phases, print the plan (main process) and budget pretraining by it."""
+        self.make_plan()
+        if self.runtime.is_main:
+            print("\n".join(self.plan.lines), file=sys.stderr, flush=True)
+
+    def make_plan(self) -> Plan:
+        """The plan of the rest of this run (`textgan train --dry-run` prints it and stops)."""
+        self.plan = make_plan(self, self.phase_specs())
+        self.budget = Budget(self.plan, self.train_seconds)
+        return self.plan
+
+    def estimate(self, phase: str) -> float | None:
+        """The plan's seconds for one unit of `phase` (progress lines' ETA); None before a plan."""
+        return self.plan.seconds_each(phase) if self.plan is not None else None
+
+    def measure_mle_epoch(self) -> float:
+        """Seconds of an MLE epoch and its evaluation, from a few timed batches."""
+        t = self.cfg.train
+        order = epoch_order(len(self.data.train), t.seed, self.epoch)
+        batches = list(itertools.islice(global_batches(order, t.batch_size, self.runtime.world_size),
+                                        MEASURED_STEPS + 1))
+        self.generator.train()
+        seconds = [timed(lambda b=b: self.mle.step(self.data.train, self.runtime.local(b), t.nll_include_prompt))
+                   for b in batches]
+        return statistics.median(seconds[1:] or seconds) * self.steps_per_epoch + self.measure_evaluation()
+
+    def measure_steps(self, step: Callable[[], Any]) -> float:
+        """Median seconds of `step()` over a few calls, after an untimed one."""
+        seconds = [timed(step) for _ in range(MEASURED_STEPS + 1)]
+        return statistics.median(seconds[1:])
+
+    def measure_evaluation(self) -> float:
+        """Seconds of one `evaluate`: validation NLL timed on two batches, and on oracle data the
+        nll_oracle_samples samples, timed on a few hundred."""
+        t, runtime = self.cfg.train, self.runtime
+        seconds = 0.0
+        if len(self.data.validation):
+            count = batches_per_epoch(len(self.data.validation), t.batch_size, runtime.world_size)
+            count = min(count, t.eval_batches) if t.eval_batches else count
+            timed_batches = min(2, count)
+            seconds += count / timed_batches * timed(lambda: evaluate_nll(
+                self.generator, self.data.validation, runtime, t.batch_size, timed_batches, t.nll_include_prompt))
+        if self.oracle is not None:
+            rows = min(self.nll_oracle_samples, MEASURED_ROWS)
+            seconds += self.nll_oracle_samples / rows * timed(lambda: self.evaluation_samples(rows))
+        return seconds
+
+    @property
+    def own_phase_name(self) -> str:
+        return self.next_phase
+
+    def own_steps(self) -> int:
+        """Steps of the own phase taken so far."""
+        raise NotImplementedError
+
+    def own_phase_record(self) -> dict[str, Any]:
+        return {"name": self.own_phase_name, "unit": self.own_unit, "steps": self.own_steps()}
+
+    def ending_note(self, stopped_by: str | None = None) -> str | None:
+        """E.g. `the time limit ended the run in D pretraining: no adversarial round was taken;
+        the checkpoint is the MLE model; ...` when the run took no step of its own phase."""
+        if self.own_steps():
+            return None
+        stopped_by = stopped_by or self.stopped_by
+        specs = {spec.name: spec for spec in self.phase_specs()}
+        where = (f"in {specs[self.phase].title}" if self.phase != self.own_phase_name
+                 else f"before its first {self.own_phase_name} {self.own_unit.rstrip('s')}")
+        cuts = self.budget.cut if self.budget is not None else {}
+        where += "".join(f" (the budget cut {specs[name].title} at {done} of {total} {specs[name].unit})"
+                         for name, (done, total) in cuts.items() if name != self.own_phase_name)
+        what = "the MLE model" if self.epoch else "the untrained generator"
+        unit = self.own_unit.rstrip("s")
+        t = self.cfg.train
+        if stopped_by == "interrupt":
+            return f"{where}: no {self.own_phase_name} {unit} was taken yet; the checkpoint is {what}"
+        if stopped_by == "train.time_limit_minutes":
+            cause = "the time limit"
+            change = (f"raise train.time_limit_minutes (now {t.time_limit_minutes:g}) or lower "
+                      f"train.pretrain_time_fraction (now {t.pretrain_time_fraction:g}; 0 = pretraining unlimited)")
+            if self.plan is not None and self.plan.own is not None and self.plan.own.seconds_each:
+                change += f"; one {self.own_phase_name} {unit} takes ~{format_duration(self.plan.own.seconds_each)}"
+        elif stopped_by is not None:
+            cause, change = stopped_by, f"raise {stopped_by}"
+        else:
+            cause, change = "the schedule", f"raise {self.own_key} (now 0)"
+        change += "; textgan train --dry-run prints what a setting reaches"
+        return f"{cause} ended the run {where}: no {self.own_phase_name} {unit} was taken; the checkpoint is {what}; {change}"
 
     # -- rows, samples and evaluation -------------------------------------------------------------
     def real_rows(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,12 +353,23 @@ class StagedTrainer(SamplingTrainer):
         """The trainer's own updates after pretraining."""
         raise NotImplementedError
 
+    def own_steps(self) -> int:
+        return self.phase_steps
+
+    def own_spec(self, total: int, key: str, title: str, step: Callable[[], Any]) -> PhaseSpec:
+        """The plan's description of the second phase: `total` steps (config key `key`), each `step()`."""
+        return PhaseSpec(self.phase_name, title, self.own_unit, total,
+                         self.phase_done(self.phase_name, self.phase_steps, total), key,
+                         lambda: self.measure_steps(step) + self.measure_evaluation() / self.eval_every, own=True)
+
     def run_phase(self, total: int, step: Any, description: str) -> None:
         """`total` steps of the second phase, each `step()` -> metrics; evaluated every
         `eval_every` steps and at the end."""
         progress = progress_bar(total=total, initial=self.phase_steps, desc=description, unit="steps",
-                                line_every=self.eval_every, disable=not self.runtime.is_main)
+                                line_every=self.eval_every, disable=not self.runtime.is_main,
+                                seconds_each=self.estimate(self.phase_name))
         while self.phase_steps < total:
+            self.check_own_budget(self.phase_name, self.phase_steps)
             metrics = step()
             self.phase_steps += 1
             if self.phase_steps % self.eval_every == 0 or self.phase_steps == total:
