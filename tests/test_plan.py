@@ -15,7 +15,7 @@ from textgan.cli import main
 from textgan.evaluate import compare_runs
 from textgan.progress import LineProgress
 from textgan.provenance import OwnPhase, marked_label, own_phase, warnings_for, weights_digest
-from textgan.training.plan import Budget, PhasePlan, PhaseSpec, Plan, water_fill
+from textgan.training.plan import Budget, PhasePlan, PhaseSpec, Plan, describe, pretraining_shares, water_fill
 from textgan.training.staged import SamplingTrainer
 from conftest import tiny_config
 from test_policy_gradient import records, tiny_seqgan_config
@@ -72,6 +72,19 @@ def test_water_fill_shares_equally_and_passes_on_what_a_phase_does_not_need():
     assert water_fill([100.0, 100.0], 60.0) == [30.0, 30.0]
     assert water_fill([5.0, 5.0], 60.0) == [5.0, 5.0]
     assert water_fill([5.0], -1.0) == [0.0]
+    # a D update longer than all of pretraining's time gets none: MLE has it all
+    assert pretraining_shares([(30, 47.0), (50, 741.0)], 126.0) == [126.0, 0.0]
+
+
+def test_a_plan_that_cannot_reach_the_own_phase_says_why():
+    plan = fake_plan(limit=420.0, fraction=0.3)
+    plan.phases[0].planned, plan.phases[2].cut = 2, "limit"
+    plan.phases[2].spec.detail = "1 policy-gradient update and 5 D updates"
+    lines = describe(plan, "seqgan")
+    assert lines[-1] == ("  the budget cannot reach the adversarial phase: pretraining takes ~20s of it and one "
+                         "adversarial round ~30s (1 policy-gradient update and 5 D updates); raise "
+                         "train.time_limit_minutes to at least 0.9, or make a round cheaper")
+    assert lines[3].endswith("the time limit ends it after ~0 rounds (~0.0s)")
 
 
 def fake_plan(limit: float, fraction: float) -> Plan:

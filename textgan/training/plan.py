@@ -51,6 +51,7 @@ class PhaseSpec:
     measure: Callable[[], float]  # seconds of one unit, from a few steps (the planner restores the state)
     own: bool = False  # the trainer's own phase, after its MLE start
     at_least: int = 0  # units a cut still runs (MLE pretraining: one epoch)
+    detail: str = ""  # what one unit is, with the keys that size it (said when the budget cannot reach it)
 
 
 @dataclass
@@ -106,6 +107,14 @@ class Plan:
 def count(number: int, unit: str) -> str:
     """e.g. `1 epoch`, `3 epochs` (`unit` is plural)."""
     return f"{number} {unit[:-1] if number == 1 and unit.endswith('s') else unit}"
+
+
+def pretraining_shares(phases: list[tuple[int, float]], budget: float) -> list[float]:
+    """Shares of `budget` seconds for pretraining phases of (units left, seconds each): a phase
+    whose one unit is longer than the whole budget gets none, the others `water_fill` it."""
+    fits = [0 < each <= budget for _, each in phases]
+    shares = iter(water_fill([units * each for (units, each), fit in zip(phases, fits) if fit], budget))
+    return [next(shares) if fit else 0.0 for fit in fits]
 
 
 def water_fill(needs: list[float], budget: float) -> list[float]:
@@ -181,8 +190,8 @@ def make_plan(trainer: Trainer, specs: list[PhaseSpec]) -> Plan:
     pretraining = [(spec, each) for spec, each in zip(specs, seconds) if not spec.own]
     shares = [math.inf] * len(pretraining)
     if limit and plan.pretrain_fraction:
-        shares = water_fill([max(spec.total - spec.done, 0) * each for spec, each in pretraining],
-                            plan.pretrain_fraction * limit - trainer.earlier_seconds)
+        shares = pretraining_shares([(max(spec.total - spec.done, 0), each) for spec, each in pretraining],
+                                    plan.pretrain_fraction * limit - trainer.earlier_seconds)
     share_of = {spec.name: share for (spec, _), share in zip(pretraining, shares)}
     clock = limit - trainer.earlier_seconds if limit else math.inf  # the budget left (the measurement is not counted)
     for spec, each in zip(specs, seconds):
@@ -232,10 +241,11 @@ def describe(plan: Plan, trainer: str) -> list[str]:
         else:
             before = sum(p.seconds for p in plan.phases if not p.spec.own)
             need = (plan.spent_seconds + before + own.seconds_each) / 60
-            lines.append(f"  the budget cannot reach the {own.spec.name} phase: pretraining takes "
-                         f"~{format_duration(before)} of it; raise train.time_limit_minutes to at least "
-                         f"{math.ceil(need * 10) / 10:g} (one {own.spec.name} {own.spec.unit.rstrip('s')} takes "
-                         f"~{format_duration(own.seconds_each)}) or set train.pretrain_time_fraction")
+            unit = own.spec.unit[:-1]
+            detail = f" ({own.spec.detail})" if own.spec.detail else ""
+            lines.append(f"  the budget cannot reach the {own.spec.name} phase: pretraining takes ~{format_duration(before)} "
+                         f"of it and one {own.spec.name} {unit} ~{format_duration(own.seconds_each)}{detail}; raise "
+                         f"train.time_limit_minutes to at least {math.ceil(need * 10) / 10:g}, or make a {unit} cheaper")
     return lines
 
 
@@ -260,9 +270,9 @@ class Budget:
             return math.inf
         order = [p for p in plan.phases if not p.spec.own]
         index = next(i for i, p in enumerate(order) if p.spec.name == name)
-        needs = [max(p.spec.total - (done if i == index else p.spec.done), 0) * p.seconds_each
-                 for i, p in enumerate(order) if i >= index]
-        return water_fill(needs, plan.pretrain_fraction * plan.limit_seconds - self.clock())[0]
+        phases = [(max(p.spec.total - (done if i == index else p.spec.done), 0), p.seconds_each)
+                  for i, p in enumerate(order) if i >= index]
+        return pretraining_shares(phases, plan.pretrain_fraction * plan.limit_seconds - self.clock())[0]
 
     def allows(self, name: str, done: int) -> bool:
         """Whether one more unit of phase `name` (of which `done` are done) fits the budget."""

@@ -143,12 +143,18 @@ class SeqGANTrainer(SamplingTrainer):
     def phase_specs(self) -> list[PhaseSpec]:
         s = self.cfg.seqgan
         specs = {spec.name: spec for spec in super().phase_specs()}
+        rows = min(s.d_samples, len(self.data.train))
+        d_update = (f"{rows:,} real and {rows:,} generated rows for {s.d_epochs} epochs "
+                    "(seqgan.d_samples, seqgan.d_epochs)")
         specs["pretrain_d"] = PhaseSpec("pretrain_d", "D pretraining", "updates", s.pretrain_d_steps,
                                         self.phase_done("pretrain_d", self.d_pretrain_done, s.pretrain_d_steps),
-                                        "seqgan.pretrain_d_steps", self.measure_d_update)
-        specs["adversarial"] = PhaseSpec("adversarial", f"{self.title} adversarial", "rounds", s.adversarial_rounds,
-                                         self.phase_done("adversarial", self.round, s.adversarial_rounds), self.own_key,
-                                         self.measure_round, own=True)
+                                        "seqgan.pretrain_d_steps", self.measure_d_update, detail=f"each on {d_update}")
+        specs["adversarial"] = PhaseSpec(
+            "adversarial", f"{self.title} adversarial", "rounds", s.adversarial_rounds,
+            self.phase_done("adversarial", self.round, s.adversarial_rounds), self.own_key, self.measure_round, own=True,
+            detail=(f"{s.g_steps} policy-gradient update(s) of {self.cfg.train.batch_size} rows with {s.rollout_count} "
+                    f"rollouts each and {s.d_steps} D update(s) on {d_update}; seqgan.g_steps, seqgan.rollout_count, "
+                    "seqgan.d_steps"))
         return [specs[name] for name in self.phases]
 
     def measure_d_update(self) -> float:

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
 MEASURED_STEPS = 3  # steps timed per phase for the plan (after one untimed warm-up step)
-MEASURED_ROWS = 256  # evaluation samples generated to time an evaluation
+MEASURED_ROWS = 512  # rows generated to time an evaluation or a D update
 
 
 @contextlib.contextmanager
@@ -79,6 +79,8 @@ class SamplingTrainer(Trainer):
         self.started = time.monotonic()  # elapsed_s (and seqgan.time_limit_minutes) count from here
         self.plan: Plan | None = None  # made when training starts (`plan_run`)
         self.budget: Budget | None = None
+        # called with the trainer once MLE pretraining has ended (`textgan demo` scores the MLE model there)
+        self.after_pretraining: Callable[[SamplingTrainer], None] | None = None
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
@@ -113,6 +115,8 @@ class SamplingTrainer(Trainer):
             self.save("latest")
         self.end_pretraining()
         self.write_phase_samples("pretrain_g")
+        if self.after_pretraining is not None:
+            self.after_pretraining(self)
         self.end_phase()
 
     def budget_allows(self, phase: str, done: int) -> bool:
