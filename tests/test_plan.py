@@ -40,6 +40,23 @@ def test_measuring_the_plan_leaves_the_run_exactly_as_without(tmp_path: Path, mo
     assert all(torch.equal(planned[k], unplanned[k]) for k in planned)
 
 
+def test_a_measured_step_with_a_non_finite_loss_does_not_stop_the_run(tmp_path: Path, monkeypatch):
+    from textgan.objectives import OBJECTIVES, Objective
+
+    calls = {"n": 0}
+
+    def poisoned_g_loss(fake, real=None):  # the 2nd generator update measured for the plan only
+        calls["n"] += 1
+        loss = OBJECTIVES["hinge"].g_loss(fake, real)
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    poisoned = Objective("hinge", OBJECTIVES["hinge"].d_loss, poisoned_g_loss, False, False, 0.0)
+    monkeypatch.setattr("textgan.training.gumbel.get_objective", lambda name: poisoned)
+    api.train(tiny_seqgan_config(**{"train.trainer": "gumbel", **STAGED}), tmp_path / "run")
+    # the measurement stopped at its 2nd update, then the 2 adversarial steps trained
+    assert calls["n"] == 4 and api.load(tmp_path / "run", prefer="latest").state["finished"]
+
+
 def test_the_plan_is_said_before_training_one_line_per_phase(tmp_path: Path, capsys):
     api.train(tiny_seqgan_config(**{"train.time_limit_minutes": 30}), tmp_path / "run")
     err = capsys.readouterr().err
@@ -132,7 +149,7 @@ def test_time_limit_in_d_pretraining_ends_with_an_honest_line(tmp_path: Path, ca
     assert re.match(r"the time limit ended the run (in D pretraining|before its first adversarial round \(the budget "
                     r"cut D pretraining at \d+ of 100000 updates\)): no adversarial round was taken; the checkpoint "
                     r"is the MLE model; raise train.time_limit_minutes \(now 0.02\)", result.note), result.note
-    assert "train.pretrain_time_fraction (now 0;" in result.note
+    assert result.note.endswith("textgan train --dry-run prints what a setting reaches")
 
 
 def test_a_schedule_without_adversarial_rounds_says_so_and_the_cli_ends_with_it(tmp_path: Path, txt_corpus: Path, capsys):

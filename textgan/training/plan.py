@@ -27,6 +27,7 @@ import torch
 
 from textgan.checkpoint import capture_rng, restore_rng
 from textgan.progress import format_duration
+from textgan.training.base import NonFiniteLossError
 
 if TYPE_CHECKING:
     from textgan.training.base import Trainer
@@ -94,6 +95,15 @@ class Plan:
         return found.seconds_each if found is not None else None
 
     @property
+    def minutes_needed(self) -> float:
+        """The least train.time_limit_minutes (to a tenth) whose budget reaches one unit of the own
+        phase after pretraining as planned."""
+        own = self.own
+        before = sum(p.seconds for p in self.phases if not p.spec.own)
+        seconds = self.spent_seconds + before + (own.seconds_each if own is not None else 0.0)
+        return math.ceil(seconds / 6) / 10
+
+    @property
     def own(self) -> PhasePlan | None:
         return next((p for p in self.phases if p.spec.own), None)
 
@@ -132,11 +142,12 @@ def water_fill(needs: list[float], budget: float) -> list[float]:
 @contextlib.contextmanager
 def untouched(trainer: Trainer) -> Iterator[None]:
     """Run the body (a measurement) and put back everything a checkpoint of the trainer holds:
-    module weights and train/eval flags, optimizers, schedulers, scalers, the trainer's counters
+    module weights, train/eval and requires_grad flags, optimizers, schedulers, scalers, the trainer's counters
     and random streams (its own and the global ones), gradients cleared as before."""
     modules = {"generator": trainer.generator, **trainer.checkpoint_modules()}
     weights = {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in modules.items()}
     flags = [(m, m.training) for module in modules.values() for m in module.modules()]
+    frozen = [(p, p.requires_grad) for module in modules.values() for p in module.parameters()]
     optimizers = {name: copy.deepcopy(opt.state_dict()) for name, opt in trainer.optimizers().items()}
     extra = copy.deepcopy(trainer.extra_state())
     counters = {name: getattr(trainer, name) for name in COUNTERS}
@@ -150,6 +161,8 @@ def untouched(trainer: Trainer) -> Iterator[None]:
                 parameter.grad = None
         for module, training in flags:
             module.training = training
+        for parameter, requires_grad in frozen:  # a step stopped midway may leave a network frozen
+            parameter.requires_grad_(requires_grad)
         for name, opt in trainer.optimizers().items():
             opt.load_state_dict(optimizers[name])
         trainer.load_extra_state(extra)
@@ -158,21 +171,26 @@ def untouched(trainer: Trainer) -> Iterator[None]:
         restore_rng(rng)
 
 
-def timed(work: Callable[[], Any], synchronize: Callable[[], None] = lambda: None) -> float:
-    """Seconds `work()` takes (device work included, through `synchronize`)."""
+def timed(work: Callable[[], Any]) -> float:
+    """Seconds `work()` takes."""
     started = time.perf_counter()
     work()
-    synchronize()
     return time.perf_counter() - started
 
 
 def measure_phases(trainer: Trainer, specs: list[PhaseSpec]) -> list[float]:
     """Seconds of one unit of each phase with units left, measured inside `untouched` and averaged
-    over processes (so every process plans alike); 0 for phases already over."""
+    over processes (so every process plans alike); 0 for phases already over. A measurement
+    stopped by a non-finite loss counts the time it took as one unit."""
     seconds = []
-    with untouched(trainer):
-        for spec in specs:
-            seconds.append(spec.measure() if spec.done < spec.total else 0.0)
+    for spec in specs:
+        started = time.perf_counter()
+        with untouched(trainer):
+            try:
+                seconds.append(spec.measure() if spec.done < spec.total else 0.0)
+            except NonFiniteLossError:  # undone with the rest; training checks its own steps' losses
+                log.info("a step of %s measured for the plan had a non-finite loss", spec.title)
+                seconds.append(time.perf_counter() - started)
     agreed = torch.tensor(seconds, dtype=torch.float64, device=trainer.runtime.device)
     trainer.runtime.all_reduce_sum(agreed)
     return [float(s) / trainer.runtime.world_size for s in agreed.tolist()]
@@ -240,12 +258,11 @@ def describe(plan: Plan, trainer: str) -> list[str]:
             lines.append(f"  this run takes no {own.spec.name} step: {own.spec.key}=0")
         else:
             before = sum(p.seconds for p in plan.phases if not p.spec.own)
-            need = (plan.spent_seconds + before + own.seconds_each) / 60
             unit = own.spec.unit[:-1]
             detail = f" ({own.spec.detail})" if own.spec.detail else ""
             lines.append(f"  the budget cannot reach the {own.spec.name} phase: pretraining takes ~{format_duration(before)} "
                          f"of it and one {own.spec.name} {unit} ~{format_duration(own.seconds_each)}{detail}; raise "
-                         f"train.time_limit_minutes to at least {math.ceil(need * 10) / 10:g}, or make a {unit} cheaper")
+                         f"train.time_limit_minutes to at least {plan.minutes_needed:g}, or make a {unit} cheaper")
     return lines
 
 

@@ -164,8 +164,7 @@ class SeqGANTrainer(SamplingTrainer):
         count = min(s.d_samples, len(self.data.train))
         rows = min(count, MEASURED_ROWS)
         noise = instance_noise_std(0, s.instance_noise, s.instance_noise_rounds)
-        with overridden(s, d_samples=rows, d_epochs=1):
-            self.train_discriminator(noise)  # warm-up
+        with overridden(s, d_samples=rows, d_epochs=1):  # (MLE pretraining's measurement warmed up G)
             one = timed(lambda: self.train_discriminator(noise))
         with overridden(s, d_samples=rows, d_epochs=2):
             two = timed(lambda: self.train_discriminator(noise))

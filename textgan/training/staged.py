@@ -8,6 +8,11 @@ pretraining, one second phase of steps on the generator's samples. A subclass of
 `phase_name`, `pretrain_epochs`, `eval_every` and `nll_oracle_samples`, and implements
 `second_phase`; `after_step` counts MLE batches and second-phase steps (and stops the run once
 train.time_limit_minutes is spent).
+
+Before training, `plan_run` measures a few steps of each phase (`phase_specs`) and prints the
+run's plan (training/plan.py), whose `Budget` then keeps pretraining within its share of the
+budget and refuses a step that would end past it; a run that ends before its own phase says so
+(`ending_note`).
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ log = logging.getLogger(__name__)
 
 GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
 MEASURED_STEPS = 3  # steps timed per phase for the plan (after one untimed warm-up step)
-MEASURED_ROWS = 512  # rows generated to time an evaluation or a D update
+MEASURED_ROWS = 256  # rows generated to time an evaluation or a D update
 
 
 @contextlib.contextmanager
@@ -236,9 +241,11 @@ class SamplingTrainer(Trainer):
         specs = {spec.name: spec for spec in self.phase_specs()}
         where = (f"in {specs[self.phase].title}" if self.phase != self.own_phase_name
                  else f"before its first {self.own_phase_name} {self.own_unit.rstrip('s')}")
-        cuts = self.budget.cut if self.budget is not None else {}
-        where += "".join(f" (the budget cut {specs[name].title} at {done} of {total} {specs[name].unit})"
-                         for name, (done, total) in cuts.items() if name != self.own_phase_name)
+        cuts = [f"{specs[name].title} at {done} of {total} {specs[name].unit}"
+                for name, (done, total) in (self.budget.cut if self.budget is not None else {}).items()
+                if name != self.own_phase_name]
+        if cuts:
+            where += f" (the budget cut {' and '.join(cuts)})"
         what = "the MLE model" if self.epoch else "the untrained generator"
         unit = self.own_unit.rstrip("s")
         t = self.cfg.train
@@ -246,10 +253,14 @@ class SamplingTrainer(Trainer):
             return f"{where}: no {self.own_phase_name} {unit} was taken yet; the checkpoint is {what}"
         if stopped_by == "train.time_limit_minutes":
             cause = "the time limit"
-            change = (f"raise train.time_limit_minutes (now {t.time_limit_minutes:g}) or lower "
-                      f"train.pretrain_time_fraction (now {t.pretrain_time_fraction:g}; 0 = pretraining unlimited)")
-            if self.plan is not None and self.plan.own is not None and self.plan.own.seconds_each:
-                change += f"; one {self.own_phase_name} {unit} takes ~{format_duration(self.plan.own.seconds_each)}"
+            own = self.plan.own if self.plan is not None else None
+            if own is not None and own.seconds_each and not self.plan.reaches_own_phase:  # the plan said so
+                change = (f"raise train.time_limit_minutes (now {t.time_limit_minutes:g}) to at least "
+                          f"{self.plan.minutes_needed:g}, or make a {unit} cheaper (one takes ~"
+                          f"{format_duration(own.seconds_each)})")
+            else:
+                change = (f"raise train.time_limit_minutes (now {t.time_limit_minutes:g}) or lower "
+                          f"train.pretrain_time_fraction (now {t.pretrain_time_fraction:g}; 0 = pretraining uncapped)")
         elif stopped_by is not None:
             cause, change = stopped_by, f"raise {stopped_by}"
         else:
