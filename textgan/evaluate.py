@@ -554,12 +554,13 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
         runs.append((run_dir, cfg, checkpoint_path.name, stored))
         tokenisations.append(tokenisation(cfg, checkpoint_path))
     labels = _labels([model_name(cfg) for _, cfg, _, _ in runs], [d.resolve() for d, _, _, _ in runs])
+    # what each evaluated checkpoint is: a GAN with no own-phase step, identical weights (textgan.provenance)
     phases = [own_phase(read_state(find_checkpoint(Path(path)))) for path in paths]
     digests = [weights_digest(find_checkpoint(Path(path))) for path in paths]
-    for line in warnings_for(labels, phases, digests):
+    notes = warnings_for(labels, phases, digests)
+    for line in notes:
         log.warning("%s", line)
     labels = [marked_label(label, phase) for label, phase in zip(labels, phases)]
-    notes = []
     if len(set(tokenisations)) > 1:
         groups: dict[tuple[str, str], list[str]] = {}
         for label, key in zip(labels, tokenisations):

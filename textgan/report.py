@@ -16,7 +16,7 @@ from typing import Any
 
 from textgan.errors import DataError
 from textgan.io import atomic_write_text, write_with
-from textgan.provenance import OwnPhase, own_steps_cell, warnings_for
+from textgan.provenance import OwnPhase, own_steps_cell
 
 __all__ = ["PROTOCOL", "RunReport", "markdown_table", "metric_series", "plot_learning_curves",
            "plot_nll_oracle_curves", "plot_nll_tradeoff", "plot_quality_diversity", "read_jsonl",
@@ -302,9 +302,7 @@ def _results_section(runs: Sequence[RunReport], orders: Sequence[int]) -> str:
 
 def write_report(runs: Sequence[RunReport], out_dir: Path, orders: Sequence[int], warnings: Sequence[str] = ()) -> Path:
     """Write report.md and the plots that apply (learning curves, quality–diversity, NLL-oracle) to out_dir;
-    `warnings` are shown at the top, then a line per GAN run that is its MLE start and per group of
-    runs with identical weights."""
-    warnings = [*warnings, *warnings_for([r.label for r in runs], [r.own_phase for r in runs], [r.digest for r in runs])]
+    `warnings` are shown at the top (`textgan compare` passes textgan.provenance's lines there)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = [
