@@ -3,38 +3,39 @@ as well as the relaxed-sampling (`gumbel`) and cooperative (`cot`) trainers: MLE
 the generator, one saved random stream, prompts for prompt -> reply corpora, sampling, the
 evaluations (validation NLL; on oracle data NLL-oracle of fresh samples) and samples/<phase>.txt.
 
-`SamplingTrainer` is that common part; `StagedTrainer` adds the gumbel and cot loop: after
-pretraining, one second phase of steps on the generator's samples. A subclass of it sets
-`phase_name`, `pretrain_epochs`, `eval_every` and `nll_oracle_samples`, and implements
-`second_phase`; `after_step` counts MLE batches and second-phase steps (and stops the run once
-train.time_limit_minutes is spent).
+`SamplingTrainer` is that common part; its constructor takes the subclass's `eval_every` and
+`nll_oracle_samples`, and the MLE epochs are those of the "pretrain_g" phase of `phases(cfg)`.
+Factory hooks build what a subclass may replace (`build_mle_stepper`). `StagedTrainer` adds the
+gumbel and cot loop: after pretraining, one second phase of steps on the generator's samples; a
+subclass sets `phase_name`, `pretrain_key` and `steps_key` and implements `step`; each step is
+recorded through `after_step`, which counts MLE batches and second-phase steps (and stops the
+run once train.time_limit_minutes is spent).
 
-Before training, `plan_run` measures a few steps of each phase (`phase_specs`) and prints the
-run's plan (training/plan.py), whose `Budget` then keeps pretraining within its share of the
-budget and refuses a step that would end past it; a run that ends before its own phase says so
-(`ending_note`).
+Before training, `plan_run` measures a few steps of each phase (`phase_specs`, built on
+`phases(cfg)`) and prints the run's plan (training/plan.py), whose `Budget` then keeps
+pretraining within its share of the budget and refuses a step that would end past it; a run
+that ends before its own phase (the last of `phases`) says so (`ending_note`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import statistics
 import sys
-import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar
 
 import torch
-from torch import nn
 
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import show_sample
 from textgan.models import Generator
+from textgan.models.base import eval_mode
 from textgan.progress import format_duration, progress as progress_bar
-from textgan.training.base import TimeLimitReached, Trainer, batches_per_epoch, epoch_order, evaluate_nll, global_batches
+from textgan.training.base import (Phase, TimeLimitReached, Trainer, batches_per_epoch, config_value, epoch_order,
+                                   evaluate_nll, global_batches)
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.plan import Budget, Plan, PhaseSpec, make_plan, timed
 from textgan.training.runtime import Runtime
@@ -44,48 +45,37 @@ log = logging.getLogger(__name__)
 GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
 MEASURED_STEPS = 3  # steps timed per phase for the plan (after one untimed warm-up step)
 MEASURED_ROWS = 256  # rows generated to time an evaluation or a D update
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Run with dropout off, restoring the training flag afterwards."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
+PHASE_TITLES = {"pretrain_g": "MLE pretraining", "pretrain_d": "D pretraining"}
 
 
 class SamplingTrainer(Trainer):
-    """MLE pretraining (`pretrain_epochs` at train.learning_rate), then phases of the subclass's
-    on the generator's own samples, all drawn from one saved random stream."""
-
-    next_phase = "second"  # the phase after MLE pretraining
-    pretrain_epochs = 1
-    pretrain_key = "train.epochs"  # the config key of `pretrain_epochs`
-    eval_every = 1
-    nll_oracle_samples = 1
-    own_unit = "steps"  # what the own phase counts
-    own_key = ""  # the config key of the own phase's length
+    """MLE pretraining (the "pretrain_g" phase's epochs at train.learning_rate), then phases of
+    the subclass's on the generator's own samples, all drawn from one saved random stream."""
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
-                 generator: Generator) -> None:
+                 generator: Generator, *, eval_every: int, nll_oracle_samples: int) -> None:
         super().__init__(cfg, run, runtime, data, generator)
         t = cfg.train
+        self.eval_every = eval_every  # MLE epochs (and second-phase steps) between NLL-oracle evaluations
+        self.nll_oracle_samples = nll_oracle_samples  # samples the oracle scores per evaluation
+        self.pretrain_epochs = next(p.steps for p in self.phases(cfg) if p.name == "pretrain_g")
         self.sequence_length = data.train.tokens.shape[1]
         self.oracle = data.oracle.to(runtime.device) if data.oracle is not None else None
-        self.mle = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
-        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
+        self.mle = self.build_mle_stepper()
+        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * self.pretrain_epochs)
         # Real rows, samples, rollouts and noise after pretraining draw from this stream; it is saved.
         self.rng = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
         self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
-        self.phase = "pretrain_g"
-        self.started = time.monotonic()  # elapsed_s (and seqgan.time_limit_minutes) count from here
+        self.phase = self.phases(cfg)[0].name
         self.plan: Plan | None = None  # made when training starts (`plan_run`)
         self.budget: Budget | None = None
         # called with the trainer once MLE pretraining has ended (`textgan demo` scores the MLE model there)
         self.after_pretraining: Callable[[SamplingTrainer], None] | None = None
+
+    def build_mle_stepper(self) -> MLEStepper:
+        """The MLE update of pretraining (and LeakGAN's interleaved MLE): the generator's NLL."""
+        t = self.cfg.train
+        return MLEStepper(self.generator, self.runtime, t.learning_rate, t.weight_decay, t.grad_clip)
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
@@ -101,11 +91,11 @@ class SamplingTrainer(Trainer):
     # -- MLE pretraining --------------------------------------------------------------------------
     def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
         """A metrics record with the seconds this session has run (for curves against time)."""
-        return super().log(phase, **metrics, elapsed_s=round(time.monotonic() - self.started, 1))
+        return super().log(phase, **metrics, elapsed_s=round(self.session_seconds(), 1))
 
     def pretrain_generator(self) -> None:
         """MLE epochs, each followed by validation NLL (and NLL-oracle on schedule); then the
-        pretrained generator's samples, and on to `next_phase`."""
+        pretrained generator's samples, and on to the next phase."""
         if self.step == 0:  # the untrained generator: where every curve starts
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.generator.train()
@@ -137,8 +127,9 @@ class SamplingTrainer(Trainer):
             raise TimeLimitReached
 
     def end_phase(self) -> None:
-        """Move on to `next_phase` and checkpoint (SeqGAN and kin follow their own phase order)."""
-        self.phase = self.next_phase
+        """Move on to the next of `phases` and checkpoint."""
+        names = [p.name for p in self.phases(self.cfg)]
+        self.phase = names[names.index(self.phase) + 1]
         self.save("latest")
 
     def pretraining_improved(self) -> None:
@@ -156,22 +147,35 @@ class SamplingTrainer(Trainer):
         self.log(self.phase, **self.evaluate(with_oracle=True))
 
     # -- the plan (training/plan.py) and the honest end --------------------------------------------
-    def phase_order(self) -> list[str]:
-        """The phases in run order (metrics.jsonl names)."""
-        return ["pretrain_g", self.next_phase]
+    def units_done(self, phase: str) -> int:
+        """Units of `phase` done so far (while it runs: after it, the plan counts all as done)."""
+        if phase == "pretrain_g":
+            return self.epoch
+        raise NotImplementedError(phase)
 
-    def phase_done(self, name: str, done: int, total: int) -> int:
-        """Units done of phase `name`: `done` while it runs, all once the run is past it."""
-        order = self.phase_order()
-        if order.index(name) < order.index(self.phase):
-            return total
-        return done if name == self.phase else 0
+    def measurer(self, phase: str) -> Callable[[], float]:
+        """What measures one unit of `phase` for the plan (seconds; the state is restored after)."""
+        if phase == "pretrain_g":
+            return self.measure_mle_epoch
+        raise NotImplementedError(phase)
+
+    def phase_title(self, phase: str) -> str:
+        """`phase` for people, in the plan and the ending line."""
+        return PHASE_TITLES.get(phase, phase)
+
+    def phase_detail(self, phase: str) -> str:
+        """What one unit of `phase` is, with the keys that size it (said when the budget cannot reach it)."""
+        return ""
 
     def phase_specs(self) -> list[PhaseSpec]:
-        """The phases for the plan, in run order; subclasses add theirs after MLE pretraining's."""
-        return [PhaseSpec("pretrain_g", "MLE pretraining", "epochs", self.pretrain_epochs,
-                          self.phase_done("pretrain_g", self.epoch, self.pretrain_epochs), self.pretrain_key,
-                          self.measure_mle_epoch, at_least=1)]
+        """`phases(cfg)` for the plan, in run order, the last one the trainer's own."""
+        phases = self.phases(self.cfg)
+        current = [p.name for p in phases].index(self.phase)
+        return [PhaseSpec(p.name, self.phase_title(p.name), p.unit, p.steps,
+                          p.steps if i < current else min(self.units_done(p.name), p.steps) if i == current else 0,
+                          p.key, self.measurer(p.name), own=i == len(phases) - 1,
+                          at_least=1 if p.name == "pretrain_g" else 0, detail=self.phase_detail(p.name))
+                for i, p in enumerate(phases)]
 
     def plan_run(self) -> None:
         """Measure the phases, print the plan (main process) and budget pretraining by it."""
@@ -223,14 +227,16 @@ class SamplingTrainer(Trainer):
 
     @property
     def own_phase_name(self) -> str:
-        return self.next_phase
-
-    def own_steps(self) -> int:
-        """Steps of the own phase taken so far."""
-        raise NotImplementedError
+        """The trainer's own phase: the last of `phases`."""
+        return self.phases(self.cfg)[-1].name
 
     def own_phase_record(self) -> dict[str, Any]:
-        return {"name": self.own_phase_name, "unit": self.own_unit, "steps": self.own_steps()}
+        own = self.phases(self.cfg)[-1]
+        return {"name": own.name, "unit": own.unit, "steps": self.own_steps()}
+
+    def own_steps(self) -> int:
+        """Units of the own phase taken so far."""
+        return self.units_done(self.own_phase_name)
 
     def ending_note(self, stopped_by: str | None = None) -> str | None:
         """E.g. `the time limit ended the run in D pretraining: no adversarial round was taken;
@@ -238,35 +244,34 @@ class SamplingTrainer(Trainer):
         if self.own_steps():
             return None
         stopped_by = stopped_by or self.stopped_by
+        own = self.phases(self.cfg)[-1]
+        unit = own.unit[:-1]
+        where = f"in {self.phase_title(self.phase)}" if self.phase != own.name else f"before its first {own.name} {unit}"
         specs = {spec.name: spec for spec in self.phase_specs()}
-        where = (f"in {specs[self.phase].title}" if self.phase != self.own_phase_name
-                 else f"before its first {self.own_phase_name} {self.own_unit.rstrip('s')}")
         cuts = [f"{specs[name].title} at {done} of {total} {specs[name].unit}"
-                for name, (done, total) in (self.budget.cut if self.budget is not None else {}).items()
-                if name != self.own_phase_name]
+                for name, (done, total) in (self.budget.cut if self.budget is not None else {}).items() if name != own.name]
         if cuts:
             where += f" (the budget cut {' and '.join(cuts)})"
         what = "the MLE model" if self.epoch else "the untrained generator"
-        unit = self.own_unit.rstrip("s")
         t = self.cfg.train
         if stopped_by == "interrupt":
-            return f"{where}: no {self.own_phase_name} {unit} was taken yet; the checkpoint is {what}"
+            return f"{where}: no {own.name} {unit} was taken yet; the checkpoint is {what}"
         if stopped_by == "train.time_limit_minutes":
             cause = "the time limit"
-            own = self.plan.own if self.plan is not None else None
-            if own is not None and own.seconds_each and not self.plan.reaches_own_phase:  # the plan said so
+            planned = self.plan.own if self.plan is not None else None
+            if planned is not None and planned.seconds_each and not self.plan.reaches_own_phase:  # the plan said so
                 change = (f"raise train.time_limit_minutes (now {t.time_limit_minutes:g}) to at least "
                           f"{self.plan.minutes_needed:g}, or make a {unit} cheaper (one takes ~"
-                          f"{format_duration(own.seconds_each)})")
+                          f"{format_duration(planned.seconds_each)})")
             else:
                 change = (f"raise train.time_limit_minutes (now {t.time_limit_minutes:g}) or lower "
                           f"train.pretrain_time_fraction (now {t.pretrain_time_fraction:g}; 0 = pretraining uncapped)")
         elif stopped_by is not None:
             cause, change = stopped_by, f"raise {stopped_by}"
         else:
-            cause, change = "the schedule", f"raise {self.own_key} (now 0)"
+            cause, change = "the schedule", f"raise {own.key} (now 0)"
         change += "; textgan train --dry-run prints what a setting reaches"
-        return f"{cause} ended the run {where}: no {self.own_phase_name} {unit} was taken; the checkpoint is {what}; {change}"
+        return f"{cause} ended the run {where}: no {own.name} {unit} was taken; the checkpoint is {what}; {change}"
 
     # -- rows, samples and evaluation -------------------------------------------------------------
     def real_rows(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -338,18 +343,23 @@ class SamplingTrainer(Trainer):
 
 
 class StagedTrainer(SamplingTrainer):
-    """MLE pretraining (`pretrain_epochs` at train.learning_rate), then `second_phase`."""
+    """MLE pretraining (`pretrain_key` epochs at train.learning_rate), then `steps_key` steps of
+    the subclass's `step` in the phase `phase_name`."""
 
-    phase_name = "second"
+    phase_name: ClassVar[str] = "second"
+    pretrain_key: ClassVar[str] = "train.epochs"  # the key of the MLE pretraining epochs
+    steps_key: ClassVar[str] = ""  # the key of the second phase's steps
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
-                 generator: Generator) -> None:
-        super().__init__(cfg, run, runtime, data, generator)
+                 generator: Generator, *, eval_every: int, nll_oracle_samples: int) -> None:
+        super().__init__(cfg, run, runtime, data, generator, eval_every=eval_every,
+                         nll_oracle_samples=nll_oracle_samples)
         self.phase_steps = 0  # steps of the second phase done
 
-    @property
-    def next_phase(self) -> str:  # type: ignore[override]
-        return self.phase_name
+    @classmethod
+    def phases(cls, cfg: Config) -> tuple[Phase, ...]:
+        return (Phase("pretrain_g", config_value(cfg, cls.pretrain_key), cls.pretrain_key, "epochs"),
+                Phase(cls.phase_name, config_value(cfg, cls.steps_key), cls.steps_key, "steps"))
 
     def extra_state(self) -> dict[str, Any]:
         return {**super().extra_state(), "phase_steps": self.phase_steps}
@@ -362,36 +372,42 @@ class StagedTrainer(SamplingTrainer):
     def run_training(self) -> None:
         if self.phase == "pretrain_g":
             self.pretrain_generator()
-        self.second_phase()
+        self.run_phase()
 
-    def second_phase(self) -> None:
-        """The trainer's own updates after pretraining."""
+    def step_once(self) -> dict[str, Any]:
+        """One step of the second phase; returns its metrics."""
         raise NotImplementedError
 
-    def own_steps(self) -> int:
-        return self.phase_steps
+    def description(self) -> str:
+        """The second phase's progress-bar label."""
+        return self.phase_name
 
-    def own_spec(self, total: int, key: str, title: str, step: Callable[[], Any]) -> PhaseSpec:
-        """The plan's description of the second phase: `total` steps (config key `key`), each `step()`."""
-        return PhaseSpec(self.phase_name, title, self.own_unit, total,
-                         self.phase_done(self.phase_name, self.phase_steps, total), key,
-                         lambda: self.measure_steps(step) + self.measure_evaluation() / self.eval_every, own=True)
+    def units_done(self, phase: str) -> int:
+        return self.phase_steps if phase == self.phase_name else super().units_done(phase)
 
-    def run_phase(self, total: int, step: Any, description: str) -> None:
-        """`total` steps of the second phase, each `step()` -> metrics; evaluated every
-        `eval_every` steps and at the end."""
-        progress = progress_bar(total=total, initial=self.phase_steps, desc=description, unit="steps",
+    def measurer(self, phase: str) -> Callable[[], float]:
+        if phase == self.phase_name:
+            return lambda: self.measure_steps(self.step_once) + self.measure_evaluation() / self.eval_every
+        return super().measurer(phase)
+
+    def phase_title(self, phase: str) -> str:
+        return f"{self.description()} {phase}" if phase == self.phase_name else super().phase_title(phase)
+
+    def run_phase(self) -> None:
+        """The second phase's steps, each `step_once()` -> metrics recorded through `after_step`;
+        evaluated every `eval_every` steps and at the end (none that would overrun the budget)."""
+        total = config_value(self.cfg, self.steps_key)
+        progress = progress_bar(total=total, initial=self.phase_steps, desc=self.description(), unit="steps",
                                 line_every=self.eval_every, disable=not self.runtime.is_main,
                                 seconds_each=self.estimate(self.phase_name))
         while self.phase_steps < total:
             self.check_own_budget(self.phase_name, self.phase_steps)
-            metrics = step()
+            metrics = self.step_once()
             self.phase_steps += 1
             if self.phase_steps % self.eval_every == 0 or self.phase_steps == total:
                 metrics.update(self.evaluate(with_oracle=True))
-            self.log(self.phase_name, **{f"{self.phase_name}_step": self.phase_steps, **metrics})
             progress.update()
-            self.after_step()
+            self.after_step(self.phase_name, **{f"{self.phase_name}_step": self.phase_steps, **metrics})
         progress.close()
         self.write_phase_samples(self.phase_name)
 
