@@ -106,7 +106,8 @@ def test_tiny_grid_killed_and_resumed_cell_by_cell(tmp_path):
     for name, cell in cells.items():
         info = json.loads((cell / "leaderboard.json").read_text())
         assert info["temperatures"] == [0.7, 1.0, 1.5] and info["updates"] > 0
-        assert info["train_seconds"] >= 3.0 - 0.5, name  # the equal budget was spent
+        # the equal budget was spent, but for a step that would have ended past it (the run's plan refuses it)
+        assert info["train_seconds"] >= 3.0 / 2, name
         records = [json.loads(line) for line in (cell / "eval" / "eval.jsonl").read_text().splitlines()]
         assert {r["temperature"] for r in records} == {0.7, 1.0, 1.5}
         assert all({"bleu2", "self_bleu5", "nll_test", "reverse_lm_nll", "c2st_accuracy"} <= set(r) for r in records)
