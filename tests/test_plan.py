@@ -101,7 +101,7 @@ def test_a_plan_that_cannot_reach_the_own_phase_says_why():
     assert lines[-1] == ("  the budget cannot reach the adversarial phase: pretraining takes ~20s of it and one "
                          "adversarial round ~30s (1 policy-gradient update and 5 D updates); raise "
                          "train.time_limit_minutes to at least 0.9, or make a round cheaper")
-    assert lines[3].endswith("the time limit ends it after ~0 rounds (~0.0s)")
+    assert lines[3].endswith("~30s each, ~1h40m in all; the budget reaches none")
 
 
 def fake_plan(limit: float, fraction: float) -> Plan:

@@ -249,6 +249,9 @@ def describe(plan: Plan, trainer: str) -> list[str]:
             verdict = "fits the budget" if limit else "runs in full"
         elif p.cut == "share":
             verdict = f"its share of the budget cuts it to {count(p.planned, spec.unit)} (~{format_duration(p.seconds)})"
+        elif spec.own:
+            verdict = (f"the budget reaches {count(p.planned, spec.unit)} (~{format_duration(p.seconds)})" if p.planned
+                       else "the budget reaches none")
         else:
             verdict = f"the time limit ends it after ~{count(p.planned, spec.unit)} (~{format_duration(p.seconds)})"
         lines.append(f"{head}{left}: {estimate}; {verdict}")
