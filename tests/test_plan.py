@@ -90,7 +90,10 @@ def test_water_fill_shares_equally_and_passes_on_what_a_phase_does_not_need():
     assert water_fill([5.0, 5.0], 60.0) == [5.0, 5.0]
     assert water_fill([5.0], -1.0) == [0.0]
     # a D update longer than all of pretraining's time gets none: MLE has it all
-    assert pretraining_shares([(30, 47.0), (50, 741.0)], 126.0) == [126.0, 0.0]
+    assert pretraining_shares([(30, 47.0, 0), (50, 741.0, 0)], 126.0) == [126.0, 0.0]
+    # MLE's one epoch comes first, even past the share: nothing is left for D
+    assert pretraining_shares([(30, 137.0, 1), (50, 124.0, 0)], 126.0) == [137.0, 0.0]
+    assert pretraining_shares([(30, 10.0, 1), (50, 20.0, 0)], 60.0) == [35.0, 25.0]
 
 
 def test_a_plan_that_cannot_reach_the_own_phase_says_why():

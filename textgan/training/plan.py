@@ -119,12 +119,15 @@ def count(number: int, unit: str) -> str:
     return f"{number} {unit[:-1] if number == 1 and unit.endswith('s') else unit}"
 
 
-def pretraining_shares(phases: list[tuple[int, float]], budget: float) -> list[float]:
-    """Shares of `budget` seconds for pretraining phases of (units left, seconds each): a phase
-    whose one unit is longer than the whole budget gets none, the others `water_fill` it."""
-    fits = [0 < each <= budget for _, each in phases]
-    shares = iter(water_fill([units * each for (units, each), fit in zip(phases, fits) if fit], budget))
-    return [next(shares) if fit else 0.0 for fit in fits]
+def pretraining_shares(phases: list[tuple[int, float, int]], budget: float) -> list[float]:
+    """Shares of `budget` seconds for pretraining phases of (units left, seconds each, units it
+    runs however short the budget): those units come first, then a phase whose one unit is longer
+    than what is left gets no more, and the others `water_fill` the rest."""
+    forced = [min(least, units) * each for units, each, least in phases]
+    left = budget - sum(forced)
+    fits = [units > least and 0 < each <= left for units, each, least in phases]
+    rest = iter(water_fill([(units - least) * each for (units, each, least), fit in zip(phases, fits) if fit], left))
+    return [first + (next(rest) if fit else 0.0) for first, fit in zip(forced, fits)]
 
 
 def water_fill(needs: list[float], budget: float) -> list[float]:
@@ -208,7 +211,8 @@ def make_plan(trainer: Trainer, specs: list[PhaseSpec]) -> Plan:
     pretraining = [(spec, each) for spec, each in zip(specs, seconds) if not spec.own]
     shares = [math.inf] * len(pretraining)
     if limit and plan.pretrain_fraction:
-        shares = pretraining_shares([(max(spec.total - spec.done, 0), each) for spec, each in pretraining],
+        shares = pretraining_shares([(max(spec.total - spec.done, 0), each, max(spec.at_least - spec.done, 0))
+                                     for spec, each in pretraining],
                                     plan.pretrain_fraction * limit - trainer.earlier_seconds)
     share_of = {spec.name: share for (spec, _), share in zip(pretraining, shares)}
     clock = limit - trainer.earlier_seconds if limit else math.inf  # the budget left (the measurement is not counted)
@@ -290,8 +294,8 @@ class Budget:
             return math.inf
         order = [p for p in plan.phases if not p.spec.own]
         index = next(i for i, p in enumerate(order) if p.spec.name == name)
-        phases = [(max(p.spec.total - (done if i == index else p.spec.done), 0), p.seconds_each)
-                  for i, p in enumerate(order) if i >= index]
+        phases = [(max(p.spec.total - d, 0), p.seconds_each, max(p.spec.at_least - d, 0))
+                  for i, p in enumerate(order) if i >= index for d in [done if i == index else p.spec.done]]
         return pretraining_shares(phases, plan.pretrain_fraction * plan.limit_seconds - self.clock())[0]
 
     def allows(self, name: str, done: int) -> bool:
