@@ -41,7 +41,7 @@ def test_measuring_the_plan_leaves_the_run_exactly_as_without(tmp_path: Path, mo
 
 
 def test_a_measured_step_with_a_non_finite_loss_does_not_stop_the_run(tmp_path: Path, monkeypatch):
-    from textgan.objectives import OBJECTIVES, Objective
+    from textgan.training.gan_objectives import OBJECTIVES, Objective
 
     calls = {"n": 0}
 
