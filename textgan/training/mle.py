@@ -78,9 +78,11 @@ def mle_epoch(trainer: Trainer, stepper: MLEStepper, scheduler: torch.optim.lr_s
     (`epoch_nll`, `epoch_tokens`) so a checkpoint taken mid-epoch restores them.
     """
     t = trainer.cfg.train
+    epoch_seconds = trainer.estimate("pretrain_g")
     progress = progress_bar(trainer.batches(trainer.data.train, t.batch_size), total=trainer.steps_per_epoch,
                             initial=trainer.batch_in_epoch, desc=f"MLE epoch {trainer.epoch + 1}/{t.epochs}",
-                            unit="batches", disable=not trainer.runtime.is_main)
+                            unit="batches", disable=not trainer.runtime.is_main,
+                            seconds_each=epoch_seconds / trainer.steps_per_epoch if epoch_seconds else None)
     for batch in progress:
         nll, tokens = stepper.step(trainer.data.train, trainer.runtime.local(batch), t.nll_include_prompt)
         trainer.check_finite(nll, "training loss")
