@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # Keys that may change when a run is resumed; anything else must match the saved config.
 RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
                   "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes", "data.num_proc",
-                  "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
+                  "train.patience", "train.deterministic", "sample.num_samples", "sample.temperature", "sample.top_k",
                   "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes", "train.tensorboard",
                   "gumbel.adversarial_steps", "cot.steps"}
 
@@ -169,13 +169,16 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     """
     out = Path(out)
     absolute_paths(cfg.data, out if resume else None)
-    runtime = make_runtime(cfg.train.device, cfg.train.precision)
-    run = RunDirectory(out, write=runtime.is_main)
-    if resume and not (out / "config.yaml").is_file():
-        refuse_file(out)
-        raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
-    with run.claim() if runtime.is_main else contextlib.nullcontext():
-        return _train(cfg, run, runtime, resume)
+    runtime = make_runtime(cfg.train.device, cfg.train.precision, cfg.train.deterministic)
+    try:
+        run = RunDirectory(out, write=runtime.is_main)
+        if resume and not (out / "config.yaml").is_file():
+            refuse_file(out)
+            raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
+        with run.claim() if runtime.is_main else contextlib.nullcontext():
+            return _train(cfg, run, runtime, resume)
+    finally:
+        runtime.close()
 
 
 def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> TrainResult:

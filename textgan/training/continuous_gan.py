@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from textgan.checkpoint import RunDirectory
+from textgan.checkpoint import RunDirectory, generator_state, restore_generator
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.errors import DataError
@@ -118,10 +118,10 @@ class ContinuousGANTrainer(Trainer):
         return {"discriminator": self.discriminator}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"noise_rng": self.noise.get_state(), "began_k": self.k}
+        return {"noise_rng": generator_state(self.noise), "began_k": self.k}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.noise.set_state(state["noise_rng"])
+        restore_generator(self.noise, state["noise_rng"])
         self.k = state["began_k"]
 
     # -- the loop -------------------------------------------------------------------------------

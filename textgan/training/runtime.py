@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -14,6 +15,10 @@ import torch.distributed as dist
 from textgan.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+# How long `Runtime.main_first` lets the other processes wait for rank 0 (first-time tokenisation
+# of a large corpus takes far longer than a collective's default timeout).
+PATIENT_TIMEOUT = datetime.timedelta(days=2)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -43,6 +48,8 @@ class Runtime:
     precision: str = "fp32"
     rank: int = 0
     world_size: int = 1
+    patient_group: Any = None  # a gloo group with PATIENT_TIMEOUT for `main_first` (None: the default group)
+    owns_group: bool = False  # whether make_runtime joined the process group (`close` leaves it)
 
     @property
     def is_main(self) -> bool:
@@ -90,12 +97,25 @@ class Runtime:
 
     @contextlib.contextmanager
     def main_first(self) -> Iterator[None]:
-        """Run the body on rank 0 first, then on the others (who then find rank 0's caches)."""
+        """Run the body on rank 0 first, then on the others (who then find rank 0's caches). The
+        others wait on `patient_group`, whose timeout (PATIENT_TIMEOUT) outlasts tokenising a large
+        corpus, not on the default group's (minutes under NCCL)."""
         if not self.is_main:
-            self.barrier()
+            self.patient_barrier()
         yield
         if self.is_main:
-            self.barrier()
+            self.patient_barrier()
+
+    def patient_barrier(self) -> None:
+        """A barrier that waits up to PATIENT_TIMEOUT (the default group's where none was made)."""
+        if self.distributed:
+            dist.barrier(group=self.patient_group)
+
+    def close(self) -> None:
+        """Leave the process group this runtime joined (make_runtime), so NCCL shuts down cleanly."""
+        if self.owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+        self.owns_group = False
 
     # -- splitting global batches over processes -----------------------------------------------
     # Every random draw is made for the whole global batch, identically on every process (the
@@ -163,9 +183,9 @@ class Runtime:
         self.all_reduce_sum(flat)
         flat /= self.world_size
         offset = len(params)
-        for i, p in enumerate(params):
+        for p, has_grad in zip(params, (flat[: len(params)] > 0).tolist()):  # one host read, not one per parameter
             size = p.numel()
-            if float(flat[i]) > 0:
+            if has_grad:
                 p.grad = flat[offset : offset + size].view_as(p).to(p.dtype)
             offset += size
 
@@ -177,18 +197,36 @@ class Runtime:
             dist.broadcast(tensor.data, src=0)
 
 
-def make_runtime(device: str, precision: str) -> Runtime:
-    """Create the runtime; joins the process group when launched by torchrun."""
+def configure_determinism(device: torch.device, enabled: bool) -> None:
+    """train.deterministic on CUDA: cuDNN's deterministic kernels without autotuning, a fixed
+    cuBLAS workspace, and torch's deterministic implementations (the TextCNN's overlapping-window
+    backward goes through index_add, which then sorts instead of racing atomics); an op without
+    one warns instead of failing. CPU kernels are deterministic already: nothing is changed there."""
+    if device.type != "cuda" or not enabled:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when the first cuBLAS handle is made
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def make_runtime(device: str, precision: str, deterministic: bool = True) -> Runtime:
+    """Create the runtime; joins the process group when launched by torchrun (`Runtime.close`
+    leaves it), on CUDA bound to this process's GPU."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     resolved = resolve_device(device)
     if precision == "fp16" and resolved.type == "cpu":
         raise ConfigError("train.precision=fp16 needs a GPU; use bf16 or fp32 on the CPU")
-    rank = 0
+    configure_determinism(resolved, deterministic)
+    rank, patient_group, owns_group = 0, None, False
     if world_size > 1:
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo")
-        rank = dist.get_rank()
         if resolved.type == "cuda":
             torch.cuda.set_device(resolved)
+        if not dist.is_initialized():
+            cuda = resolved.type == "cuda"
+            dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=resolved if cuda else None)
+            owns_group = True
+        rank = dist.get_rank()
+        patient_group = dist.new_group(backend="gloo", timeout=PATIENT_TIMEOUT)
     log.info("device %s, precision %s, process %d of %d", resolved, precision, rank, world_size)
-    return Runtime(resolved, precision, rank, world_size)
+    return Runtime(resolved, precision, rank, world_size, patient_group, owns_group)

@@ -20,7 +20,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from textgan.checkpoint import RunDirectory
+from textgan.checkpoint import RunDirectory, generator_state, restore_generator
+from textgan.chunking import chunk_rows
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import show_sample
@@ -32,7 +33,7 @@ from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
+GENERATION_CHUNK = 1024  # rows sampled at once on the CPU: keeps the (rows, V) softmax temporaries in cache
 
 
 @contextlib.contextmanager
@@ -74,11 +75,11 @@ class SamplingTrainer(Trainer):
         return {"mle": self.mle.optimizer, "mle_scheduler": self.mle_scheduler, "mle_scaler": self.mle.scaler}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"phase": self.phase, "rng": self.rng.get_state()}
+        return {"phase": self.phase, "rng": generator_state(self.rng)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.phase = state["phase"]
-        self.rng.set_state(state["rng"])
+        restore_generator(self.rng, state["rng"])
 
     # -- MLE pretraining --------------------------------------------------------------------------
     def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
@@ -159,7 +160,7 @@ class SamplingTrainer(Trainer):
             return rows.clone()
         chunks = []
         with eval_mode(self.generator):
-            for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
+            for part, lengths, draws in zip(*(torch.split(x, chunk_rows(GENERATION_CHUNK, self.runtime.device)) for x in (rows, prompt_lengths, uniforms))):
                 chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
                                                     prefix_lengths=lengths, uniforms=draws))
         return torch.cat(chunks)

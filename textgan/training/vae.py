@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from textgan.checkpoint import RunDirectory
+from textgan.checkpoint import RunDirectory, generator_state, restore_generator
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
 from textgan.errors import TextGanError
@@ -100,10 +100,10 @@ class VAETrainer(Trainer):
         return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"noise_rng": self.noise.get_state(), "epoch_totals": self.epoch_totals}
+        return {"noise_rng": generator_state(self.noise), "epoch_totals": self.epoch_totals}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.noise.set_state(state["noise_rng"])
+        restore_generator(self.noise, state["noise_rng"])
         self.epoch_totals = state["epoch_totals"]
 
     def run_training(self) -> None:
