@@ -170,15 +170,12 @@ def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
     out = Path(out)
     absolute_paths(cfg.data, out if resume else None)
     runtime = make_runtime(cfg.train.device, cfg.train.precision, cfg.train.deterministic)
-    try:
-        run = RunDirectory(out, write=runtime.is_main)
-        if resume and not (out / "config.yaml").is_file():
-            refuse_file(out)
-            raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
-        with run.claim() if runtime.is_main else contextlib.nullcontext():
-            return _train(cfg, run, runtime, resume)
-    finally:
-        runtime.close()
+    run = RunDirectory(out, write=runtime.is_main)
+    if resume and not (out / "config.yaml").is_file():
+        refuse_file(out)
+        raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
+    with run.claim() if runtime.is_main else contextlib.nullcontext():
+        return _train(cfg, run, runtime, resume)
 
 
 def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> TrainResult:

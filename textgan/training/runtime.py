@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import logging
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 # How long `Runtime.main_first` lets the other processes wait for rank 0 (first-time tokenisation
 # of a large corpus takes far longer than a collective's default timeout).
 PATIENT_TIMEOUT = datetime.timedelta(days=2)
+_patient_group: Any = None  # made once per process, on the first make_runtime under torchrun
 
 
 def resolve_device(name: str) -> torch.device:
@@ -49,7 +51,6 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     patient_group: Any = None  # a gloo group with PATIENT_TIMEOUT for `main_first` (None: the default group)
-    owns_group: bool = False  # whether make_runtime joined the process group (`close` leaves it)
 
     @property
     def is_main(self) -> bool:
@@ -111,11 +112,6 @@ class Runtime:
         if self.distributed:
             dist.barrier(group=self.patient_group)
 
-    def close(self) -> None:
-        """Leave the process group this runtime joined (make_runtime), so NCCL shuts down cleanly."""
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
-        self.owns_group = False
 
     # -- splitting global batches over processes -----------------------------------------------
     # Every random draw is made for the whole global batch, identically on every process (the
@@ -211,22 +207,32 @@ def configure_determinism(device: torch.device, enabled: bool) -> None:
 
 
 def make_runtime(device: str, precision: str, deterministic: bool = True) -> Runtime:
-    """Create the runtime; joins the process group when launched by torchrun (`Runtime.close`
-    leaves it), on CUDA bound to this process's GPU."""
+    """Create the runtime; under torchrun, joins the process group (on CUDA bound to this
+    process's GPU) once per process and leaves it when the process exits."""
+    global _patient_group
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     resolved = resolve_device(device)
     if precision == "fp16" and resolved.type == "cpu":
         raise ConfigError("train.precision=fp16 needs a GPU; use bf16 or fp32 on the CPU")
     configure_determinism(resolved, deterministic)
-    rank, patient_group, owns_group = 0, None, False
+    rank = 0
     if world_size > 1:
         if resolved.type == "cuda":
             torch.cuda.set_device(resolved)
         if not dist.is_initialized():
             cuda = resolved.type == "cuda"
             dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=resolved if cuda else None)
-            owns_group = True
+            atexit.register(_leave_process_group)
         rank = dist.get_rank()
-        patient_group = dist.new_group(backend="gloo", timeout=PATIENT_TIMEOUT)
+        if _patient_group is None:
+            _patient_group = dist.new_group(backend="gloo", timeout=PATIENT_TIMEOUT)
     log.info("device %s, precision %s, process %d of %d", resolved, precision, rank, world_size)
-    return Runtime(resolved, precision, rank, world_size, patient_group, owns_group)
+    return Runtime(resolved, precision, rank, world_size, _patient_group)
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group at exit (NCCL warns of, and may hang on, one left behind)."""
+    global _patient_group
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _patient_group = None
