@@ -245,3 +245,32 @@ def test_the_d_loop_checks_finiteness_once_an_epoch_and_still_stops_on_nan(tmp_p
     monkeypatch.setattr(trainer.discriminator, "forward", lambda tokens: forward(tokens) * float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"^discriminator loss became non-finite at step 1; no checkpoint"):
         trainer.train_discriminator(0.0)
+
+
+def test_batches_reach_cuda_from_pinned_memory_without_waiting():
+    class HostRows:
+        calls: list = []
+
+        def pin_memory(self):
+            self.calls.append("pin")
+            return self
+
+        def to(self, device, non_blocking=False):
+            self.calls.append((str(device), non_blocking))
+            return self
+
+    rows = HostRows()
+    Runtime(torch.device("cuda", 1)).to_device(rows)
+    assert rows.calls == ["pin", ("cuda:1", True)]
+    assert torch.equal(Runtime(torch.device("cpu")).to_device(torch.arange(3)), torch.arange(3))
+
+
+def test_the_others_wait_for_rank_0s_tokenisation_on_the_patient_group(monkeypatch):
+    waits = []
+    monkeypatch.setattr(runtime_mod.dist, "barrier", lambda group=None: waits.append(group))
+    patient = object()
+    for rank in (0, 1):
+        with Runtime(torch.device("cpu"), rank=rank, world_size=2, patient_group=patient).main_first():
+            waits.append(f"rank {rank} tokenises")
+    assert waits == ["rank 0 tokenises", patient, patient, "rank 1 tokenises"]
+    assert runtime_mod.PATIENT_TIMEOUT.days >= 2

@@ -40,7 +40,7 @@ def test_records_compare_within_a_tolerance_step_by_step():
     assert gpu_smoke.compare_records(nan, nan, 1.0) is not None  # NaN never agrees
 
 
-def test_outcomes_are_the_last_val_nll_and_nll_oracle():
+def test_outcomes_are_the_last_val_nll_and_nll_oracle():  # (or the VAE's bound, the GAN's BLEU-2)
     a = [{"step": 1, "nll_oracle": 9.0, "val_nll": 3.0}, {"step": 2, "val_nll": 2.0}]
     assert gpu_smoke.outcome(a) == {"nll_oracle": 9.0, "val_nll": 2.0}
     assert gpu_smoke.compare_outcomes(a, [{"step": 5, "nll_oracle": 9.5, "val_nll": 2.1}], 0.15) is None

@@ -156,8 +156,7 @@ class ContinuousGANTrainer(Trainer):
             self.batch_in_epoch += len(batches)
             record = {key: sum(s[key] for s in d_stats) / len(d_stats) for key in d_stats[0]}
             record.update(self.generator_step(batches[-1]))
-            self.after_step()
-            self.log("gan", **record)
+            self.after_step("gan", **record)  # the record before the checkpoint: a kill between them loses nothing
             progress.update(1)
             progress.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
             if self.step % g.eval_every == 0:
@@ -184,7 +183,7 @@ class ContinuousGANTrainer(Trainer):
         it for wgan."""
         g, runtime = self.cfg.gan, self.runtime
         rows = runtime.local(batch)
-        real = self.model.encode_real(self.data.train.tokens[rows].to(runtime.device))
+        real = self.model.encode_real(runtime.to_device(self.data.train.tokens[rows]))
         with torch.no_grad():
             fake = self.model.generate(self.draw(len(batch), self.model.noise_dim))
         std = instance_noise_std(self.step, g.instance_noise, g.instance_noise_steps)
@@ -240,7 +239,7 @@ class ContinuousGANTrainer(Trainer):
             else:
                 real_out = None
                 if self.objective.name == "rsgan":  # relativistic: fakes judged against real rows
-                    real = self.model.encode_real(self.data.train.tokens[rows].to(runtime.device))
+                    real = self.model.encode_real(runtime.to_device(self.data.train.tokens[rows]))
                     real_out = self.discriminator(self.perturb(real, std, len(batch)))
                 loss = self.objective.g_loss(fake_out, real_out)
         self.check_finite(loss, "generator loss")

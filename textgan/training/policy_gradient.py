@@ -300,11 +300,11 @@ class SeqGANTrainer(SamplingTrainer):
     def real_and_generated(self) -> tuple[torch.Tensor, torch.Tensor]:
         """D's data for one update: min(d_samples, training rows) distinct real rows and as many
         fresh generated ones (replies to the same prompts); processes generate their share."""
-        runtime, device = self.runtime, self.runtime.device
+        runtime = self.runtime
         count = min(self.cfg.seqgan.d_samples, len(self.data.train))
         chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
-        real = self.data.train.tokens[chosen].to(device)
-        lengths = self.data.train.prompt_lengths[chosen].to(device)
+        real = runtime.to_device(self.data.train.tokens[chosen])
+        lengths = runtime.to_device(self.data.train.prompt_lengths[chosen])
         draws = self.rng_draw(count, self.sequence_length)
         return real, runtime.gather_rows(self.generate(runtime.local(real), runtime.local(lengths), draws), count)
 

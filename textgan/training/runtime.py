@@ -67,6 +67,13 @@ class Runtime:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A batch made on the host, on the device: on CUDA copied from pinned memory without
+        waiting (the host goes on dispatching while it travels), elsewhere a plain `.to`."""
+        if self.device.type != "cuda":
+            return tensor.to(self.device)
+        return tensor.pin_memory().to(self.device, non_blocking=True)
+
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A loss scaler, enabled only for fp16."""
         return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
@@ -111,7 +118,6 @@ class Runtime:
         """A barrier that waits up to PATIENT_TIMEOUT (the default group's where none was made)."""
         if self.distributed:
             dist.barrier(group=self.patient_group)
-
 
     # -- splitting global batches over processes -----------------------------------------------
     # Every random draw is made for the whole global batch, identically on every process (the

@@ -137,8 +137,7 @@ class SamplingTrainer(Trainer):
     def real_rows(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """`count` random training rows and their prompt lengths (0 for plain text), global."""
         chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
-        device = self.runtime.device
-        return self.data.train.tokens[chosen].to(device), self.data.train.prompt_lengths[chosen].to(device)
+        return self.runtime.to_device(self.data.train.tokens[chosen]), self.runtime.to_device(self.data.train.prompt_lengths[chosen])
 
     def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows to start from: random training rows (their prompts) or empty rows for plain text."""

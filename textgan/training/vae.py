@@ -118,8 +118,8 @@ class VAETrainer(Trainer):
             for batch in progress:
                 beta = kl_weight(self.step, v.kl_schedule, v.kl_anneal_steps, v.kl_cycle_ratio)
                 rows = runtime.local(batch)
-                targets = self.data.train.tokens[rows].to(device)
-                mask = loss_mask(self.data.train, rows, self.model.eos_id, t.nll_include_prompt).to(device)
+                targets = runtime.to_device(self.data.train.tokens[rows])
+                mask = runtime.to_device(loss_mask(self.data.train, rows, self.model.eos_id, t.nll_include_prompt))
                 eps, uniforms = draw_noise(runtime, self.noise, len(batch), self.model.latent_dim,
                                            targets.shape[1], v.word_dropout)
                 with runtime.autocast():
