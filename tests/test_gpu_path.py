@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -184,14 +185,15 @@ def test_deterministic_settings_are_made_on_cuda_only(monkeypatch):
     monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda mode, warn_only=False: calls.append((mode, warn_only)))
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "")  # so that monkeypatch restores the environment after
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
     runtime_mod.configure_determinism(torch.device("cpu"), True)
     runtime_mod.configure_determinism(torch.device("cuda", 0), False)
-    assert calls == [] and "CUBLAS_WORKSPACE_CONFIG" not in __import__("os").environ
+    assert calls == [] and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
     runtime_mod.configure_determinism(torch.device("cuda", 0), True)
     assert calls == [(True, True)]
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
-    assert __import__("os").environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
 
 
 def test_the_rollout_copy_packs_its_lstm_weights(monkeypatch):
