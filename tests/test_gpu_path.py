@@ -28,10 +28,10 @@ from textgan.chunking import chunk_rows
 from textgan.models.leakgan import LeakGANGenerator
 from textgan.models.lstm import LSTMGenerator
 from textgan.models.vae import SentenceVAE
-from textgan.rewards import RolloutNetwork
 from textgan.training import runtime as runtime_mod
 from textgan.training.base import NonFiniteLossError, load_optimizer_state
 from textgan.training.mle import MLETrainer
+from textgan.training.rollouts import RolloutNetwork
 from textgan.training.runtime import Runtime
 
 from conftest import tiny_config
