@@ -196,7 +196,7 @@ def test_resume_continues_exactly(tmp_path: Path):
     for a, b in zip(straight.generator.state_dict().values(), resumed.generator.state_dict().values()):
         assert torch.equal(a, b)
     assert straight.state["extra"]["round"] == resumed.state["extra"]["round"] == 2
-    assert torch.equal(straight.state["extra"]["rng"], resumed.state["extra"]["rng"])
+    assert torch.equal(straight.state["extra"]["rng"]["state"], resumed.state["extra"]["rng"]["state"])
     rounds = [r["round"] for r in records(tmp_path / "resumed") if r["phase"] == "adversarial"]
     assert rounds == [1, 2]
 

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 # each trainer's `resumable_keys`); anything else must match the saved config.
 RESUMABLE_KEYS = frozenset({"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
                             "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes",
-                            "data.num_proc", "train.patience", "sample.num_samples", "sample.temperature",
-                            "sample.top_k", "sample.top_p", "train.tensorboard"}
+                            "data.num_proc", "train.patience", "train.deterministic", "sample.num_samples",
+                            "sample.temperature", "sample.top_k", "sample.top_p", "train.tensorboard"}
                            ).union(*(trainer.resumable_keys for trainer in TRAINERS.values()))
 
 
@@ -158,7 +158,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, dry_run: bool = Fa
     """
     out = Path(out)
     absolute_paths(cfg.data, out if resume else None)
-    runtime = make_runtime(cfg.train.device, cfg.train.precision)
+    runtime = make_runtime(cfg.train.device, cfg.train.precision, cfg.train.deterministic)
     run = RunDirectory(out, write=runtime.is_main and not dry_run)
     if resume and not (out / "config.yaml").is_file():
         refuse_file(out)

@@ -174,6 +174,9 @@ class TrainConfig:
     keep_checkpoints: int = param(3, low=1)
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))
+    # CUDA only: deterministic kernels (cuDNN, cuBLAS workspace, torch's deterministic algorithms),
+    # so the same seed repeats a run on the same GPU model; CPU kernels are deterministic anyway
+    deterministic: bool = param(True)
     seed: int = param(0, low=0, high=2**63 - 1)
     tensorboard: bool = param(True)  # event files in RUN/tensorboard/ (tensorboard --logdir runs/)
 

@@ -155,7 +155,7 @@ def demo(args: argparse.Namespace, run: RunDirectory) -> int:
     from textgan.training.runtime import make_runtime
 
     seed_everything(cfg.train.seed)
-    runtime = make_runtime(cfg.train.device, cfg.train.precision)
+    runtime = make_runtime(cfg.train.device, cfg.train.precision, cfg.train.deterministic)
     data = build_data(cfg)
     tok = data.tokenizer
     generator = build_generator(cfg.model, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)

@@ -151,6 +151,17 @@ def backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scal
     return norm
 
 
+def load_optimizer_state(target: Any, saved: dict[str, Any]) -> None:
+    """Load an optimizer's, scheduler's or loss scaler's checkpointed state. A run resumed with
+    another precision keeps its scaler as it is: an fp32 or bf16 run's disabled scaler saved
+    nothing, so an fp16 resume starts a fresh one; a disabled scaler ignores an fp16 run's."""
+    if isinstance(target, torch.amp.GradScaler) and not saved:
+        if target.is_enabled():
+            log.info("resumed in fp16 from a run without loss scaling: the loss scaler starts afresh")
+        return
+    target.load_state_dict(saved)
+
+
 @contextlib.contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt while the body runs (main thread only)."""
@@ -475,7 +486,7 @@ class Trainer:
         for name, module in self.checkpoint_modules().items():
             load_module_weights(path, name, module)
         for name, opt in self.optimizers().items():
-            opt.load_state_dict(state["optimizers"][name])
+            load_optimizer_state(opt, state["optimizers"][name])
         self.step = state["step"]
         self.epoch = state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]

@@ -52,12 +52,11 @@ class MLEStepper:
     def step(self, split: EncodedSplit, rows: torch.Tensor, include_prompt: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Update on `rows` of `split` (their `loss_mask` tokens); returns (NLL sum, token count)
         over all processes."""
-        device = self.runtime.device
-        mask = loss_mask(split, rows, self.generator.eos_id, include_prompt).to(device)
+        mask = self.runtime.to_device(loss_mask(split, rows, self.generator.eos_id, include_prompt))
         tokens = self.runtime.all_reduce_sum(mask.sum().double().reshape(1)).clamp(min=1)
         self.optimizer.zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            nll_sum, extra_sum = self.loss_sums(split.tokens[rows].to(device), mask)
+            nll_sum, extra_sum = self.loss_sums(self.runtime.to_device(split.tokens[rows]), mask)
         loss = (nll_sum + extra_sum) / tokens.float() * self.runtime.world_size
         self.scaler.scale(loss).backward()
         if self.model is self.generator:  # not wrapped in DDP: average here (a no-op in one process)

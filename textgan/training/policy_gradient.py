@@ -369,7 +369,9 @@ class SeqGANTrainer(SamplingTrainer):
                              torch.zeros(count, device=device)])
         labels = torch.cat([torch.ones(count, device=device), torch.zeros(count, device=device)])
         self.discriminator.train()
-        totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, seen
+        # loss sum, correct, seen: kept on the device, read (and checked for NaN) once an epoch, so
+        # the loop issues no host synchronisation per batch
+        totals = torch.zeros(3, dtype=torch.float64, device=device)
         for _ in range(s.d_epochs):
             order = torch.randperm(len(inputs), generator=self.rng, device=self.rng.device).to(device)
             for batch in global_batches(order, s.d_batch_size, runtime.world_size):
@@ -384,22 +386,22 @@ class SeqGANTrainer(SamplingTrainer):
                 bce = F.binary_cross_entropy_with_logits(logits.float(), targets[local])
                 l2 = self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
                 loss = bce * runtime.share(len(local), len(batch)) + l2
-                self.check_finite(loss, "discriminator loss")
                 backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
-                correct = float(((logits.detach() > 0).float() == labels[local]).sum())
-                totals += torch.tensor([float(bce.detach() + l2.detach()) * len(local), correct, len(local)],
-                                       dtype=torch.float64, device=device)
+                totals[0] += (bce.detach() + l2.detach()).double() * len(local)
+                totals[1] += ((logits.detach() > 0).float() == labels[local]).sum()
+                totals[2] += len(local)
+            self.check_finite(totals[0], "discriminator loss")
         runtime.all_reduce_sum(totals)
         return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
     def real_and_generated(self) -> tuple[torch.Tensor, torch.Tensor]:
         """D's data for one update: min(d_samples, training rows) distinct real rows and as many
         fresh generated ones (replies to the same prompts); processes generate their share."""
-        runtime, device = self.runtime, self.runtime.device
+        runtime = self.runtime
         count = min(self.cfg.seqgan.d_samples, len(self.data.train))
         chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
-        real = self.data.train.tokens[chosen].to(device)
-        lengths = self.data.train.prompt_lengths[chosen].to(device)
+        real = runtime.to_device(self.data.train.tokens[chosen])
+        lengths = runtime.to_device(self.data.train.prompt_lengths[chosen])
         draws = self.rng_draw(count, self.sequence_length)
         fake = self.generate(runtime.local(real), runtime.local(lengths), draws, self.negative_temperature)
         return real, runtime.gather_rows(fake, count)

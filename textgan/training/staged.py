@@ -27,7 +27,8 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
-from textgan.checkpoint import RunDirectory
+from textgan.checkpoint import RunDirectory, generator_state, restore_generator
+from textgan.chunking import chunk_rows
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import show_sample
@@ -42,7 +43,7 @@ from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
+GENERATION_CHUNK = 1024  # rows sampled at once on the CPU: keeps the (rows, V) softmax temporaries in cache
 MEASURED_STEPS = 3  # steps timed per phase for the plan (after one untimed warm-up step)
 MEASURED_ROWS = 256  # rows generated to time an evaluation or a D update
 PHASE_TITLES = {"pretrain_g": "MLE pretraining", "pretrain_d": "D pretraining"}
@@ -82,11 +83,11 @@ class SamplingTrainer(Trainer):
         return {"mle": self.mle.optimizer, "mle_scheduler": self.mle_scheduler, "mle_scaler": self.mle.scaler}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"phase": self.phase, "rng": self.rng.get_state()}
+        return {"phase": self.phase, "rng": generator_state(self.rng)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.phase = state["phase"]
-        self.rng.set_state(state["rng"])
+        restore_generator(self.rng, state["rng"])
 
     # -- MLE pretraining --------------------------------------------------------------------------
     def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
@@ -277,8 +278,7 @@ class SamplingTrainer(Trainer):
     def real_rows(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """`count` random training rows and their prompt lengths (0 for plain text), global."""
         chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
-        device = self.runtime.device
-        return self.data.train.tokens[chosen].to(device), self.data.train.prompt_lengths[chosen].to(device)
+        return self.runtime.to_device(self.data.train.tokens[chosen]), self.runtime.to_device(self.data.train.prompt_lengths[chosen])
 
     def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows to start from: random training rows (their prompts) or empty rows for plain text."""
@@ -301,7 +301,7 @@ class SamplingTrainer(Trainer):
             return rows.clone()
         chunks = []
         with eval_mode(self.generator):
-            for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
+            for part, lengths, draws in zip(*(torch.split(x, chunk_rows(GENERATION_CHUNK, self.runtime.device)) for x in (rows, prompt_lengths, uniforms))):
                 chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
                                                     prefix_lengths=lengths, uniforms=draws,
                                                     temperature=temperature))
