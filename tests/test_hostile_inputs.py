@@ -352,16 +352,3 @@ def test_a_checkpoint_removed_by_rotation_while_read_is_passed_over(trained_run_
     monkeypatch.setattr(api, "load_checkpoint", rotating)
     assert api.load(run).path == newest
     assert calls == [older.name, newest.name]
-
-
-@pytest.mark.parametrize("minutes, mle_seconds, limit, overran", [
-    (5.0, 60.0, 5.0 - 10 / 60, False),  # the default budget: rounds until it is spent
-    (0.5, 1.0, 0.5 - 10 / 60, False),  # MLE fits: rounds until the budget (not MLE + 1.5 minutes)
-    (0.5, 40.0, 40.0 / 60 + 0.25, True),  # MLE overran: said so
-])
-def test_demo_announces_rounds_within_its_budget_unless_mle_overran(minutes, mle_seconds, limit, overran):
-    from textgan.demo import REPORT_MINUTES, adversarial_limit
-
-    got, note = adversarial_limit(minutes, max(minutes - REPORT_MINUTES, 0.01), mle_seconds)
-    assert got == pytest.approx(limit) and bool(note) == overran
-    assert got <= minutes or overran

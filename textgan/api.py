@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 # each trainer's `resumable_keys`); anything else must match the saved config.
 RESUMABLE_KEYS = frozenset({"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
                             "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes",
-                            "data.num_proc", "train.patience", "sample.num_samples", "sample.temperature",
-                            "sample.top_k", "sample.top_p", "train.tensorboard"}
+                            "data.num_proc", "train.patience", "train.deterministic", "sample.num_samples",
+                            "sample.temperature", "sample.top_k", "sample.top_p", "train.tensorboard"}
                            ).union(*(trainer.resumable_keys for trainer in TRAINERS.values()))
 
 
@@ -62,12 +62,14 @@ WHOLE_ROW_TRAINERS = frozenset(name for name, trainer in TRAINERS.items() if tra
 
 @dataclass
 class TrainResult:
-    """What a training run produced; `note` says why a resumed run had nothing left to do."""
+    """What a training run produced; `note` says why a resumed run had nothing left to do, or that
+    the run ended before its own phase; `plan` holds the plan's lines (a staged trainer's)."""
 
     run_dir: Path
     samples: list[str]
     metrics: dict
     note: str | None = None
+    plan: list[str] | None = None
 
 
 def finished_note(cfg: Config, trainer: Trainer, out: Path) -> str:
@@ -147,25 +149,29 @@ def pretrained_data(cfg: Config) -> PreparedData:
     return encode_within_context(cfg, tokenizer, pretrained_context(name))
 
 
-def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
+def train(cfg: Config, out: str | Path, resume: bool = False, dry_run: bool = False) -> TrainResult:
     """Train the configured trainer into run directory `out` (or continue it with resume).
 
     The data paths of `cfg` become absolute (relative ones found in `out` on resume), so the run
     reads the same files from any folder later. The run directory is locked while training
-    (rank 0 holds the lock under torchrun).
+    (rank 0 holds the lock under torchrun). With `dry_run`, the trainer is built and its plan
+    made (`TrainResult.plan`), and nothing is written into `out`.
     """
     out = refuse_inside_run(out, include_self=False)  # a run's folder is its own; one inside another run is not
     absolute_paths(cfg.data, out if resume else None)
-    runtime = make_runtime(cfg.train.device, cfg.train.precision)
-    run = RunDirectory(out, write=runtime.is_main)
+    runtime = make_runtime(cfg.train.device, cfg.train.precision, cfg.train.deterministic)
+    run = RunDirectory(out, write=runtime.is_main and not dry_run)
     if resume and not (out / "config.yaml").is_file():
         refuse_file(out)
         raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
+    if dry_run:
+        refuse_file(out)
+        return _train(cfg, run, runtime, resume, dry_run=True)
     with run.claim() if runtime.is_main else contextlib.nullcontext():
         return _train(cfg, run, runtime, resume)
 
 
-def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> TrainResult:
+def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool, dry_run: bool = False) -> TrainResult:
     out = run.path
     checkpoint_path = None
     if resume:
@@ -194,21 +200,29 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
         # before the corpus is encoded to that width
         check_batch_fits(cfg, int(cfg.tokenizer.max_length), runtime.device)
     seed_everything(cfg.train.seed)
+    start_run = checkpoint_path is None and config_mod.is_run_folder(cfg.model.init_from)
     with runtime.main_first():  # rank 0 fills the tokenisation cache, the others then read it
-        if checkpoint_path is not None:
-            loaded = load_checkpoint(checkpoint_path)
-            data = encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator))
+        if checkpoint_path is not None or start_run:
+            loaded = load_checkpoint(checkpoint_path or find_checkpoint(Path(cfg.model.init_from).expanduser()))
+            data = (build_data(cfg) if start_run and cfg.data.corpus == "oracle" else
+                    encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator)))
         elif cfg.model.init_from:
+            if cfg.data.corpus == "oracle":
+                raise ConfigError(f"model.init_from={cfg.model.init_from}: no textgan run there (its config.yaml); on "
+                                  "the oracle start from a run folder, e.g. one of examples/oracle_mle.yaml")
             data = pretrained_data(cfg)
         else:
             data = build_data(cfg)
+    if start_run and loaded.generator.vocab_size != data.tokenizer.vocab_size:
+        raise ConfigError(f"model.init_from={cfg.model.init_from}: its generator has {loaded.generator.vocab_size} "
+                          f"tokens, this corpus {data.tokenizer.vocab_size}; start from a run on the same data")
     new_generator = checkpoint_path is None and not cfg.model.init_from
     if new_generator and trainer_cls.new_generator.__func__ is Trainer.new_generator.__func__:  # model.kind's
         # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
         check_fits_in_memory(cfg, data.tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device,
                              trainer_cls.networks)
     check_batch_fits(cfg, int(data.train.tokens.shape[1]), runtime.device)
-    if checkpoint_path is not None:
+    if checkpoint_path is not None or start_run:
         generator = loaded.generator
     elif cfg.model.init_from:
         from textgan.models.pretrained import load_pretrained_generator
@@ -217,11 +231,13 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     else:
         generator = trainer_cls.new_generator(cfg, data)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
-    if checkpoint_path is None and runtime.is_main:
-        atomic_write_text(out / IDENTITY_FILE, json.dumps(corpus_identity(cfg.data), indent=1) + "\n")
     if checkpoint_path is not None:
         trainer.resume_from(checkpoint_path)
         log.info("resumed %s at step %d", out, trainer.step)
+    if dry_run:
+        return TrainResult(out, [], {}, plan=plan_lines(trainer))
+    if checkpoint_path is None and runtime.is_main:
+        atomic_write_text(out / IDENTITY_FILE, json.dumps(corpus_identity(cfg.data), indent=1) + "\n")
     was_finished, start_step = trainer.finished, trainer.step
     try:
         trainer.train()
@@ -240,7 +256,19 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     if runtime.is_main:
         samples = final_samples(trainer.generator.eval(), data, cfg, runtime.device)
         run.write_samples("final.txt", samples)
-    return TrainResult(out, samples, last)
+    return TrainResult(out, samples, last, trainer.ending_note() if runtime.is_main else None)
+
+
+def plan_lines(trainer: Trainer) -> list[str]:
+    """The plan of a run not yet trained (`--dry-run`): a staged trainer's measured phases, else one line."""
+    if trainer.finished:
+        return [f"{trainer.run.path} is finished (step {trainer.step}); nothing to plan"]
+    make = getattr(trainer, "make_plan", None)
+    if make is None:
+        t = trainer.cfg.train
+        limit = f", stopped by train.time_limit_minutes={t.time_limit_minutes:g}" if t.time_limit_minutes else ""
+        return [f"plan of this {trainer.name} run: one phase, {t.epochs} epochs (train.epochs){limit}"]
+    return make().lines
 
 
 LOAD_ATTEMPTS = 3  # a checkpoint rotated away while read is retried with the then newest, this often
