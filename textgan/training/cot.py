@@ -30,6 +30,7 @@ from textgan.rewards import _untie_parameters
 from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer, eval_mode
+from textgan.training.optim import make_optimizer
 
 
 def cot_generator_loss(generator_logits: torch.Tensor, mediator_logits: torch.Tensor, mask: torch.Tensor,
@@ -62,8 +63,8 @@ class CoTTrainer(StagedTrainer):
                                         tok.pad_id)
         _untie_parameters(self.mediator)  # a checkpoint module: safetensors stores no shared tensors
         self.mediator.to(runtime.device)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=c.g_learning_rate)
-        self.m_optimizer = torch.optim.Adam(self.mediator.parameters(), lr=c.mediator_learning_rate)
+        self.g_optimizer = make_optimizer(self.generator.parameters(), c.g_learning_rate)
+        self.m_optimizer = make_optimizer(self.mediator.parameters(), c.mediator_learning_rate)
         self.g_scaler, self.m_scaler = runtime.grad_scaler(), runtime.grad_scaler()
 
     def optimizers(self) -> dict[str, Any]:

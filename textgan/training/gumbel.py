@@ -43,6 +43,7 @@ from textgan.objectives import (
 from textgan.training.base import backward_and_step
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer, eval_mode
+from textgan.training.optim import make_optimizer
 
 BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "constant")
 
@@ -99,8 +100,8 @@ class GumbelTrainer(StagedTrainer):
         else:
             self.discriminator = build_discriminator(cfg.discriminator, vocab, self.sequence_length)
         self.discriminator.to(runtime.device)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=g.g_learning_rate)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
+        self.g_optimizer = make_optimizer(self.generator.parameters(), g.g_learning_rate)
+        self.d_optimizer = make_optimizer(self.discriminator.parameters(), cfg.discriminator.learning_rate)
         self.g_scaler, self.d_scaler = runtime.grad_scaler(), runtime.grad_scaler()
         self.k = 0.0  # BEGAN's equilibrium variable
 

@@ -27,6 +27,7 @@ from textgan.models.losses import weighted_token_nll
 from textgan.training.mle import MLEStepper, make_scheduler
 from textgan.training.policy_gradient import SeqGANTrainer, eval_mode, policy_gradient_loss
 from textgan.training.runtime import Runtime
+from textgan.training.optim import make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class LeakMLEStepper(MLEStepper):
     def __init__(self, generator: LeakGANGenerator, runtime: Runtime, learning_rate: float,
                  weight_decay: float, grad_clip: float) -> None:
         super().__init__(generator, runtime, learning_rate, weight_decay, grad_clip, wrap=False)
-        self.optimizer = torch.optim.Adam(generator.policy_parameters(), lr=learning_rate, weight_decay=weight_decay)
+        self.optimizer = make_optimizer(generator.policy_parameters(), learning_rate, weight_decay=weight_decay)
 
     def loss_sums(self, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(Worker NLL, Manager loss -sum_t cos(f_t+c - f_t, g_t)) over the tokens of `mask`."""
@@ -76,10 +77,10 @@ class LeakGANTrainer(SeqGANTrainer):
         self.model: LeakGANGenerator = self.generator  # type: ignore[assignment]
         t = cfg.train
         self.discriminator = self.model.discriminator  # D is G's feature source: one module, saved with G
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
+        self.d_optimizer = make_optimizer(self.discriminator.parameters(), cfg.discriminator.learning_rate)
         self.mle = LeakMLEStepper(self.model, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
         self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
-        self.pg_optimizer = torch.optim.Adam(self.model.policy_parameters(), lr=cfg.seqgan.pg_learning_rate)
+        self.pg_optimizer = make_optimizer(self.model.policy_parameters(), cfg.seqgan.pg_learning_rate)
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"rollout": self.rollout}  # D is part of model.safetensors

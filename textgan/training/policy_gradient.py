@@ -44,6 +44,7 @@ from textgan.rewards import RolloutNetwork, rollout_rewards, rollout_uniforms
 from textgan.training.base import backward_and_step, global_batches
 from textgan.training.runtime import Runtime
 from textgan.training.staged import SamplingTrainer, eval_mode
+from textgan.training.optim import make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,9 @@ class SeqGANTrainer(SamplingTrainer):
         self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = cfg.train.epochs, s.eval_every, s.nll_oracle_samples
         self.discriminator = build_discriminator(cfg.discriminator, self.tokenizer.vocab_size,
                                                  self.sequence_length).to(runtime.device)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
+        self.d_optimizer = make_optimizer(self.discriminator.parameters(), cfg.discriminator.learning_rate)
         self.d_scaler = runtime.grad_scaler()
-        self.pg_optimizer = torch.optim.Adam(self.generator.parameters(), lr=s.pg_learning_rate)
+        self.pg_optimizer = make_optimizer(self.generator.parameters(), s.pg_learning_rate)
         self.pg_scaler = runtime.grad_scaler()
         self.rollout = RolloutNetwork(self.generator)  # re-copied from the pretrained G before round 1
         self.phase = self.phases[0]
