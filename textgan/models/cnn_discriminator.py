@@ -82,6 +82,48 @@ class PrefixPooling(NamedTuple):
                              self.features[index])
 
 
+def _windows(embedded: torch.Tensor, size: int, first_window: int) -> torch.Tensor:
+    """The windows of `size` tokens starting at first_window.. of (B, T, E) embeddings, copied
+    window-major into a (windows * B, size * E) matrix."""
+    batch, length, width = embedded.shape
+    windows = length - size + 1 - first_window
+    # window t of row b is the contiguous slice embedded[b, t:t+size] flattened, so the windows
+    # are a strided view; laid out window-major, the max over windows runs over whole slabs
+    view = embedded.as_strided((windows, batch, size * width), (width, length * width, 1),
+                               embedded.storage_offset() + first_window * width)
+    return view.reshape(windows * batch, size * width)
+
+
+class _WindowMatmul(torch.autograd.Function):
+    """(windows, B, n) = windows of (B, T, E) embeddings @ (n, k * E) weight.T. The backward adds
+    each tap's gradient into its shifted slab of the embeddings' gradient (k slab additions),
+    where autograd through the strided view would copy and `index_add_` element by element."""
+
+    @staticmethod
+    def forward(ctx: Any, embedded: torch.Tensor, weight: torch.Tensor, first_window: int) -> torch.Tensor:
+        width = embedded.shape[2]
+        size = weight.shape[1] // width
+        windows = _windows(embedded, size, first_window)
+        ctx.save_for_backward(windows, weight)
+        ctx.geometry = (embedded.shape, size, first_window)
+        return (windows @ weight.t()).view(-1, embedded.shape[0], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        windows, weight = ctx.saved_tensors
+        (batch, length, width), size, first_window = ctx.geometry
+        grad = grad.reshape(-1, weight.shape[0])
+        grad_weight = grad.t() @ windows if ctx.needs_input_grad[1] else None
+        grad_embedded = None
+        if ctx.needs_input_grad[0]:
+            taps = (grad @ weight).view(-1, batch, size, width).transpose(0, 1)  # (B, windows, k, E)
+            count = taps.shape[1]
+            grad_embedded = taps.new_zeros(batch, length, width)
+            for tap in range(size):  # tap j of window t reads token first_window + t + j
+                grad_embedded[:, first_window + tap: first_window + tap + count] += taps[:, :, tap]
+        return grad_embedded, grad_weight, None
+
+
 class TextCNN(nn.Module):
     """Embedding, one filter bank per window size with max-over-time, highway, dropout, logit."""
 
@@ -166,15 +208,8 @@ class TextCNN(nn.Module):
     def _responses(self, embedded: torch.Tensor, bank_index: int, first_window: int = 0) -> torch.Tensor:
         """(windows, B, n) pre-bias responses of filter bank `bank_index` at window positions
         first_window.. of prepared (B, T, E) embeddings."""
-        batch, length, width = embedded.shape
-        size = self.filter_sizes[bank_index]
-        windows = length - size + 1 - first_window
-        # window t of row b is the contiguous slice embedded[b, t:t+size] flattened, so the
-        # windows are a strided view; laid out window-major, the max runs over whole slabs
-        unfolded = embedded.as_strided((windows, batch, size * width), (width, length * width, 1),
-                                       embedded.storage_offset() + first_window * width)
         weight = self.filters[bank_index].weight.to(embedded.dtype)
-        return (unfolded.reshape(windows * batch, size * width) @ weight.t()).view(windows, batch, -1)
+        return _WindowMatmul.apply(embedded, weight, first_window)
 
     def _activate(self, pooled: list[torch.Tensor]) -> torch.Tensor:
         """Bias and ReLU after max-over-time (both monotone, so the order does not matter)."""
