@@ -5,8 +5,8 @@ batch 64, Adam. Ours is the code path of `textgan train` (MLEStepper: fused outp
 the toolkit's optimiser); the plain loop is nn.Embedding -> nn.LSTM -> nn.Linear ->
 F.cross_entropy with torch.optim.Adam's defaults. Epochs alternate between the two (the machine
 is shared; each reports its fastest). The floor is what no implementation of this step avoids:
-the output layer's three matmuls (logits, input and weight gradients; inner size 32, run here
-over all rows at once), one exp per logit, the plain loop's LSTM forward and backward and an
+the output layer's three matmuls (logits, input and weight gradients; inner size 32, over
+128-row blocks or all rows at once, whichever is faster), one exp per logit, the plain loop's LSTM forward and backward and an
 Adam update, each timed on its own in the same run; and the bytes the plain loop moves for its
 (rows, V) logits, against this machine's measured copy bandwidth. Usage:
     python benchmarks/mle_speed.py --threads 1 [--epochs 3] [--precision fp32|bf16]
@@ -27,6 +27,7 @@ from textgan.data.encoding import EncodedSplit
 from textgan.models import build_generator
 from textgan.training.base import epoch_order, global_batches
 from textgan.training.mle import MLEStepper
+from textgan.training.optim import make_optimizer
 from textgan.training.runtime import Runtime
 
 
@@ -100,27 +101,33 @@ def main() -> None:
           f"plain loop best {plain_best:.2f} s (all {', '.join(f'{t:.2f}' for t in times['plain'])})")
     print(f"tokens/s: ours {args.sequences * args.length / ours:,.0f}, plain {args.sequences * args.length / plain_best:,.0f}; "
           f"ours is {plain_best / ours:.2f}x the plain loop")
-    floor(args, plain, plain_optimizer, steps, ours, plain_best)
+    floor(args, plain, steps, ours, plain_best)
 
 
-def floor(args: argparse.Namespace, plain: PlainLSTM, optimizer: torch.optim.Optimizer, steps: int,
-          ours: float, plain_best: float) -> None:
+def floor(args: argparse.Namespace, plain: PlainLSTM, steps: int, ours: float, plain_best: float) -> None:
     """Print the time per epoch of the work no implementation of the step avoids, timed here."""
     rows, vocab, size = args.batch_size * args.length, args.vocab, 32
     hidden, weight = torch.randn(rows, size), torch.randn(vocab, size) * 0.1
     logits = hidden @ weight.t()
-    repeats = 5
-    matmuls = (fastest(lambda: hidden @ weight.t(), repeats) + fastest(lambda: logits @ weight, repeats)
-               + fastest(lambda: logits.t() @ hidden, repeats))
-    block = logits[:128].clone()  # one exp per logit, on a block in cache
-    exps = fastest(lambda: block.exp_().neg_(), repeats) * rows / 128
+    repeats, block = 5, 128  # the fused loss's row block: its (block, V) logits stay in cache
+    blocks = [(hidden[i : i + block], logits[i : i + block].clone()) for i in range(0, rows, block)]
+
+    def blocked_matmuls() -> None:
+        for h, grad in blocks:
+            h @ weight.t(), grad @ weight, grad.t() @ h
+
+    matmuls = min(fastest(blocked_matmuls, repeats),
+                  fastest(lambda: (hidden @ weight.t(), logits @ weight, logits.t() @ hidden), repeats))
+    in_cache = blocks[0][1]
+    exps = fastest(lambda: in_cache.exp_().neg_(), repeats) * rows / block  # one exp per logit
     inputs = torch.randint(vocab, (args.batch_size, args.length))
 
     def lstm_pass() -> None:
         plain.lstm(plain.embedding(inputs))[0].sum().backward()
 
     lstm = fastest(lstm_pass, repeats)
-    adam = fastest(optimizer.step, repeats)
+    optimizer = make_optimizer(plain.parameters(), 0.01)
+    adam = fastest(optimizer.step, repeats)  # the fused update (the toolkit's)
     step_floor = matmuls + exps + lstm + adam
     epoch_floor = step_floor * steps
     # the plain loop's logits: written by the matmul, read and written by log-softmax, read by
