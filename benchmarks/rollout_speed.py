@@ -208,6 +208,10 @@ def main() -> None:
     print(f"peers' loop, multinomial and one nn.Conv1d per size: {peer_seconds:.2f} s per reward batch{note}")
     print(f"ours is {reference_seconds / ours_seconds:.1f}x faster than the reference loop and "
           f"{peer_seconds / ours_seconds:.1f}x faster than the peers' loop")
+    peak = bf16_peak if args.precision == "bf16" else fp32_peak
+    d_floor = flops_new / peak / 1e9
+    print(f"floor: D's {flops_new / 1e9:,.0f} GFLOP at this run's {args.precision} matmul peak take {d_floor:.2f} s, so "
+          f"a reward batch scored by this D cannot be more than {peer_seconds / d_floor:.1f}x the peers' loop")
 
 
 if __name__ == "__main__":
