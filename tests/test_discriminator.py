@@ -184,6 +184,21 @@ def test_shared_prefix_logits_equal_the_plain_d():
     torch.testing.assert_close(low, d(completions), rtol=0.05, atol=0.05)
 
 
+def test_fp32_scoring_path_equals_the_training_path():
+    """Without a gradient, fp32 banks run as F.conv1d; with one, as the window matmul: same logits."""
+    d = tiny_textcnn()
+    d.row_block = 5
+    samples = torch.randint(VOCAB, (3, LENGTH))
+    completions, sources, prefixes = completions_of(samples, list(range(1, LENGTH)), 2)
+    with_gradient = d(completions)
+    assert with_gradient.requires_grad
+    with torch.no_grad():
+        torch.testing.assert_close(d(completions), with_gradient.detach(), rtol=1e-5, atol=1e-5)
+        shared = d.shared_prefix_logits(samples, completions, sources, prefixes)
+    torch.testing.assert_close(shared, d.shared_prefix_logits(samples, completions, sources, prefixes).detach(),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_shared_prefix_uses_the_samples_windows():
     d = tiny_textcnn()
     samples = torch.randint(VOCAB, (2, LENGTH))
