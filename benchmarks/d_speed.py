@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from textgan.models.cnn_discriminator import TextCNN
-from textgan.rewards import score_sequences
+from textgan.training.rollouts import score_sequences
 from textgan.training.optim import make_optimizer
 
 

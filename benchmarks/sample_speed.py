@@ -1,7 +1,7 @@
 """Sampling throughput: `textgan sample` and the evaluation's samples beside a plain loop.
 
 Oracle setting: LSTM with embedding and hidden size 32, vocabulary 5,000, length 20. Ours is
-the toolkit's code: `Generator.sample` (what `textgan sample` calls) and `evaluate.generate`
+the toolkit's code: `Generator.sample` (what `textgan sample` calls) and `models.generation.generate`
 (2,000 samples at each of the leaderboard's 6 temperatures, in its chunks). The plain loop
 steps the same network one token at a time and draws with softmax + torch.multinomial, as the
 peers' code does. Runs alternate (the machine is shared; each reports its fastest):
@@ -19,7 +19,7 @@ import torch
 
 from textgan.config import ModelConfig
 from textgan.data.encoding import EncodedSplit
-from textgan.evaluate import generate
+from textgan.models.generation import generate
 from textgan.models import build_generator
 from textgan.models.base import Generator
 
