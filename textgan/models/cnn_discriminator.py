@@ -12,10 +12,10 @@ its loss over them, `forward` averages the logits).
 
 Speed (benchmarks/rollout_speed.py: about 2x one nn.Conv1d per filter size under bf16
 autocast on a Xeon with AMX; benchmarks/d_speed.py): every filter size is a linear map of a
-flattened window of k embeddings. The windows are a strided view of the embeddings, copied once into a window-major
-matrix, so each size is one large matmul and max-over-time is an elementwise max over whole
-slabs; the max is taken before the bias and ReLU (both monotone, so the result is the same on
-T-fold fewer values). Under autocast the embeddings are cast once, and rows go through in
+flattened window of k embeddings. The windows are a strided view of the embeddings, copied once
+into a window-major matrix, so each size is one large matmul and max-over-time is an
+elementwise max over whole slabs; the max is taken before the bias and ReLU (both monotone, so
+the result is the same on T-fold fewer values). Under autocast the embeddings are cast once, and rows go through in
 blocks that stay in cache. In training the windows' backward (`_WindowMatmul`) adds each tap's
 gradient into its shifted slab of the embeddings' gradient: k slab additions, where autograd
 through the strided view copied and ran `index_add_` (12% of a D step, issue 27). Scoring in
@@ -217,7 +217,7 @@ class TextCNN(nn.Module):
         weight = self.filters[bank_index].weight.to(embedded.dtype)
         if embedded.dtype == torch.float32 and not (torch.is_grad_enabled() and
                                                      (embedded.requires_grad or weight.requires_grad)):
-            # scoring in fp32: oneDNN's conv1d beat the window matmul by 20-40% (issue 27); bf16
+            # scoring in fp32: oneDNN's conv1d beat the window matmul by 15-40% (issue 27); bf16
             # and training (batch 64, with the windows' own backward) go the other way
             taps = weight.view(weight.shape[0], self.filter_sizes[bank_index], -1).transpose(1, 2)
             return F.conv1d(embedded[:, first_window:].transpose(1, 2), taps).permute(2, 0, 1)
