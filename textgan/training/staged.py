@@ -7,7 +7,7 @@ evaluations (validation NLL; on oracle data NLL-oracle of fresh samples) and sam
 `nll_oracle_samples`, and the MLE epochs are those of the "pretrain_g" phase of `phases(cfg)`.
 Factory hooks build what a subclass may replace (`build_mle_stepper`). `StagedTrainer` adds the
 gumbel and cot loop: after pretraining, one second phase of steps on the generator's samples; a
-subclass sets `phase_name`, `pretrain_key` and `steps_key` and implements `step`; each step is
+subclass sets `phase_name`, `pretrain_key` and `steps_key` and implements `step_once`; each step is
 recorded through `after_step`, which counts MLE batches and second-phase steps (and stops the
 run once train.time_limit_minutes is spent).
 """
@@ -144,16 +144,18 @@ class SamplingTrainer(Trainer):
         return self.runtime.local_rand(*shape, generator=self.rng, normal=normal).to(self.runtime.device)
 
     @torch.no_grad()
-    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, uniforms: torch.Tensor,
+                 temperature: float = 1.0) -> torch.Tensor:
         """G's samples (no dropout): rows keep their first prompt_lengths[i] tokens (the prompt,
-        or none for plain text) and are continued with the (rows, T) draws `uniforms`."""
+        or none for plain text) and are continued with the (rows, T) draws `uniforms`, at `temperature`."""
         if not len(rows):  # fewer evaluation samples than processes
             return rows.clone()
         chunks = []
         with eval_mode(self.generator):
             for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
                 chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
-                                                    prefix_lengths=lengths, uniforms=draws))
+                                                    prefix_lengths=lengths, uniforms=draws,
+                                                    temperature=temperature))
         return torch.cat(chunks)
 
     def evaluation_source(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
