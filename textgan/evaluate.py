@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # torch loads when a run is evaluated: scoring text files nev
     import torch
 
     from textgan.checkpoint import Checkpoint
-    from textgan.data import PreparedData
+    from textgan.data import EncodedSplit, PreparedData
     from textgan.metrics.features import FeatureModel
 
 log = logging.getLogger(__name__)
