@@ -106,3 +106,42 @@ def test_bf16_autocast_trains(tmp_path, txt_corpus):
     run = tmp_path / "run"
     api.train(tiny_config(txt_corpus, **SETTINGS, **{"train.precision": "bf16"}), run)
     assert all(math.isfinite(r["g_kl"]) and math.isfinite(r["mediator_nll"]) for r in records(run, "cooperative"))
+
+
+def make_trainer(cfg, run):
+    from textgan.checkpoint import RunDirectory
+    from textgan.training.cot import CoTTrainer
+    from textgan.training.runtime import make_runtime
+
+    data = api.build_data(cfg)
+    return CoTTrainer(cfg, RunDirectory(run), make_runtime("cpu", "fp32"), data, CoTTrainer.new_generator(cfg, data))
+
+
+def test_mediator_is_twice_the_generators_width_with_dropout_and_the_references_adam(tmp_path, txt_corpus):
+    """CoT's reference: the mediator has twice G's embedding and hidden sizes, dropout 0.5 on
+    its outputs, Adam at 3e-3; both networks use Adam beta2 = 0.95 (G at 1e-3)."""
+    trainer = make_trainer(tiny_config(txt_corpus, **{"train.trainer": "cot"}), tmp_path / "run")
+    g, m = trainer.generator, trainer.mediator
+    vocab = g.vocab_size
+    assert g.embedding.weight.shape == (vocab, 16) and m.embedding.weight.shape == (vocab, 32)
+    assert m.lstm.weight_hh_l0.shape == (4 * 32, 32) and m.output.weight.shape == (vocab, 32)
+    assert m.dropout.p == 0.5 and g.dropout.p == 0.0
+    assert trainer.m_optimizer.param_groups[0]["lr"] == 3e-3 and trainer.g_optimizer.param_groups[0]["lr"] == 1e-3
+    assert trainer.m_optimizer.param_groups[0]["betas"] == (0.9, 0.95) == trainer.g_optimizer.param_groups[0]["betas"]
+
+
+def test_cosine_schedule_spans_cots_pretraining_epochs(tmp_path, txt_corpus):
+    """The MLE learning rate follows a cosine over cot.pretrain_epochs, not train.epochs: it is
+    half the base rate half-way through pretraining and 0 at its end."""
+    cfg = tiny_config(txt_corpus, **{"train.trainer": "cot", "train.lr_schedule": "cosine", "train.epochs": 50,
+                                     "cot.pretrain_epochs": 2})
+    trainer = make_trainer(cfg, tmp_path / "run")
+    base = cfg.train.learning_rate
+    for _ in range(trainer.steps_per_epoch):
+        trainer.mle.optimizer.step()
+        trainer.mle_scheduler.step()
+    assert trainer.mle.optimizer.param_groups[0]["lr"] == pytest.approx(0.5 * base)
+    for _ in range(trainer.steps_per_epoch):
+        trainer.mle.optimizer.step()
+        trainer.mle_scheduler.step()
+    assert trainer.mle.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
