@@ -195,4 +195,13 @@ def test_relaxed_and_cot_presets_load():
         assert relgan.discriminator.representations == 64 and relgan.gumbel.objective == "rsgan"
         gsgan = load_config(root / f"{corpus}_gumbel_gsgan.yaml")
         assert gsgan.model.kind == "lstm" and gsgan.gumbel.beta_schedule == "constant"
-        assert load_config(root / f"{corpus}_cot.yaml").train.trainer == "cot"
+        assert relgan.discriminator.style == "relgan" and relgan.gumbel.d_grad_clip == 5.0
+        cot = load_config(root / f"{corpus}_cot.yaml")
+        assert cot.train.trainer == "cot" and cot.model.init_std == 0.1
+        assert (cot.cot.mediator_width, cot.cot.mediator_dropout, cot.cot.adam_beta2) == (2.0, 0.5, 0.95)
+        assert (cot.cot.g_learning_rate, cot.cot.mediator_learning_rate) == (1e-3, 3e-3)
+    # the papers' schedules (RelGAN's experiment scripts; CoT's TOTAL_BATCH)
+    for name, epochs, steps in (("oracle", 150, 3000), ("coco", 150, 2000)):
+        relgan = load_config(root / f"{name}_gumbel_relgan.yaml")
+        assert (relgan.train.epochs, relgan.gumbel.adversarial_steps, relgan.gumbel.beta_steps) == (epochs, steps, 5000)
+    assert load_config(root / "oracle_cot.yaml").cot.steps == 200_000
