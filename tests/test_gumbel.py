@@ -197,7 +197,7 @@ def test_relaxed_and_cot_presets_load():
         assert gsgan.model.kind == "lstm" and gsgan.gumbel.beta_schedule == "constant"
         assert relgan.discriminator.style == "relgan" and relgan.gumbel.d_grad_clip == 5.0
         cot = load_config(root / f"{corpus}_cot.yaml")
-        assert cot.train.trainer == "cot" and cot.model.init_std == 0.1
+        assert cot.train.trainer == "cot" and cot.model.init_std == 0.1 and cot.train.grad_clip == 0.0
         assert (cot.cot.mediator_width, cot.cot.mediator_dropout, cot.cot.adam_beta2) == (2.0, 0.5, 0.95)
         assert (cot.cot.g_learning_rate, cot.cot.mediator_learning_rate) == (1e-3, 3e-3)
     # the papers' schedules (RelGAN's experiment scripts; CoT's TOTAL_BATCH)
