@@ -57,7 +57,8 @@ def runs(corpus: str) -> dict[str, list[str]]:
                            "--set", "gumbel.objective=wgan_gp", "--set", "gumbel.adversarial_steps=2",
                            "--set", "gumbel.d_steps=2"],
         "cot": ["--trainer", "cot", *corpus_args(corpus), "--batch-size", "15", "--set", "cot.pretrain_epochs=1",
-                "--set", "cot.steps=2", "--set", "cot.mediator_steps=2", "--set", "cot.eval_every=1"],
+                "--set", "cot.steps=2", "--set", "cot.mediator_steps=2", "--set", "cot.eval_every=1",
+                "--set", "cot.mediator_dropout=0.0"],
     }
     seqgan_knobs = table["seqgan"][2:]  # the kin share SeqGAN's machinery and its keys
     table["maligan"] = ["--trainer", "maligan", *seqgan_knobs]

@@ -46,7 +46,11 @@ class AttentionBlock(nn.Module):
         super().__init__()
         self.num_heads, self.head_size = num_heads, width // num_heads
         self.qkv = nn.Linear(width, 3 * width, bias=False)
-        self.qkv_norm = nn.LayerNorm(3 * width)
+        # the layer norm's shift on k is left out: it adds q . b_k to every score of a query, which
+        # the softmax ignores (no effect, and a gradient of float noise that Adam would amplify)
+        self.qkv_norm = nn.LayerNorm(3 * width, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(num_heads, self.head_size))
+        self.v_bias = nn.Parameter(torch.zeros(num_heads, self.head_size))
         self.attention_norm = nn.LayerNorm(width)
         self.mlp = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
         self.mlp_norm = nn.LayerNorm(width)
@@ -54,8 +58,8 @@ class AttentionBlock(nn.Module):
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         """(B, N, W) rows -> (B, N, W) rows after attending to each other."""
         batch, count, width = rows.shape
-        qkv = self.qkv_norm(self.qkv(rows)).view(batch, count, self.num_heads, 3 * self.head_size).transpose(1, 2)
-        q, k, v = qkv.chunk(3, dim=-1)
+        qkv = self.qkv_norm(self.qkv(rows)).view(batch, count, self.num_heads, 3, self.head_size).transpose(1, 2)
+        q, k, v = qkv[..., 0, :] + self.q_bias.unsqueeze(1), qkv[..., 1, :], qkv[..., 2, :] + self.v_bias.unsqueeze(1)
         scores = (q * (3 * self.head_size) ** -0.5) @ k.transpose(-1, -2)
         attended = torch.softmax(scores, dim=-1) @ v
         rows = self.attention_norm(rows + attended.transpose(1, 2).reshape(batch, count, width))
