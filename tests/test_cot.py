@@ -145,3 +145,13 @@ def test_cosine_schedule_spans_cots_pretraining_epochs(tmp_path, txt_corpus):
         trainer.mle.optimizer.step()
         trainer.mle_scheduler.step()
     assert trainer.mle.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_cooperative_step_updates_g_first_then_the_mediator(tmp_path, txt_corpus, monkeypatch):
+    from textgan.training.cot import CoTTrainer
+
+    calls = []
+    monkeypatch.setattr(CoTTrainer, "generator_step", lambda self: calls.append("G") or 0.0)
+    monkeypatch.setattr(CoTTrainer, "mediator_step", lambda self: calls.append("M") or 0.0)
+    api.train(tiny_config(txt_corpus, **{**SETTINGS, "cot.steps": 2, "cot.mediator_steps": 2}), tmp_path / "run")
+    assert calls == ["G", "M", "M"] * 2

@@ -205,3 +205,16 @@ def test_relaxed_and_cot_presets_load():
         relgan = load_config(root / f"{name}_gumbel_relgan.yaml")
         assert (relgan.train.epochs, relgan.gumbel.adversarial_steps, relgan.gumbel.beta_steps) == (epochs, steps, 5000)
     assert load_config(root / "oracle_cot.yaml").cot.steps == 200_000
+
+
+def test_an_adversarial_step_updates_g_first_then_d(tmp_path, txt_corpus, monkeypatch):
+    """RelGAN's loop: gsteps G updates, then dsteps D updates, all at the step's beta."""
+    from textgan.training.gumbel import GumbelTrainer
+
+    calls = []
+    monkeypatch.setattr(GumbelTrainer, "generator_step", lambda self, beta: calls.append(("G", beta)) or {"g_loss": 0.0})
+    monkeypatch.setattr(GumbelTrainer, "discriminator_step",
+                        lambda self, beta: calls.append(("D", beta)) or {"d_loss": 0.0})
+    api.train(gumbel_config(txt_corpus, **{"gumbel.adversarial_steps": 2, "gumbel.d_steps": 3}), tmp_path / "run")
+    assert [kind for kind, _ in calls] == ["G", "D", "D", "D"] * 2
+    assert len({beta for _, beta in calls[:4]}) == 1
