@@ -359,7 +359,7 @@ class CotConfig:
     mediator_learning_rate: float = param(3e-3, low=0.0, low_open=True)  # Adam
     adam_beta2: float = param(0.95, low=0.0, high=1.0, high_open=True)  # both networks' Adam beta2 (CoT: 0.95)
     mediator_width: float = param(2.0, low=0.0, low_open=True)  # mediator's model.embedding_dim and hidden_dim x this
-    mediator_dropout: float = param(0.5, low=0.0, high=1.0, high_open=True)  # on the mediator's outputs, its updates only
+    mediator_dropout: float = param(0.5, low=0.0, high=1.0, high_open=True)  # mediator outputs, in its updates
     eval_every: int = param(100, low=1)  # MLE epochs / generator updates between evaluations (phase ends always)
     nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
 

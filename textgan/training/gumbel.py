@@ -1,9 +1,9 @@
 """Relaxed-sampling GANs: RelGAN (Nie et al. 2019) and GSGAN (Kusner & Hernandez-Lobato 2016).
 
 After MLE pretraining (`StagedTrainer`), each adversarial step is one generator update then
-`gumbel.d_steps` discriminator updates (RelGAN's order; D's gradient clipped to gumbel.d_grad_clip). The generator samples with the Gumbel-max trick: at step t
-it draws Gumbel noise g_t, feeds back the hard token argmax(o_t + g_t) (a sample of
-softmax(o_t)), and D sees the relaxed row softmax(beta * (o_t + g_t)) instead of the one-hot
+`gumbel.d_steps` discriminator updates (RelGAN's order; D's gradient clipped to
+gumbel.d_grad_clip). The generator samples with the Gumbel-max trick: at step t it draws
+Gumbel noise g_t, feeds back the hard token argmax(o_t + g_t) (a sample of softmax(o_t)), and D sees the relaxed row softmax(beta * (o_t + g_t)) instead of the one-hot
 token, so D's gradient reaches G's logits o_t without REINFORCE. The inverse temperature beta
 rises from 1 toward `gumbel.beta_max` by one of RelGAN's schedules with its own N =
 `gumbel.beta_steps` (`inverse_temperature`); GSGAN is the constant schedule, beta = 1 / tau.
