@@ -33,7 +33,7 @@ from textgan.data.tokenizer import UNK
 from textgan.metrics import bleu_multi, distinct_n, self_bleu_multi, unique_ratio
 from textgan.models.continuous import ContinuousGenerator
 from textgan.models.vae import SentenceVAE
-from textgan.objectives import OBJECTIVES
+from textgan.training.gan_objectives import OBJECTIVES
 from textgan.training import TRAINERS
 from textgan.training.base import evaluate_nll
 from textgan.training.runtime import make_runtime
@@ -297,7 +297,7 @@ def figure_optimal_discriminator(path: Path, seed: int) -> None:
     """A small D trained with the minimax loss on samples reaches D* = p_data / (p_data + p_g)."""
     import matplotlib.pyplot as plt
 
-    from textgan.objectives import minimax_d_loss, optimal_discriminator
+    from textgan.training.gan_objectives import minimax_d_loss, optimal_discriminator
 
     g = torch.Generator().manual_seed(seed)
     data = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(torch.tensor([0.5, 0.5])),

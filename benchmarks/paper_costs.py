@@ -145,8 +145,7 @@ def preset_cost(setting: str, model: str, repeats: int) -> Cost:
             seqgan_units(trainer, cost, repeats)
         elif kind in ("gumbel", "cot"):
             steps = cfg.gumbel.adversarial_steps if kind == "gumbel" else cfg.cot.steps
-            step = trainer.adversarial_step if kind == "gumbel" else trainer.cooperative_step
-            seconds, flops = measure(step, repeats)
+            seconds, flops = measure(trainer.step_once, repeats)
             budget = steps >= BUDGET_SENTINEL
             cost.units["adversarial step"] = Unit(seconds, flops, 0 if budget else steps)
             if budget:

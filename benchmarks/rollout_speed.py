@@ -7,7 +7,7 @@ canonical one-nn.Conv1d-per-filter-size TextCNN with the same weights.
 
     python benchmarks/rollout_speed.py --threads 2 --precision bf16 --reference-rollouts 1
 
-The reference loop is `textgan.rewards.reference_rollout_rewards` (the peers' algorithm with our
+The reference loop is `textgan.training.rollouts.reference_rollout_rewards` (the peers' algorithm with our
 sampler and TextCNN: isolates the batching); the peers' loop also uses torch.multinomial and
 one nn.Conv1d per filter size, as TextGAN-PyTorch does. Both may run on fewer rollouts and are
 then extrapolated linearly (their cost is linear in the rollout count).
@@ -27,7 +27,7 @@ from torch import nn
 from textgan.models.cnn_discriminator import TextCNN
 from textgan.models.lstm import LSTMGenerator
 from textgan.models.sampling import sample_tokens
-from textgan.rewards import inverse_cdf_sample, reference_rollout_rewards, rollout_rewards, score_sequences
+from textgan.training.rollouts import inverse_cdf_sample, reference_rollout_rewards, rollout_rewards, score_sequences
 
 
 def parse_args() -> argparse.Namespace:

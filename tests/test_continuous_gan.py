@@ -16,7 +16,7 @@ from textgan.evaluate import text_metrics
 from textgan.metrics import bleu
 from textgan.models import build_generator, load_generator
 from textgan.models.continuous import AutoencoderDiscriminator, ContinuousGenerator, NoLikelihoodError, ResidualCritic
-from textgan.objectives import OBJECTIVES, Objective
+from textgan.training.gan_objectives import OBJECTIVES, Objective
 from textgan.training import TRAINERS
 from textgan.training.base import NonFiniteLossError
 from textgan.training.continuous_gan import ContinuousGANTrainer

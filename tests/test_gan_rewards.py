@@ -8,7 +8,7 @@ import pytest
 
 import torch
 
-from textgan.gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
+from textgan.training.discrete_gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
                                  mixed_mle_mali_loss, mixing_prefix_length, ranker_loss)
 
 

@@ -8,7 +8,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from textgan.config import ModelConfig
 from textgan.models import build_generator, load_generator
-from textgan.models.losses import fused_linear_nll
+from textgan.models.token_nll import fused_linear_nll
 from textgan.models.sampling import filter_logits, sample_tokens
 
 KINDS = ["lstm", "transformer", "relational_memory"]

@@ -11,7 +11,7 @@ import torch
 
 from textgan import api
 from textgan.checkpoint import RunDirectory
-from textgan.objectives import OBJECTIVES, Objective
+from textgan.training.gan_objectives import OBJECTIVES, Objective
 from textgan.training.base import NonFiniteLossError
 from textgan.training.gumbel import gumbel_noise, inverse_temperature, relaxed_one_hot
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from textgan.api import load, sample, train
 from textgan.cli import main
-from textgan.gan_rewards import goal_cosines, intrinsic_rewards, rescaled_activation
+from textgan.training.discrete_gan_rewards import goal_cosines, intrinsic_rewards, rescaled_activation
 from textgan.models import load_generator
 from textgan.models.leakgan import LeakGANGenerator, renewed_goals
 

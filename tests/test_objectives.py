@@ -9,7 +9,7 @@ import torch
 
 from textgan.cli import main
 from textgan.errors import ConfigError
-from textgan.objectives import (
+from textgan.training.gan_objectives import (
     OBJECTIVES,
     began_convergence,
     began_d_loss,

@@ -14,7 +14,7 @@ from textgan.errors import ConfigError
 from textgan.models.base import Generator
 from textgan.models.cnn_discriminator import TextCNN
 from textgan.models.lstm import LSTMGenerator
-from textgan.rewards import RolloutNetwork, reference_rollout_rewards, rollout_rewards, rollout_uniforms
+from textgan.training.rollouts import RolloutNetwork, reference_rollout_rewards, rollout_rewards, rollout_uniforms
 
 BOS, PAD = 0, 1
 
@@ -277,7 +277,7 @@ def test_rollout_network_of_a_tied_transformer_saves_and_loads(tmp_path):
 
 def test_two_level_inverse_cdf_draws_the_same_tokens_as_sample_tokens():
     from textgan.models.sampling import sample_tokens
-    from textgan.rewards import inverse_cdf_sample
+    from textgan.training.rollouts import inverse_cdf_sample
 
     logits = torch.randn(500, 1000) * 3  # 1000 tokens: 15 full groups of 64 and a partial one
     for temperature in (1.0, 0.6):
@@ -288,7 +288,7 @@ def test_two_level_inverse_cdf_draws_the_same_tokens_as_sample_tokens():
 
 
 def test_two_level_inverse_cdf_follows_the_softmax():
-    from textgan.rewards import inverse_cdf_sample
+    from textgan.training.rollouts import inverse_cdf_sample
 
     logits = torch.tensor([[2.0, 0.0, -1.0, 1.0, -30.0, 0.5, 0.0]])
     draws = inverse_cdf_sample(logits.expand(40000, -1), 0.8, torch.Generator().manual_seed(0), group=3)

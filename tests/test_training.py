@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -124,20 +125,28 @@ def _train_command(corpus: Path, out: Path, trainer: str) -> list[str]:
             "--set", "train.keep_checkpoints=2", *KILLED_RUNS[trainer]]
 
 
-@pytest.mark.parametrize("trainer", list(KILLED_RUNS))
-def test_sigkill_then_resume_is_bit_identical(tmp_path, trainer):
-    corpus = tmp_path / "corpus.txt"
+def _records(run: Path) -> list[dict]:
+    """metrics.jsonl's records, all but the wall-clock elapsed_s."""
+    return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"}
+            for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _kill_resume_and_compare(tmp_path: Path, trainer: str, killable: Callable[[Path], bool], extra: list[str]) -> dict:
+    """Train `trainer` whole, and again SIGKILLed as soon as `killable(run)` holds, then resumed:
+    the two end with the same weights and records. Returns the killed run's checkpoint state."""
     from conftest import tiny_lines
 
+    corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(tiny_lines(400)) + "\n", encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(_train_command(corpus, tmp_path / "full", trainer), check=True, env=env, capture_output=True)
+    subprocess.run(_train_command(corpus, tmp_path / "full", trainer) + extra, check=True, env=env,
+                   capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_train_command(corpus, killed, trainer), env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_train_command(corpus, killed, trainer) + extra, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (killed / "checkpoints" / "latest").exists() and time.monotonic() < deadline:
+    while not killable(killed) and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.05)  # land somewhere mid-epoch, possibly mid-write
     proc.send_signal(signal.SIGKILL)
@@ -153,11 +162,36 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, trainer):
     for file in files:  # generator, and discriminator / rollout network where there are
         a, b = load_file(str(latest(tmp_path / "full") / file)), load_file(str(latest(killed) / file))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), file
-    def records(run: Path) -> list[dict]:  # all but the wall-clock elapsed_s
-        return [{k: v for k, v in json.loads(line).items() if k != "elapsed_s"}
-                for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert _records(tmp_path / "full") == _records(killed)
+    return state
 
-    assert records(tmp_path / "full") == records(killed)
+
+@pytest.mark.parametrize("trainer", list(KILLED_RUNS))
+def test_sigkill_then_resume_is_bit_identical(tmp_path, trainer):
+    _kill_resume_and_compare(tmp_path, trainer, lambda run: (run / "checkpoints" / "latest").exists(), [])
+
+
+# The trainers' last phase, its name and the longer schedule that a kill lands in.
+LAST_PHASE = {"seqgan": ("adversarial", ["--set", "seqgan.adversarial_rounds=16"]),
+              "gumbel": ("adversarial", ["--set", "gumbel.adversarial_steps=24"]),
+              "cot": ("cooperative", ["--set", "cot.steps=24"])}
+for _name in ("maligan", "rankgan", "leakgan"):
+    LAST_PHASE[_name] = LAST_PHASE["seqgan"]
+
+
+@pytest.mark.parametrize("trainer", list(LAST_PHASE))
+def test_sigkill_in_the_adversarial_phase_then_resume_is_bit_identical(tmp_path, trainer):
+    """Killed once three records of the last phase are written: its checkpoint (every 2 steps,
+    each written after its step's record) then holds some of that phase's steps."""
+    phase, extra = LAST_PHASE[trainer]
+
+    def in_phase(run: Path) -> bool:
+        metrics = run / "metrics.jsonl"
+        lines = metrics.read_text(encoding="utf-8").splitlines() if metrics.is_file() else []
+        return sum(f'"phase": "{phase}"' in line for line in lines[:-1]) >= 3  # the last line may be partial
+
+    state = _kill_resume_and_compare(tmp_path, trainer, in_phase, extra)
+    assert state["extra"]["phase"] == phase and state["step"] > 0
 
 
 def test_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path):

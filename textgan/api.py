@@ -15,7 +15,7 @@ import torch
 from textgan import config as config_mod
 from textgan.checkpoint import Checkpoint, RunDirectory, find_checkpoint, load_checkpoint, seed_everything
 from textgan.config import Config
-from textgan.data import PreparedData, TextTokenizer, prepare_data, prompt_prefix
+from textgan.data import PreparedData, TextTokenizer, build_data, prompt_prefix
 from textgan.data.corpus import IDENTITY_FILE, absolute_paths, check_corpus_unchanged, corpus_identity
 from textgan.data.encoding import show_sample
 from textgan.errors import ConfigError, TextGanError
@@ -27,12 +27,13 @@ from textgan.training.runtime import Runtime, make_runtime
 
 log = logging.getLogger(__name__)
 
-# Keys that may change when a run is resumed; anything else must match the saved config.
-RESUMABLE_KEYS = {"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
-                  "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes", "data.num_proc",
-                  "train.patience", "sample.num_samples", "sample.temperature", "sample.top_k",
-                  "sample.top_p", "seqgan.adversarial_rounds", "seqgan.time_limit_minutes", "train.tensorboard",
-                  "gumbel.adversarial_steps", "cot.steps"}
+# Keys that may change when a run is resumed (the schedule, device, checkpointing, sampling, and
+# each trainer's `resumable_keys`); anything else must match the saved config.
+RESUMABLE_KEYS = frozenset({"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
+                            "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes",
+                            "data.num_proc", "train.patience", "sample.num_samples", "sample.temperature",
+                            "sample.top_k", "sample.top_p", "train.tensorboard"}
+                           ).union(*(trainer.resumable_keys for trainer in TRAINERS.values()))
 
 
 def _flat(cfg: Config) -> dict[str, object]:
@@ -51,26 +52,11 @@ def check_resume_compatible(saved: Config, requested: Config) -> None:
         )
 
 
-def build_data(cfg: Config, tokenizer=None) -> PreparedData:
-    """Prepare the configured corpus (or the synthetic oracle's sequences).
-
-    tokenizer.max_length: auto is replaced in `cfg` by the length chosen, so the run's saved
-    config rebuilds the same rows for sampling, resume and evaluation.
-    """
-    if cfg.data.corpus == "oracle":
-        from textgan.data.oracle import prepare_oracle_data
-
-        return prepare_oracle_data(cfg)
-    data = prepare_data(cfg, tokenizer)
-    cfg.tokenizer.max_length = int(data.train.tokens.shape[1])
-    return data
-
-
-# The key that lets a finished run train further when resumed (default: train.epochs).
-EXTEND_KEYS = {"seqgan": "seqgan.adversarial_rounds", "gumbel": "gumbel.adversarial_steps", "cot": "cot.steps"}
+# The key that lets a finished run train further when resumed, by trainer.
+EXTEND_KEYS = {name: trainer.extend_key() for name, trainer in TRAINERS.items()}
 # Trainers whose generator writes whole rows from noise and cannot continue a prompt: their
 # samples hold a prompt of their own (shown before its reply all the same).
-WHOLE_ROW_TRAINERS = {"gan"}
+WHOLE_ROW_TRAINERS = frozenset(name for name, trainer in TRAINERS.items() if trainer.whole_rows)
 
 
 @dataclass
@@ -85,7 +71,7 @@ class TrainResult:
 
 def finished_note(cfg: Config, trainer: Trainer, out: Path) -> str:
     """One line: the resumed run was already finished, and which key makes it train further."""
-    key = EXTEND_KEYS.get(cfg.train.trainer, "train.epochs")
+    key = type(trainer).extend_key()
     section, name = key.split(".")
     value = getattr(getattr(cfg, section), name)
     how = f"raise {key} (now {value}): textgan train --out {shlex.quote(str(out))} --resume --set {key}=N"
@@ -97,7 +83,7 @@ def finished_note(cfg: Config, trainer: Trainer, out: Path) -> str:
 def final_samples(generator: Generator, data: PreparedData, cfg: Config, device: torch.device) -> list[str]:
     """sample.num_samples texts from a fixed seed; for prompt -> reply data, replies to the
     validation prompts in turn, shown as `prompt → reply`."""
-    from textgan.evaluate import generate
+    from textgan.models.generation import generate
 
     s = cfg.sample
     rng = torch.Generator(device=device).manual_seed(cfg.train.seed)
@@ -213,7 +199,8 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     else:
         if trainer_cls.new_generator.__func__ is Trainer.new_generator.__func__:  # model.kind's generator
             # the data's row length: tokenizer.max_length for corpora, data.oracle_seq_len for the oracle
-            check_fits_in_memory(cfg, data.tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device)
+            check_fits_in_memory(cfg, data.tokenizer.vocab_size, data.train.tokens.shape[1], runtime.device,
+                                 trainer_cls.networks)
         generator = trainer_cls.new_generator(cfg, data)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
     if checkpoint_path is None and runtime.is_main:

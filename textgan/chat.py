@@ -13,7 +13,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
-from textgan.cli import register_command
 from textgan.errors import ConfigError, TextGanError
 
 if TYPE_CHECKING:  # torch loads when a chat starts, not when `textgan` registers the command
@@ -151,5 +150,8 @@ def run_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-register_command("chat", add_chat_arguments, run_chat,
-                 "talk to a prompt -> reply model (several turns; reads stdin when it is not a terminal)")
+# The subcommands this module adds to `textgan` (cli.py registers them): name -> (add_arguments, run, help).
+COMMANDS = {
+    "chat": (add_chat_arguments, run_chat,
+             "talk to a prompt -> reply model (several turns; reads stdin when it is not a terminal)"),
+}

@@ -186,15 +186,13 @@ register_command("config", add_config_arguments, run_config, "print the resolved
 
 
 def _register_optional_commands() -> None:
-    """Commands defined in other modules add themselves to COMMANDS on import."""
-    import importlib
+    """Add the subcommands the command modules define (each module's `COMMANDS`); they import
+    nothing from here, so no module imports back into the CLI."""
+    from textgan import chat, demo, evaluate, export
 
-    for module in ("textgan.demo", "textgan.evaluate", "textgan.chat", "textgan.export"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    for module in (demo, evaluate, chat, export):
+        for name, (add_arguments, run, help_text) in module.COMMANDS.items():
+            register_command(name, add_arguments, run, help_text)
 
 
 def main(argv: list[str] | None = None) -> int:

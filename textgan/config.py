@@ -141,7 +141,7 @@ class ModelConfig:
     init_from: str = param("", free=True)
 
 
-TRAINER_NAMES = ("mle", "seqgan", "maligan", "rankgan", "leakgan", "gan", "vae", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
+TRAINER_NAMES = ("mle", "vae", "gan", "seqgan", "maligan", "rankgan", "leakgan", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
 
 
 @dataclass

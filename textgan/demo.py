@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textgan.cli import register_command
 from textgan.config import Config, load_config
 from textgan.errors import TextGanError
 from textgan.io import FolderLockedError
@@ -141,7 +140,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace, run: RunDirectory) -> int:
     """Train and report into the locked run directory `run`."""
-    from textgan.api import build_data
+    from textgan.data import build_data
 
     out = run.path
     started = time.monotonic()
@@ -183,5 +182,8 @@ def demo(args: argparse.Namespace, run: RunDirectory) -> int:
     return 0
 
 
-register_command("demo", add_demo_arguments, run_demo,
-                 "MLE then SeqGAN on the bundled poems in a few minutes, with BLEU and samples")
+# The subcommands this module adds to `textgan` (cli.py registers them): name -> (add_arguments, run, help).
+COMMANDS = {
+    "demo": (add_demo_arguments, run_demo,
+             "MLE then SeqGAN on the bundled poems in a few minutes, with BLEU and samples"),
+}

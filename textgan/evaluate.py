@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from textgan.cli import register_command
 from textgan.config import Config
 from textgan.errors import ConfigError, DataError, TextGanError
 from textgan.io import atomic_write_text, refuse_file
@@ -45,7 +44,6 @@ DEFAULT_SWEEP = "0.6,0.8,1.0,1.2"  # compare's default: every model over the sam
 DEFAULT_SAMPLES = 1000
 DEFAULT_MAX_N = 5
 LOWEST_BLEU_ORDER = 2  # Texygen reports BLEU-2..5; BLEU-1 only when --max-n 1
-GENERATION_CHUNK = 500  # rows sampled per call (bounds the transformer's KV cache)
 EVAL_DIR = "eval"
 EVAL_FILE = "eval.jsonl"
 # An evaluation is identified by these keys; evaluating again with the same ones replaces it.
@@ -241,7 +239,7 @@ def split_texts(split: EncodedSplit, tokenizer: Any) -> list[list[str]]:
 
 def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
     """Load a run's checkpoint (best, else latest) and rebuild its test split from its config and seed."""
-    from textgan.api import build_data
+    from textgan.data import build_data
     from textgan.checkpoint import find_checkpoint, load_checkpoint
     from textgan.data.corpus import absolute_paths, check_corpus_unchanged
     from textgan.training.runtime import make_runtime
@@ -270,33 +268,6 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
                      split_texts(data.test, checkpoint.tokenizer), runtime.device)
 
 
-def generate(generator: Generator, count: int, temperature: float, rng: torch.Generator,
-             split: EncodedSplit, top_k: int = 0, top_p: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """`count` rows as long as the split's; with prompts, replies to the split's prompts in turn.
-
-    Returns the rows and each row's prompt length (where its generated text starts).
-    """
-    import torch
-
-    with torch.no_grad():
-        length = split.tokens.shape[1]
-        if not bool((split.prompt_lengths > 0).any()):
-            chunks = [generator.sample(min(GENERATION_CHUNK, count - start), max_len=length,
-                                       temperature=temperature, top_k=top_k, top_p=top_p, generator=rng).cpu()
-                      for start in range(0, count, GENERATION_CHUNK)]
-            return torch.cat(chunks), torch.zeros(count, dtype=torch.long)
-        source = torch.arange(count) % len(split)
-        prompt_lengths = split.prompt_lengths[source]
-        rows = torch.empty(count, length, dtype=torch.long)
-        for prompt_length in prompt_lengths.unique().tolist():
-            where = (prompt_lengths == prompt_length).nonzero().squeeze(1)
-            for part in torch.split(where, GENERATION_CHUNK):
-                prefix = split.tokens[source[part], :prompt_length]
-                rows[part] = generator.sample(len(part), max_len=length, temperature=temperature, top_k=top_k,
-                                              top_p=top_p, prefix=prefix, generator=rng).cpu()
-        return rows, prompt_lengths
-
-
 def run_distribution_metrics(run: LoadedRun, rows: torch.Tensor, budget: DistributionBudget, seed: int) -> dict[str, float]:
     """The --distribution metrics of sampled rows against the run's train (forward LM) and test rows."""
     from textgan.metrics.lm_scores import Vocabulary, fit_lm
@@ -319,6 +290,8 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
     `stage(name)` is called as each slow part starts (for progress).
     """
     import torch
+
+    from textgan.models.generation import generate
 
     stage("sampling")
     generator = run.checkpoint.generator
@@ -579,7 +552,10 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-register_command("evaluate", add_evaluate_arguments, run_evaluate,
-                 "BLEU/Self-BLEU/distinct-n of text files, or of a run's samples over temperature (plus NLL-test, NLL-oracle)")
-register_command("compare", add_compare_arguments, run_compare,
-                 "compare runs: report.md with tables, learning curves and quality-diversity plots")
+# The subcommands this module adds to `textgan` (cli.py registers them): name -> (add_arguments, run, help).
+COMMANDS = {
+    "evaluate": (add_evaluate_arguments, run_evaluate,
+                 "BLEU/Self-BLEU/distinct-n of text files, or of a run's samples over temperature (plus NLL-test, NLL-oracle)"),
+    "compare": (add_compare_arguments, run_compare,
+                "compare runs: report.md with tables, learning curves and quality-diversity plots"),
+}

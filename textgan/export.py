@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from textgan import config as config_mod
-from textgan.cli import register_command
 from textgan.errors import TextGanError
 from textgan.io import atomic_dir
 
@@ -149,5 +148,8 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-register_command("export", add_export_arguments, run_export,
-                 "write a run's best checkpoint as a Hugging Face model folder with a model card")
+# The subcommands this module adds to `textgan` (cli.py registers them): name -> (add_arguments, run, help).
+COMMANDS = {
+    "export": (add_export_arguments, run_export,
+               "write a run's best checkpoint as a Hugging Face model folder with a model card"),
+}

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from textgan.config import Config
 from textgan.data.corpus import Example, Splits, load_splits, read_examples
 from textgan.data.encoding import EncodedSplit, encode_examples, prompt_prefix
+from textgan.data.prepared import PreparedData
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
 
-if TYPE_CHECKING:
-    from textgan.models.oracle import OracleLSTM
-
-__all__ = ["Example", "EncodedSplit", "PreparedData", "Splits", "TextTokenizer", "build_tokenizer",
+__all__ = ["Example", "EncodedSplit", "PreparedData", "Splits", "TextTokenizer", "build_data", "build_tokenizer",
            "encode_examples", "load_splits", "prepare_data", "prompt_prefix", "read_examples"]
-
-
-@dataclass
-class PreparedData:
-    """A tokenizer and the encoded train/validation/test splits (plus the raw test texts).
-
-    Synthetic data also carries the oracle that generated it, so trainers can report NLL-oracle.
-    """
-
-    tokenizer: TextTokenizer
-    train: EncodedSplit
-    validation: EncodedSplit
-    test: EncodedSplit
-    splits: Splits | None = None
-    oracle: OracleLSTM | None = None
 
 
 def prepare_data(cfg: Config, tokenizer: TextTokenizer | None = None) -> PreparedData:
@@ -56,3 +36,18 @@ def prepare_data(cfg: Config, tokenizer: TextTokenizer | None = None) -> Prepare
         test=encode_examples(splits.test, tokenizer, width, tok.overflow, "test"),
         splits=splits,
     )
+
+
+def build_data(cfg: Config, tokenizer: TextTokenizer | None = None) -> PreparedData:
+    """Prepare the configured corpus (or the synthetic oracle's sequences).
+
+    tokenizer.max_length: auto is replaced in `cfg` by the length chosen, so the run's saved
+    config rebuilds the same rows for sampling, resume and evaluation.
+    """
+    if cfg.data.corpus == "oracle":
+        from textgan.data.oracle import prepare_oracle_data
+
+        return prepare_oracle_data(cfg)
+    data = prepare_data(cfg, tokenizer)
+    cfg.tokenizer.max_length = int(data.train.tokens.shape[1])
+    return data

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -193,7 +194,9 @@ def _line_of_row(path: Path, row: int) -> int:
     return row + 1
 
 
-def _load_dataset(path: Path):
+def load_dataset(path: Path) -> Any:
+    """A corpus file (.txt, .jsonl, .csv) or saved dataset folder as a `datasets.Dataset`; bad
+    files are refused in one line."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -272,7 +275,7 @@ def report_skipped(path: Path, skipped: int, total: int, fields: list[str]) -> N
 def read_examples(path_or_name: str, cfg: DataConfig) -> list[Example]:
     """Read every non-empty example of a corpus as text or (prompt, reply)."""
     path = resolve_corpus(path_or_name)
-    dataset = _load_dataset(path)
+    dataset = load_dataset(path)
     prompt_field, reply_field = cfg.prompt_field, cfg.reply_field
     if not prompt_field and path_or_name in BUNDLED_FIELDS:
         prompt_field, reply_field = BUNDLED_FIELDS[path_or_name]

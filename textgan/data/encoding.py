@@ -168,12 +168,6 @@ def encode_examples(
     return EncodedSplit(tokens, torch.tensor(prompt_lengths, dtype=torch.long), dropped, truncated)
 
 
-def shift_right(tokens: torch.Tensor, bos_id: int) -> torch.Tensor:
-    """Generator inputs for target rows: <bos> then each row without its last token."""
-    start = torch.full_like(tokens[:, :1], bos_id)
-    return torch.cat([start, tokens[:, :-1]], dim=1)
-
-
 def fill_id(pad_id: int | None, eos_id: int | None) -> int:
     """The token written after <eos> in every row, real or generated: <pad>, else <eos>, else 0.
 

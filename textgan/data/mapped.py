@@ -24,10 +24,11 @@ import numpy as np
 import torch
 
 from textgan.config import Config
-from textgan.data.corpus import (BUNDLED_FIELDS, Example, _load_dataset, check_text_field, report_skipped,
+from textgan.data.corpus import (BUNDLED_FIELDS, Example, load_dataset, check_text_field, report_skipped,
                                  resolve_corpus, split_indices)
 from textgan.data.encoding import (AUTO, AUTO_MAX_LENGTH, EncodedSplit, choose_max_length, encode_rows,
                                    report_overflow, row_length, token_ids)
+from textgan.data.prepared import PreparedData
 from textgan.data.tokenizer import TextTokenizer, build_tokenizer
 from textgan.errors import DataError
 from textgan.io import atomic_path
@@ -337,13 +338,11 @@ def _load_split(files: dict[str, Path]) -> EncodedSplit:
                         meta["dropped"], meta["truncated"])
 
 
-def prepare_memory_mapped(cfg: Config, tokenizer: TextTokenizer | None = None):
+def prepare_memory_mapped(cfg: Config, tokenizer: TextTokenizer | None = None) -> PreparedData:
     """PreparedData whose splits are memory-mapped token rows (see the module docstring).
 
     When the cache holds every split, neither the corpus nor the split indices are read.
     """
-    from textgan.data import PreparedData
-
     path = resolve_corpus(cfg.data.corpus)
     text_field, prompt_field = _fields(cfg, path)
     renames = {text_field: "text", **({prompt_field: "prompt"} if prompt_field else {})}
@@ -366,7 +365,7 @@ def prepare_memory_mapped(cfg: Config, tokenizer: TextTokenizer | None = None):
         return PreparedData(tokenizer=tokenizer, splits=None,
                             **{name: _load_split(_split_files(folder, name, tokenizer, cfg, width)) for name in SPLITS})
 
-    dataset = _load_dataset(path)
+    dataset = load_dataset(path)
     for field in renames:
         check_text_field(dataset, field, path)
     dataset = dataset.select_columns(list(renames)).rename_columns({k: v for k, v in renames.items() if k != v})

@@ -13,7 +13,8 @@ import logging
 import torch
 
 from textgan.config import Config
-from textgan.data import EncodedSplit, PreparedData
+from textgan.data.encoding import EncodedSplit
+from textgan.data.prepared import PreparedData
 from textgan.data.tokenizer import vocabulary_tokenizer
 from textgan.models.oracle import OracleLSTM, load_oracle_npz, random_oracle
 

@@ -81,7 +81,7 @@ def _check_orders(min_n: object, max_n: object) -> tuple[int, int]:
     return lo, hi
 
 
-def _check_corpus(corpus: object, what: str, min_size: int = 1) -> list[Sentence]:
+def check_corpus(corpus: object, what: str, min_size: int = 1) -> list[Sentence]:
     """Return ``corpus`` as a list of token sequences, or raise DataError naming the fix."""
     if isinstance(corpus, (str, bytes)) or not isinstance(corpus, Iterable):
         raise DataError(
@@ -245,8 +245,8 @@ def bleu_multi_scores(
 ) -> dict[int, np.ndarray]:
     """Per-hypothesis BLEU-n against the whole reference set, n = min_n..max_n, counted once."""
     lo, hi = _check_orders(min_n, max_n)
-    hyps = _check_corpus(hypotheses, "hypotheses")
-    refs = _check_corpus(references, "references")
+    hyps = check_corpus(hypotheses, "hypotheses")
+    refs = check_corpus(references, "references")
     ids, lengths = _encode(hyps + refs, "hypotheses/references")
     n_hyp = len(hyps)
     counts = _Counts(ids, lengths, hi)
@@ -274,7 +274,7 @@ def self_bleu_multi_scores(
 ) -> dict[int, np.ndarray]:
     """Per-sample Self-BLEU-n (each sample against all the others), n = min_n..max_n."""
     lo, hi = _check_orders(min_n, max_n)
-    sents_list = _check_corpus(samples, "samples", min_size=2)
+    sents_list = check_corpus(samples, "samples", min_size=2)
     ids, lengths = _encode(sents_list, "samples")
     n_sent = len(sents_list)
     counts = _Counts(ids, lengths, hi)

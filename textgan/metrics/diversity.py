@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Hashable
 
 from textgan.errors import ConfigError, DataError
-from textgan.metrics.bleu import Corpus, _check_corpus
+from textgan.metrics.bleu import Corpus, check_corpus
 
 __all__ = ["distinct_n", "length_stats", "ngram_jsd", "unique_ratio"]
 
@@ -33,7 +33,7 @@ def _ngram_counts(samples: Corpus, n: int) -> Counter[tuple[Hashable, ...]]:
 def distinct_n(samples: Corpus, n: int) -> float:
     """Distinct-n (Li et al. 2016): unique n-grams / all n-grams over all samples, a diversity rate."""
     n = _check_n(n)
-    sents = _check_corpus(samples, "samples")
+    sents = check_corpus(samples, "samples")
     counts = _ngram_counts(sents, n)
     total = sum(counts.values())
     if total == 0:
@@ -43,15 +43,15 @@ def distinct_n(samples: Corpus, n: int) -> float:
 
 def unique_ratio(samples: Corpus) -> float:
     """Fraction of samples that are distinct (1.0: no sample repeats), a cheap mode-collapse check."""
-    sents = _check_corpus(samples, "samples")
+    sents = check_corpus(samples, "samples")
     return len({tuple(s) for s in sents}) / len(sents)
 
 
 def ngram_jsd(generated: Corpus, reference: Corpus, n: int) -> float:
     """Jensen-Shannon divergence (base 2, in [0, 1]) between the n-gram frequency distributions."""
     n = _check_n(n)
-    gen = _ngram_counts(_check_corpus(generated, "generated"), n)
-    ref = _ngram_counts(_check_corpus(reference, "reference"), n)
+    gen = _ngram_counts(check_corpus(generated, "generated"), n)
+    ref = _ngram_counts(check_corpus(reference, "reference"), n)
     gen_total, ref_total = sum(gen.values()), sum(ref.values())
     if gen_total == 0 or ref_total == 0:
         which = "generated" if gen_total == 0 else "reference"
@@ -71,7 +71,7 @@ def ngram_jsd(generated: Corpus, reference: Corpus, n: int) -> float:
 
 def length_stats(samples: Corpus) -> dict[str, float]:
     """Mean, population std, min and max of sample lengths in tokens, to spot length collapse."""
-    sents = _check_corpus(samples, "samples")
+    sents = check_corpus(samples, "samples")
     lengths = [len(s) for s in sents]
     mean = math.fsum(lengths) / len(lengths)
     var = math.fsum((x - mean) ** 2 for x in lengths) / len(lengths)

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from safetensors.torch import save_file
 from torch import nn
 
 from textgan.data.encoding import fill_id
-from textgan.models.losses import fused_linear_nll, weighted_token_nll
+from textgan.models.token_nll import fused_linear_nll, weighted_token_nll
 from textgan.models.sampling import penalize_repetitions, sample_tokens
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Run with dropout off, restoring each module's training flag afterwards."""
+    flags = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.eval()
+        yield
+    finally:
+        for m, flag in zip(modules, flags):
+            m.train(flag)
+
+
+def untie_parameters(module: nn.Module) -> None:
+    """Give every parameter its own storage (a second name of a tied weight gets a clone), so a
+    copy of a generator can be saved by safetensors, which stores no shared tensors."""
+    seen: set[int] = set()
+    for name, param in list(module.named_parameters(remove_duplicate=False)):
+        if id(param) in seen:
+            owner_name, _, attribute = name.rpartition(".")
+            owner = module.get_submodule(owner_name) if owner_name else module
+            setattr(owner, attribute, nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad))
+        seen.add(id(param))
 
 
 def prefix_rows(n: int, prefix: list[int] | torch.Tensor | None, device: torch.device) -> torch.Tensor:

@@ -18,11 +18,9 @@ from textgan.errors import ConfigError
 
 # fp32 weights, their gradients and Adam's two moments: what training holds per parameter at least
 TRAINING_BYTES_PER_PARAMETER = 4 * 4
-# trainers that train a TextCNN discriminator beside the generator (the policy-gradient ones also
-# keep a weights-only rollout copy of the generator) and the one that trains a mediator of G's size
-WITH_DISCRIMINATOR = ("seqgan", "maligan", "rankgan", "leakgan", "gumbel")
-WITH_ROLLOUT_COPY = ("seqgan", "maligan", "rankgan", "leakgan")
-WITH_MEDIATOR = ("cot",)
+# What a trainer trains beside the generator (its `Trainer.networks`): a TextCNN "discriminator",
+# a weights-only "rollout" copy of the generator, a "mediator" of the generator's size.
+NETWORKS = ("discriminator", "rollout", "mediator")
 
 
 def lstm_parameters(vocab_size: int, embedding_dim: int, hidden_dim: int, num_layers: int) -> int:
@@ -57,19 +55,20 @@ def generator_parameters(cfg: ModelConfig, vocab_size: int, max_length: int) -> 
     return None
 
 
-def training_bytes(cfg: Config, vocab_size: int, max_length: int) -> int | None:
+def training_bytes(cfg: Config, vocab_size: int, max_length: int, networks: tuple[str, ...] = ()) -> int | None:
     """Least bytes a training run holds for its networks: the generator (and the TextCNN
-    discriminator or CoT's mediator) with gradients and Adam state, plus the policy-gradient
-    trainers' rollout copy of the generator (weights only). None where the generator has no
-    formula here."""
+    discriminator or a mediator, as `networks` says) with gradients and Adam state, plus a
+    rollout copy of the generator (weights only). None where the generator has no formula here."""
+    unknown = set(networks) - set(NETWORKS)
+    if unknown:
+        raise ValueError(f"unknown networks {sorted(unknown)}; the memory check knows {', '.join(NETWORKS)}")
     generator = generator_parameters(cfg.model, vocab_size, max_length)
     if generator is None:
         return None
-    trainer = cfg.train.trainer
-    total = generator * TRAINING_BYTES_PER_PARAMETER * (2 if trainer in WITH_MEDIATOR else 1)
-    if trainer in WITH_ROLLOUT_COPY:
+    total = generator * TRAINING_BYTES_PER_PARAMETER * (2 if "mediator" in networks else 1)
+    if "rollout" in networks:
         total += generator * 4
-    if trainer in WITH_DISCRIMINATOR:
+    if "discriminator" in networks:
         d = cfg.discriminator
         total += TRAINING_BYTES_PER_PARAMETER * textcnn_parameters(
             vocab_size, d.embedding_dim, list(d.filter_sizes), list(d.num_filters))
@@ -99,10 +98,10 @@ def _size(nbytes: float) -> str:
     return f"{nbytes:.3g} TB"
 
 
-def _largest_key(cfg: Config, vocab_size: int, max_length: int) -> str | None:
+def _largest_key(cfg: Config, vocab_size: int, max_length: int, networks: tuple[str, ...]) -> str | None:
     """The model.* or discriminator.* size key whose default would save the most memory (None
     if no size key is above its default)."""
-    needed = training_bytes(cfg, vocab_size, max_length) or 0
+    needed = training_bytes(cfg, vocab_size, max_length, networks) or 0
     best, saved = None, 0
     for section in ("model", "discriminator"):
         values = getattr(cfg, section)
@@ -112,20 +111,22 @@ def _largest_key(cfg: Config, vocab_size: int, max_length: int) -> str | None:
             if isinstance(value, int) and not isinstance(value, bool) and value > default:
                 smaller = copy.deepcopy(cfg)
                 setattr(getattr(smaller, section), field.name, default)
-                saving = needed - (training_bytes(smaller, vocab_size, max_length) or needed)
+                saving = needed - (training_bytes(smaller, vocab_size, max_length, networks) or needed)
                 if saving > saved:
                     best, saved = f"{section}.{field.name}", saving
     return best
 
 
-def check_fits_in_memory(cfg: Config, vocab_size: int, max_length: int, device: torch.device) -> None:
-    """Refuse, before anything is allocated, a run whose networks (weights, gradients, Adam
-    moments in fp32) need more memory than `device` has available."""
-    needed = training_bytes(cfg, vocab_size, max_length)
+def check_fits_in_memory(cfg: Config, vocab_size: int, max_length: int, device: torch.device,
+                         networks: tuple[str, ...] = ()) -> None:
+    """Refuse, before anything is allocated, a run whose generator and `networks` (the trainer's
+    `Trainer.networks`; weights, gradients, Adam moments in fp32) need more memory than `device`
+    has available."""
+    needed = training_bytes(cfg, vocab_size, max_length, networks)
     free = available_memory(device)
     if needed is None or free is None or needed <= free:
         return
-    key = _largest_key(cfg, vocab_size, max_length)
+    key = _largest_key(cfg, vocab_size, max_length, networks)
     if key is not None:
         section, name = key.split(".")
         fix = (f"lower {key} (now {getattr(getattr(cfg, section), name)}, "
@@ -135,7 +136,7 @@ def check_fits_in_memory(cfg: Config, vocab_size: int, max_length: int, device: 
     count = generator_parameters(cfg.model, vocab_size, max_length)
     raise ConfigError(
         f"training a {cfg.model.kind} generator of {count:,} parameters"
-        f"{' with its discriminator' if cfg.train.trainer in WITH_DISCRIMINATOR else ''} needs at least "
+        f"{' with its discriminator' if 'discriminator' in networks else ''} needs at least "
         f"{_size(needed)} (fp32 weights, gradients, Adam state) but {_size(free)} is available on "
         f"{device.type}; {fix}"
     )

@@ -1,23 +1,21 @@
-"""Trainer registry: one trainer per paradigm, chosen by `train.trainer`."""
+"""Trainer registry: one trainer per paradigm, chosen by `train.trainer`.
+
+Every module of this package is imported here; each `Trainer` subclass that sets `name`
+registers itself, so a new trainer is one module (plus its config section and presets).
+"""
 
 from __future__ import annotations
 
-from textgan.training.base import Trainer
-from textgan.training.mle import MLETrainer
-from textgan.training.policy_gradient import SeqGANTrainer
-from textgan.training.continuous_gan import ContinuousGANTrainer
-from textgan.training.discrete_gans import MaliGANTrainer, RankGANTrainer
-from textgan.training.leakgan import LeakGANTrainer
-from textgan.training.vae import VAETrainer
-from textgan.training.gumbel import GumbelTrainer
-from textgan.training.cot import CoTTrainer
+import importlib
+import pkgutil
 
-TRAINERS: dict[str, type[Trainer]] = {"mle": MLETrainer}
-TRAINERS["vae"] = VAETrainer
-TRAINERS["gan"] = ContinuousGANTrainer
-TRAINERS["seqgan"] = SeqGANTrainer
-TRAINERS["maligan"] = MaliGANTrainer
-TRAINERS["rankgan"] = RankGANTrainer
-TRAINERS["leakgan"] = LeakGANTrainer
-TRAINERS["gumbel"] = GumbelTrainer
-TRAINERS["cot"] = CoTTrainer
+from textgan.config import TRAINER_NAMES
+from textgan.training.base import Trainer
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+if set(Trainer.registry) != set(TRAINER_NAMES):
+    raise ImportError(f"textgan.training registers {sorted(Trainer.registry)} but config.TRAINER_NAMES lists "
+                      f"{sorted(TRAINER_NAMES)}: add the new trainer's name there")
+TRAINERS: dict[str, type[Trainer]] = {name: Trainer.registry[name] for name in TRAINER_NAMES}

@@ -1,9 +1,10 @@
 """Machinery every trainer shares: seeded data order, checkpoint schedule, exact resume,
 metrics, early stopping, Ctrl-C and non-finite-loss handling, several processes.
 
-A trainer subclasses `Trainer`, implements `run_training` with its own loop (top to bottom, no
-hidden callbacks) and lists what it saves in `checkpoint_modules`, `optimizers` and
-`extra_state`; everything else, including resume, comes from here.
+A trainer subclasses `Trainer`, describes itself in class attributes and `phases`, implements
+`run_training` with its own loop (top to bottom, no hidden callbacks; each step recorded through
+`after_step(phase, **metrics)`) and lists what it saves in `checkpoint_modules`, `optimizers` and
+`extra_state`; everything else, including resume, comes from here (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import shlex
 import signal
 import threading
 import time
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -42,6 +44,24 @@ log = logging.getLogger(__name__)
 # What `Trainer.state` writes and `resume_from` needs.
 RESUME_STATE_KEYS = ("trainer", "step", "epoch", "batch_in_epoch", "best_metric", "bad_evaluations",
                      "epoch_sums", "finished", "process_rng", "optimizers", "extra")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a trainer's schedule, in the order it runs: its metrics.jsonl `phase`, how
+    many `unit`s it runs, and the config key that sets that number (raise it to train further,
+    lower it to fit a budget)."""
+
+    name: str
+    steps: int
+    key: str
+    unit: str
+
+
+def config_value(cfg: Config, key: str) -> Any:
+    """The value of a dotted config key such as `train.epochs`."""
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
 
 
 class NonFiniteLossError(TextGanError):
@@ -149,9 +169,28 @@ def interrupt_on_sigterm() -> Iterator[None]:
 
 
 class Trainer:
-    """Base of every trainer: owns the run directory, counters, checkpoints and resume."""
+    """Base of every trainer: owns the run directory, counters, checkpoints and resume.
 
-    name = "base"
+    A trainer is one module: a subclass that sets `name` registers itself (`registry`), and the
+    class attributes below are everything the rest of the package needs to know about it.
+    """
+
+    registry: ClassVar[dict[str, type[Trainer]]] = {}  # name -> trainer class, filled by subclassing
+    name: ClassVar[str] = "base"  # train.trainer's value; a subclass that sets it is registered
+    config_section: ClassVar[str | None] = None  # the config section of the trainer's own keys
+    resumable_keys: ClassVar[frozenset[str]] = frozenset()  # its own keys a resumed run may change
+    # what it trains beside the generator, for the memory check: "discriminator" (a TextCNN),
+    # "rollout" (a weights-only copy of G), "mediator" (a second network of G's size)
+    networks: ClassVar[tuple[str, ...]] = ()
+    whole_rows: ClassVar[bool] = False  # its generator writes whole rows from noise (no prompt continuation)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            if cls.name in Trainer.registry:
+                raise TypeError(f"two trainers are named {cls.name!r}: {Trainer.registry[cls.name].__qualname__} "
+                                f"and {cls.__qualname__}")
+            Trainer.registry[cls.name] = cls
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
@@ -175,11 +214,22 @@ class Trainer:
         self.resumed = False
         self._last_checkpoint_time = time.monotonic()
         self.earlier_seconds = 0.0  # training time of earlier sessions of this run (resume)
-        self._session_start = time.monotonic()
+        self._session_start = time.monotonic()  # the one training clock: reset when training starts
         self._tensorboard: Any = None  # SummaryWriter, opened at the first record
         self._tensorboard_purge: int | None = None  # after a resume: the first step not yet checkpointed
 
     # -- for subclasses -----------------------------------------------------------------
+    @classmethod
+    def phases(cls, cfg: Config) -> tuple[Phase, ...]:
+        """The schedule `cfg` asks of this trainer, phase by phase (default: MLE-style epochs under
+        the trainer's name)."""
+        return (Phase(cls.name, cfg.train.epochs, "train.epochs", "epochs"),)
+
+    @classmethod
+    def extend_key(cls) -> str:
+        """The key that makes a finished run train further when resumed: its last phase's."""
+        return cls.phases(Config())[-1].key
+
     @classmethod
     def new_generator(cls, cfg: Config, data: PreparedData) -> Generator:
         """A fresh generator for this trainer: model.kind's, sized by the model section and the
@@ -301,9 +351,9 @@ class Trainer:
 
     def after_step(self, phase: str | None = None, **metrics: Any) -> dict[str, Any] | None:
         """Count a step, write its metrics record under `phase` (if given) and checkpoint when the
-        step or minute schedule says so; returns the record. The record carries the new step and
-        is written before the checkpoint, so a resumed run keeps exactly the records of the work
-        its checkpoint holds."""
+        step or minute schedule says so; returns the record. Every loop records its steps here:
+        the record carries the new step and is written before the checkpoint and the time-limit
+        check, so a resumed run keeps exactly the records of the work its checkpoint holds."""
         self.step += 1
         record = self.log(phase, **metrics) if phase is not None else None
         every_steps = self.cfg.train.checkpoint_every_steps
@@ -322,9 +372,13 @@ class Trainer:
         if limit and self.runtime.any_true(self.train_seconds() >= limit * 60):
             raise TimeLimitReached
 
+    def session_seconds(self) -> float:
+        """Seconds this session has trained (since `train` started, or since construction before it)."""
+        return time.monotonic() - self._session_start
+
     def train_seconds(self) -> float:
         """Seconds this run has trained, earlier sessions included (train.time_limit_minutes counts these)."""
-        return self.earlier_seconds + time.monotonic() - self._session_start
+        return self.earlier_seconds + self.session_seconds()
 
     def improved(self, metric: float) -> bool:
         """Track the best validation metric; True when `metric` is a new best."""

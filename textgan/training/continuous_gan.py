@@ -1,4 +1,4 @@
-"""Image-style GAN training for text: every objective in `textgan.objectives` behind one switch.
+"""Image-style GAN training for text: every objective in `textgan.training.gan_objectives` behind one switch.
 
 The loop, top to bottom: for each generator step, `gan.d_steps` discriminator updates (each on
 the next real batch of the epoch, one-hot or embedded, and a fresh fake batch of softmax rows or embeddings),
@@ -35,7 +35,7 @@ from textgan.models.continuous import (
     ResidualCritic,
     build_continuous_generator,
 )
-from textgan.objectives import (
+from textgan.training.gan_objectives import (
     began_convergence,
     began_d_loss,
     began_g_loss,
@@ -68,6 +68,9 @@ class ContinuousGANTrainer(Trainer):
     """Generator on soft one-hot rows (or embeddings) against a TextCNN critic or BEGAN autoencoder."""
 
     name = "gan"
+    config_section = "gan"
+    networks = ("discriminator",)
+    whole_rows = True
 
     @classmethod
     def new_generator(cls, cfg: Config, data: PreparedData) -> ContinuousGenerator:
@@ -86,16 +89,7 @@ class ContinuousGANTrainer(Trainer):
         self.model: ContinuousGenerator = self.generator  # type: ignore[assignment]
         g = cfg.gan
         self.objective = get_objective(g.objective)
-        if self.objective.autoencoder:
-            self.discriminator: nn.Module = AutoencoderDiscriminator(
-                self.model.feature_dim, self.model.max_length, g.began_hidden_dim,
-                softmax_output=self.model.output == "softmax")
-        elif g.critic == "resnet":
-            self.discriminator = ResidualCritic(self.model.feature_dim, self.model.max_length, g.hidden_dim,
-                                                g.num_blocks)
-        else:
-            self.discriminator = build_discriminator(cfg.discriminator, self.model.vocab_size, self.model.max_length)
-        self.discriminator.to(runtime.device)
+        self.discriminator = self.build_discriminator().to(runtime.device)
         betas = (g.beta1, g.beta2)
         self.g_optimizer = make_gan_optimizer(self.model.parameters(), g.optimizer, g.objective,
                                               cfg.train.learning_rate, betas)
@@ -109,6 +103,16 @@ class ContinuousGANTrainer(Trainer):
         self.health_noise = torch.randn(g.eval_samples, self.model.noise_dim, generator=fixed).to(runtime.device)
         references = data.validation if len(data.validation) else data.train
         self.references = [self.tokenizer.tokens(r) for r in references.tokens[:BLEU_REFERENCES].tolist()]
+
+    def build_discriminator(self) -> nn.Module:
+        """BEGAN's autoencoder, the residual conv critic (gan.critic: resnet) or the TextCNN on float input."""
+        g = self.cfg.gan
+        if self.objective.autoencoder:
+            return AutoencoderDiscriminator(self.model.feature_dim, self.model.max_length, g.began_hidden_dim,
+                                            softmax_output=self.model.output == "softmax")
+        if g.critic == "resnet":
+            return ResidualCritic(self.model.feature_dim, self.model.max_length, g.hidden_dim, g.num_blocks)
+        return build_discriminator(self.cfg.discriminator, self.model.vocab_size, self.model.max_length)
 
     def optimizers(self) -> dict[str, Any]:
         return {"generator": self.g_optimizer, "discriminator": self.d_optimizer,
@@ -156,10 +160,9 @@ class ContinuousGANTrainer(Trainer):
             self.batch_in_epoch += len(batches)
             record = {key: sum(s[key] for s in d_stats) / len(d_stats) for key in d_stats[0]}
             record.update(self.generator_step(batches[-1]))
-            self.after_step()
-            self.log("gan", **record)
             progress.update(1)
             progress.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}")
+            self.after_step("gan", **record)
             if self.step % g.eval_every == 0:
                 self.evaluate_health()
         progress.close()

@@ -28,11 +28,10 @@ from textgan.config import Config, ModelConfig
 from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask
 from textgan.models import Generator, build_generator
-from textgan.rewards import _untie_parameters
+from textgan.models.base import eval_mode, untie_parameters
 from textgan.training.base import backward_and_step, masked_nll_sum
-from textgan.training.mle import make_scheduler
 from textgan.training.runtime import Runtime
-from textgan.training.staged import StagedTrainer, eval_mode
+from textgan.training.staged import StagedTrainer
 
 
 def cot_generator_loss(generator_logits: torch.Tensor, mediator_logits: torch.Tensor, mask: torch.Tensor,
@@ -60,20 +59,22 @@ class CoTTrainer(StagedTrainer):
     """Optional MLE pretraining, then mediator and generator updates on the generator's samples."""
 
     name = "cot"
+    config_section = "cot"
+    resumable_keys = frozenset({"cot.steps"})
+    networks = ("mediator",)
     phase_name = "cooperative"
+    pretrain_key = "cot.pretrain_epochs"
+    steps_key = "cot.steps"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        super().__init__(cfg, run, runtime, data, generator)
         c = cfg.cot
-        self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = c.pretrain_epochs, c.eval_every, c.nll_oracle_samples
-        # the cosine schedule spans CoT's MLE epochs, not train.epochs
-        self.mle_scheduler = make_scheduler(self.mle.optimizer, cfg.train.lr_schedule,
-                                            self.steps_per_epoch * c.pretrain_epochs)
+        super().__init__(cfg, run, runtime, data, generator, eval_every=c.eval_every,
+                         nll_oracle_samples=c.nll_oracle_samples)
         tok = self.tokenizer
         self.mediator = build_generator(mediator_model(cfg.model, c.mediator_width, c.mediator_dropout),
                                         tok.vocab_size, self.sequence_length, tok.bos_id, tok.eos_id, tok.pad_id)
-        _untie_parameters(self.mediator)  # a checkpoint module: safetensors stores no shared tensors
+        untie_parameters(self.mediator)  # a checkpoint module
         self.mediator.to(runtime.device)
         betas = (0.9, c.adam_beta2)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=c.g_learning_rate, betas=betas)
@@ -87,10 +88,10 @@ class CoTTrainer(StagedTrainer):
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"mediator": self.mediator}
 
-    def second_phase(self) -> None:
-        self.run_phase(self.cfg.cot.steps, self.cooperative_step, "CoT")
+    def description(self) -> str:
+        return "CoT"
 
-    def cooperative_step(self) -> dict[str, Any]:
+    def step_once(self) -> dict[str, Any]:
         """One generator update, then mediator_steps mediator updates (the reference's order)."""
         g_kl = self.generator_step()
         nlls = [self.mediator_step() for _ in range(self.cfg.cot.mediator_steps)]

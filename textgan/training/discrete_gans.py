@@ -3,7 +3,7 @@
 MaliGAN (Che et al. 2017) and RankGAN (Lin et al. 2017) keep everything `SeqGANTrainer` does
 (MLE and D pretraining, rounds, the delayed rollout network, checkpoints, resume, several
 processes) and every `seqgan.*` key; they change what G is rewarded with, and RankGAN how D
-learns. The formulas are pure functions in `textgan.gan_rewards`.
+learns. The formulas are pure functions in `textgan.training.discrete_gan_rewards`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 
 from textgan.data.encoding import eos_positions
-from textgan.gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
+from textgan.training.discrete_gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
                                  mixed_mle_mali_loss, mixing_prefix_length, ranker_loss)
 from textgan.training.base import backward_and_step, global_batches
-from textgan.training.policy_gradient import SeqGANTrainer
-from textgan.training.staged import eval_mode
+from textgan.training.policy_gradient import MLESpan, SeqGANTrainer
+from textgan.models.base import eval_mode
 
 
 class MaliGANTrainer(SeqGANTrainer):
@@ -24,31 +24,30 @@ class MaliGANTrainer(SeqGANTrainer):
 
     name = "maligan"
     title = "MaliGAN"
-
-    mle_prefix: tuple[torch.Tensor, torch.Tensor] | None = None  # (start, end) of the batch's real prefixes
+    config_section = "maligan"
 
     @property
     def baseline(self) -> bool:
         return False  # the reward carries the paper's baseline 1/B
 
-    def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def policy_prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor, MLESpan | None]:
         """With maligan.mixing_tokens: real rows whose first N tokens after the prompt (never past
-        their <eos>) stay, for G to continue; N shrinks over the rounds (Algorithm 2)."""
+        their <eos>) stay, for G to continue and to learn by MLE; N shrinks over the rounds
+        (Algorithm 2)."""
         m = self.cfg.maligan
         n = mixing_prefix_length(m.mixing_tokens, m.mixing_decrease, m.mixing_every, self.round)
-        self.mle_prefix = None
         if not n:
-            return super().prompts(count)
+            return super().policy_prompts(count)
         real, start = self.real_rows(count)
         end = torch.maximum(torch.minimum(start + n, eos_positions(real, self.generator.eos_id)), start)
-        self.mle_prefix = (start, end)
-        return real, end
+        return real, end, (start, end)
 
-    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
+                    mle_span: MLESpan | None = None) -> torch.Tensor:
         """REINFORCE on the Mali weights, plus MLE on the real prefixes when mixing."""
-        if self.mle_prefix is None:
+        if mle_span is None:
             return super().policy_loss(samples, rewards, mask)
-        start, end = (self.runtime.local(x) for x in self.mle_prefix)
+        start, end = mle_span
         positions = torch.arange(samples.shape[1], device=samples.device).unsqueeze(0)
         prefix = (positions >= start.unsqueeze(1)) & (positions < end.unsqueeze(1))
         with eval_mode(self.generator), self.runtime.autocast():
@@ -76,6 +75,7 @@ class RankGANTrainer(SeqGANTrainer):
 
     name = "rankgan"
     title = "RankGAN"
+    config_section = "rankgan"
 
     def ranking_rows(self, count: int) -> torch.Tensor:
         """`count` training rows drawn with replacement from the trainer's stream (reference and

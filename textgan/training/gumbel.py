@@ -10,7 +10,7 @@ rises from 1 toward `gumbel.beta_max` by one of RelGAN's schedules with its own 
 
 Positions G does not choose (a prompt, padding after <eos>) are one-hot rows, like the real
 rows. Dropout is off in this phase, so the hard token and the relaxed row come from the same
-logits. Every objective of `textgan.objectives` applies (RSGAN is RelGAN's); with
+logits. Every objective of `textgan.training.gan_objectives` applies (RSGAN is RelGAN's); with
 `discriminator.representations` > 1 (RelGAN's D) each representation's logit is a sample of
 the loss, which averages over them. wgan, wgan_gp and began use the `gan` section's clip,
 gp_weight and began_* settings.
@@ -32,7 +32,7 @@ from textgan.data.encoding import scored_mask
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import TextCNN, build_discriminator
 from textgan.models.continuous import AutoencoderDiscriminator
-from textgan.objectives import (
+from textgan.training.gan_objectives import (
     began_d_loss,
     began_g_loss,
     began_update_k,
@@ -42,7 +42,8 @@ from textgan.objectives import (
 )
 from textgan.training.base import backward_and_step
 from textgan.training.runtime import Runtime
-from textgan.training.staged import StagedTrainer, eval_mode
+from textgan.training.staged import StagedTrainer
+from textgan.models.base import eval_mode
 
 BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "quad", "sqrt", "constant")
 
@@ -91,21 +92,19 @@ class GumbelTrainer(StagedTrainer):
     """MLE pretraining, then adversarial steps through Gumbel-softmax relaxed samples."""
 
     name = "gumbel"
+    config_section = "gumbel"
+    resumable_keys = frozenset({"gumbel.adversarial_steps"})
+    networks = ("discriminator",)
     phase_name = "adversarial"
+    steps_key = "gumbel.adversarial_steps"
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        super().__init__(cfg, run, runtime, data, generator)
         g = cfg.gumbel
-        self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = cfg.train.epochs, g.eval_every, g.nll_oracle_samples
+        super().__init__(cfg, run, runtime, data, generator, eval_every=g.eval_every,
+                         nll_oracle_samples=g.nll_oracle_samples)
         self.objective = get_objective(g.objective)
-        vocab = self.tokenizer.vocab_size
-        if self.objective.autoencoder:
-            self.discriminator: nn.Module = AutoencoderDiscriminator(vocab, self.sequence_length,
-                                                                     cfg.gan.began_hidden_dim)
-        else:
-            self.discriminator = build_discriminator(cfg.discriminator, vocab, self.sequence_length)
-        self.discriminator.to(runtime.device)
+        self.discriminator = self.build_discriminator().to(runtime.device)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=g.g_learning_rate)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
         self.g_scaler, self.d_scaler = runtime.grad_scaler(), runtime.grad_scaler()
@@ -125,10 +124,16 @@ class GumbelTrainer(StagedTrainer):
         super().load_extra_state(state)
         self.k = state["began_k"]
 
+    def build_discriminator(self) -> nn.Module:
+        """The objective's D: BEGAN's autoencoder on relaxed rows, else the configured TextCNN."""
+        vocab = self.tokenizer.vocab_size
+        if self.objective.autoencoder:
+            return AutoencoderDiscriminator(vocab, self.sequence_length, self.cfg.gan.began_hidden_dim)
+        return build_discriminator(self.cfg.discriminator, vocab, self.sequence_length)
+
     # -- the loop -------------------------------------------------------------------------------
-    def second_phase(self) -> None:
-        g = self.cfg.gumbel
-        self.run_phase(g.adversarial_steps, self.adversarial_step, f"{self.name} ({g.objective})")
+    def description(self) -> str:
+        return f"{self.name} ({self.cfg.gumbel.objective})"
 
     def beta(self) -> float:
         """beta of the step about to be taken; N is gumbel.beta_steps (0: gumbel.adversarial_steps).
@@ -141,7 +146,7 @@ class GumbelTrainer(StagedTrainer):
         anneal_steps = g.beta_steps or max(1, g.adversarial_steps)
         return inverse_temperature(max(0, self.phase_steps - 1), g.beta_max, anneal_steps, g.beta_schedule)
 
-    def adversarial_step(self) -> dict[str, Any]:
+    def step_once(self) -> dict[str, Any]:
         """One generator update, then d_steps discriminator updates, at the current beta (RelGAN's order)."""
         beta = self.beta()
         record: dict[str, Any] = {"beta": beta, **self.generator_step(beta)}

@@ -20,12 +20,14 @@ from torch import nn
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
-from textgan.gan_rewards import goal_cosines, intrinsic_rewards, rescaled_activation
+from textgan.training.discrete_gan_rewards import goal_cosines, intrinsic_rewards, rescaled_activation
 from textgan.models import Generator
 from textgan.models.leakgan import LeakGANGenerator
-from textgan.models.losses import weighted_token_nll
-from textgan.training.mle import MLEStepper, make_scheduler
-from textgan.training.policy_gradient import SeqGANTrainer, eval_mode, policy_gradient_loss
+from textgan.models.token_nll import weighted_token_nll
+from textgan.training.base import Phase
+from textgan.training.mle import MLEStepper
+from textgan.training.policy_gradient import MLESpan, SeqGANTrainer, policy_gradient_loss
+from textgan.models.base import eval_mode
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,8 @@ class LeakMLEStepper(MLEStepper):
 
     def __init__(self, generator: LeakGANGenerator, runtime: Runtime, learning_rate: float,
                  weight_decay: float, grad_clip: float) -> None:
-        super().__init__(generator, runtime, learning_rate, weight_decay, grad_clip, wrap=False)
-        self.optimizer = torch.optim.Adam(generator.policy_parameters(), lr=learning_rate, weight_decay=weight_decay)
+        super().__init__(generator, runtime, learning_rate, weight_decay, grad_clip, wrap=False,
+                         parameters=generator.policy_parameters())
 
     def loss_sums(self, targets: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(Worker NLL, Manager loss -sum_t cos(f_t+c - f_t, g_t)) over the tokens of `mask`."""
@@ -54,7 +56,13 @@ class LeakGANTrainer(SeqGANTrainer):
 
     name = "leakgan"
     title = "LeakGAN"
-    phases = ("pretrain_d", "pretrain_g", "adversarial")
+    config_section = "leakgan"
+
+    @classmethod
+    def phases(cls, cfg: Config) -> tuple[Phase, ...]:
+        """SeqGAN's phases with D pretrained first: G's goals read D's features."""
+        pretrain_g, pretrain_d, adversarial = super().phases(cfg)
+        return pretrain_d, pretrain_g, adversarial
 
     @classmethod
     def new_generator(cls, cfg: Config, data: PreparedData) -> LeakGANGenerator:
@@ -72,14 +80,21 @@ class LeakGANTrainer(SeqGANTrainer):
         if not isinstance(generator, LeakGANGenerator):
             raise TypeError(f"the leakgan trainer trains a LeakGANGenerator, not a {type(generator).__name__}; "
                             "build it with LeakGANTrainer.new_generator")
+        self.model: LeakGANGenerator = generator
         super().__init__(cfg, run, runtime, data, generator)
-        self.model: LeakGANGenerator = self.generator  # type: ignore[assignment]
-        t = cfg.train
-        self.discriminator = self.model.discriminator  # D is G's feature source: one module, saved with G
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
-        self.mle = LeakMLEStepper(self.model, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
-        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
-        self.pg_optimizer = torch.optim.Adam(self.model.policy_parameters(), lr=cfg.seqgan.pg_learning_rate)
+
+    def build_discriminator(self) -> nn.Module:
+        """D is G's feature source: its `discriminator` submodule, one module saved with G."""
+        return self.model.discriminator
+
+    def build_mle_stepper(self) -> LeakMLEStepper:
+        """The Worker's NLL and the Manager's goal loss on real rows, in one pass."""
+        t = self.cfg.train
+        return LeakMLEStepper(self.model, self.runtime, t.learning_rate, t.weight_decay, t.grad_clip)
+
+    def policy_parameters(self) -> list[nn.Parameter]:
+        """Manager and Worker (D's weights are updated by its own optimizer only)."""
+        return list(self.model.policy_parameters())
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"rollout": self.rollout}  # D is part of model.safetensors
@@ -106,7 +121,8 @@ class LeakGANTrainer(SeqGANTrainer):
                                        self.cfg.leakgan.delta)
         return runtime.local(rescaled), q_values
 
-    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
+                    mle_span: MLESpan | None = None) -> torch.Tensor:
         """Worker: REINFORCE on rescaled Q + intrinsic_weight x intrinsic reward; Manager:
         -Q cos(f_t+c - f_t, g_t), both per chosen token; one teacher-forced pass."""
         g, reduce = self.cfg.leakgan, self.runtime.all_reduce_sum

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
@@ -33,12 +33,15 @@ class MLEStepper:
     """
 
     def __init__(self, generator: Generator, runtime: Runtime, learning_rate: float,
-                 weight_decay: float, grad_clip: float, wrap: bool = True) -> None:
+                 weight_decay: float, grad_clip: float, wrap: bool = True,
+                 parameters: Iterable[torch.nn.Parameter] | None = None) -> None:
         self.generator = generator
         self.runtime = runtime
         # without `wrap` (a loss that bypasses `forward`), `step` averages the gradients itself
         self.model = runtime.wrap(generator) if wrap else generator
-        self.optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        # `parameters`: what the optimizer updates (default: the whole generator)
+        self.optimizer = torch.optim.Adam(generator.parameters() if parameters is None else parameters,
+                                          lr=learning_rate, weight_decay=weight_decay)
         self.scaler = runtime.grad_scaler()
         self.grad_clip = grad_clip
 

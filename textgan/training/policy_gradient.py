@@ -25,7 +25,6 @@ saved, and a resumed run repeats the rest exactly.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Callable
 
 import torch
@@ -38,16 +37,17 @@ from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask
 from textgan.models import Generator
 from textgan.models.cnn_discriminator import build_discriminator
-from textgan.objectives import instance_noise_std
+from textgan.training.gan_objectives import instance_noise_std
 from textgan.progress import progress as progress_bar
-from textgan.rewards import RolloutNetwork, rollout_rewards, rollout_uniforms
-from textgan.training.base import backward_and_step, global_batches
+from textgan.training.rollouts import RolloutNetwork, rollout_rewards, rollout_uniforms
+from textgan.training.base import Phase, backward_and_step, global_batches
 from textgan.training.runtime import Runtime
-from textgan.training.staged import SamplingTrainer, eval_mode
+from textgan.training.staged import SamplingTrainer
+from textgan.models.base import eval_mode
 
 log = logging.getLogger(__name__)
 
-PHASES = ("pretrain_g", "pretrain_d", "adversarial")  # SeqGAN's order; LeakGAN pretrains D first
+MLESpan = tuple[torch.Tensor, torch.Tensor]  # (start, end) per row of the real tokens G learns by MLE
 
 
 def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
@@ -78,24 +78,39 @@ class SeqGANTrainer(SamplingTrainer):
 
     name = "seqgan"
     title = "SeqGAN"
-    phases = PHASES  # the order the phases run in (LeakGAN pretrains D first)
+    config_section = "seqgan"
+    resumable_keys = frozenset({"seqgan.adversarial_rounds", "seqgan.time_limit_minutes"})
+    networks = ("discriminator", "rollout")
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
                  generator: Generator) -> None:
-        super().__init__(cfg, run, runtime, data, generator)
         s = cfg.seqgan
-        self.pretrain_epochs, self.eval_every, self.nll_oracle_samples = cfg.train.epochs, s.eval_every, s.nll_oracle_samples
-        self.discriminator = build_discriminator(cfg.discriminator, self.tokenizer.vocab_size,
-                                                 self.sequence_length).to(runtime.device)
+        super().__init__(cfg, run, runtime, data, generator, eval_every=s.eval_every,
+                         nll_oracle_samples=s.nll_oracle_samples)
+        self.discriminator = self.build_discriminator().to(runtime.device)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
         self.d_scaler = runtime.grad_scaler()
-        self.pg_optimizer = torch.optim.Adam(self.generator.parameters(), lr=s.pg_learning_rate)
+        self.pg_optimizer = torch.optim.Adam(self.policy_parameters(), lr=s.pg_learning_rate)
         self.pg_scaler = runtime.grad_scaler()
         self.rollout = RolloutNetwork(self.generator)  # re-copied from the pretrained G before round 1
-        self.phase = self.phases[0]
         self.d_pretrain_done = 0
         self.round = 0
         self.best_pretrained: dict[str, torch.Tensor] | None = None  # G at the best MLE epoch so far
+
+    @classmethod
+    def phases(cls, cfg: Config) -> tuple[Phase, ...]:
+        """MLE epochs, D pretraining updates, adversarial rounds (LeakGAN pretrains D first)."""
+        return (Phase("pretrain_g", cfg.train.epochs, "train.epochs", "epochs"),
+                Phase("pretrain_d", cfg.seqgan.pretrain_d_steps, "seqgan.pretrain_d_steps", "updates"),
+                Phase("adversarial", cfg.seqgan.adversarial_rounds, "seqgan.adversarial_rounds", "rounds"))
+
+    def build_discriminator(self) -> nn.Module:
+        """SeqGAN's TextCNN, sized by the discriminator section."""
+        return build_discriminator(self.cfg.discriminator, self.tokenizer.vocab_size, self.sequence_length)
+
+    def policy_parameters(self) -> list[nn.Parameter]:
+        """What the policy-gradient optimizer updates: the whole generator."""
+        return list(self.generator.parameters())
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
@@ -118,14 +133,15 @@ class SeqGANTrainer(SamplingTrainer):
     def run_training(self) -> None:
         run = {"pretrain_g": self.pretrain_generator, "pretrain_d": self.pretrain_discriminator,
                "adversarial": self.adversarial_training}
-        for phase in self.phases:
-            if self.phase == phase:
-                run[phase]()
+        for phase in self.phases(self.cfg):
+            if self.phase == phase.name:
+                run[phase.name]()
 
     def end_phase(self) -> None:
         """Move on to the next phase (the rollout network starts as G when the adversarial one
         begins) and checkpoint."""
-        self.phase = self.phases[self.phases.index(self.phase) + 1]
+        names = [p.name for p in self.phases(self.cfg)]
+        self.phase = names[names.index(self.phase) + 1]
         if self.phase == "adversarial":
             self.rollout.update(self.generator, 0.0)
         self.save("latest")
@@ -133,7 +149,7 @@ class SeqGANTrainer(SamplingTrainer):
     def out_of_time(self) -> bool:
         """True once this session (pretraining included) has run seqgan.time_limit_minutes (0 = never)."""
         limit = self.cfg.seqgan.time_limit_minutes
-        return bool(limit) and self.runtime.any_true(time.monotonic() - self.started >= limit * 60)
+        return bool(limit) and self.runtime.any_true(self.session_seconds() >= limit * 60)
 
     def pretraining_improved(self) -> None:
         """Phase 1 (MLE, `pretrain_generator`): with early stopping (train.patience > 0), keep the
@@ -211,14 +227,16 @@ class SeqGANTrainer(SamplingTrainer):
         """
         runtime = self.runtime
         count = self.cfg.train.batch_size
-        rows, prompt_lengths = self.prompts(count)
+        rows, prompt_lengths, mle_span = self.policy_prompts(count)
         draws = self.rng_draw(count, self.sequence_length)
         rows, prompt_lengths = runtime.local(rows), runtime.local(prompt_lengths)
+        if mle_span is not None:
+            mle_span = (runtime.local(mle_span[0]), runtime.local(mle_span[1]))
         samples = self.generate(rows, prompt_lengths, draws)
         mask = scored_mask(samples, prompt_lengths, self.generator.eos_id)
         rewards, reported = self.token_rewards(samples, prompt_lengths, mask)
         self.pg_optimizer.zero_grad(set_to_none=True)
-        loss = self.policy_loss(samples, rewards, mask)
+        loss = self.policy_loss(samples, rewards, mask, mle_span)
         total_loss = runtime.all_reduce_sum(loss.detach().clone())
         self.check_finite(total_loss, "policy-gradient loss")
         backward_and_step(loss * runtime.world_size, self.pg_optimizer, self.pg_scaler, list(self.generator.parameters()),
@@ -226,8 +244,16 @@ class SeqGANTrainer(SamplingTrainer):
         chosen = runtime.all_reduce_sum(torch.stack([(reported * mask).sum().double(), mask.sum().double()]))
         return float(total_loss), float(chosen[0]), float(chosen[1])
 
-    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """This process's share of G's loss on its samples: REINFORCE on `rewards`."""
+    def policy_prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor, MLESpan | None]:
+        """The `count` rows G continues in a policy-gradient update (global), their prompt lengths,
+        and the span of real tokens G also learns by MLE (None here; MaliGAN's mixing sets it)."""
+        rows, prompt_lengths = self.prompts(count)
+        return rows, prompt_lengths, None
+
+    def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
+                    mle_span: MLESpan | None = None) -> torch.Tensor:
+        """This process's share of G's loss on its samples: REINFORCE on `rewards` (`mle_span`,
+        from `policy_prompts`, is this process's rows' span; none here)."""
         with eval_mode(self.generator), self.runtime.autocast():  # the policy that drew the samples: no dropout
             log_probs = self.generator.log_prob(samples)
         return policy_gradient_loss(log_probs, rewards, mask, self.baseline, self.runtime.all_reduce_sum)

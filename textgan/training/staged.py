@@ -3,30 +3,30 @@ as well as the relaxed-sampling (`gumbel`) and cooperative (`cot`) trainers: MLE
 the generator, one saved random stream, prompts for prompt -> reply corpora, sampling, the
 evaluations (validation NLL; on oracle data NLL-oracle of fresh samples) and samples/<phase>.txt.
 
-`SamplingTrainer` is that common part; `StagedTrainer` adds the gumbel and cot loop: after
-pretraining, one second phase of steps on the generator's samples. A subclass of it sets
-`phase_name`, `pretrain_epochs`, `eval_every` and `nll_oracle_samples`, and implements
-`second_phase`; `after_step` counts MLE batches and second-phase steps (and stops the run once
-train.time_limit_minutes is spent).
+`SamplingTrainer` is that common part; its constructor takes the subclass's `eval_every` and
+`nll_oracle_samples`, and the MLE epochs are those of the "pretrain_g" phase of `phases(cfg)`.
+Factory hooks build what a subclass may replace (`build_mle_stepper`). `StagedTrainer` adds the
+gumbel and cot loop: after pretraining, one second phase of steps on the generator's samples; a
+subclass sets `phase_name`, `pretrain_key` and `steps_key` and implements `step`; each step is
+recorded through `after_step`, which counts MLE batches and second-phase steps (and stops the
+run once train.time_limit_minutes is spent).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from typing import Any, Iterator
+from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import show_sample
 from textgan.models import Generator
+from textgan.models.base import eval_mode
 from textgan.progress import progress as progress_bar
-from textgan.training.base import Trainer, evaluate_nll
+from textgan.training.base import Phase, Trainer, config_value, evaluate_nll
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
 from textgan.training.runtime import Runtime
 
@@ -35,39 +35,30 @@ log = logging.getLogger(__name__)
 GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
 
 
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Run with dropout off, restoring the training flag afterwards."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
-
-
 class SamplingTrainer(Trainer):
-    """MLE pretraining (`pretrain_epochs` at train.learning_rate), then phases of the subclass's
-    on the generator's own samples, all drawn from one saved random stream."""
-
-    next_phase = "second"  # the phase after MLE pretraining
-    pretrain_epochs = 1
-    eval_every = 1
-    nll_oracle_samples = 1
+    """MLE pretraining (the "pretrain_g" phase's epochs at train.learning_rate), then phases of
+    the subclass's on the generator's own samples, all drawn from one saved random stream."""
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
-                 generator: Generator) -> None:
+                 generator: Generator, *, eval_every: int, nll_oracle_samples: int) -> None:
         super().__init__(cfg, run, runtime, data, generator)
         t = cfg.train
+        self.eval_every = eval_every  # MLE epochs (and second-phase steps) between NLL-oracle evaluations
+        self.nll_oracle_samples = nll_oracle_samples  # samples the oracle scores per evaluation
+        self.pretrain_epochs = next(p.steps for p in self.phases(cfg) if p.name == "pretrain_g")
         self.sequence_length = data.train.tokens.shape[1]
         self.oracle = data.oracle.to(runtime.device) if data.oracle is not None else None
-        self.mle = MLEStepper(self.generator, runtime, t.learning_rate, t.weight_decay, t.grad_clip)
-        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
+        self.mle = self.build_mle_stepper()
+        self.mle_scheduler = make_scheduler(self.mle.optimizer, t.lr_schedule, self.steps_per_epoch * self.pretrain_epochs)
         # Real rows, samples, rollouts and noise after pretraining draw from this stream; it is saved.
         self.rng = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
         self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
-        self.phase = "pretrain_g"
-        self.started = time.monotonic()  # elapsed_s (and seqgan.time_limit_minutes) count from here
+        self.phase = self.phases(cfg)[0].name
+
+    def build_mle_stepper(self) -> MLEStepper:
+        """The MLE update of pretraining (and LeakGAN's interleaved MLE): the generator's NLL."""
+        t = self.cfg.train
+        return MLEStepper(self.generator, self.runtime, t.learning_rate, t.weight_decay, t.grad_clip)
 
     # -- what a checkpoint holds ------------------------------------------------------------
     def optimizers(self) -> dict[str, Any]:
@@ -83,11 +74,11 @@ class SamplingTrainer(Trainer):
     # -- MLE pretraining --------------------------------------------------------------------------
     def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
         """A metrics record with the seconds this session has run (for curves against time)."""
-        return super().log(phase, **metrics, elapsed_s=round(time.monotonic() - self.started, 1))
+        return super().log(phase, **metrics, elapsed_s=round(self.session_seconds(), 1))
 
     def pretrain_generator(self) -> None:
         """MLE epochs, each followed by validation NLL (and NLL-oracle on schedule); then the
-        pretrained generator's samples, and on to `next_phase`."""
+        pretrained generator's samples, and on to the next phase."""
         if self.step == 0:  # the untrained generator: where every curve starts
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.generator.train()
@@ -114,8 +105,9 @@ class SamplingTrainer(Trainer):
         return True
 
     def end_phase(self) -> None:
-        """Move on to `next_phase` and checkpoint (SeqGAN and kin follow their own phase order)."""
-        self.phase = self.next_phase
+        """Move on to the next of `phases` and checkpoint."""
+        names = [p.name for p in self.phases(self.cfg)]
+        self.phase = names[names.index(self.phase) + 1]
         self.save("latest")
 
     def pretraining_improved(self) -> None:
@@ -202,18 +194,23 @@ class SamplingTrainer(Trainer):
 
 
 class StagedTrainer(SamplingTrainer):
-    """MLE pretraining (`pretrain_epochs` at train.learning_rate), then `second_phase`."""
+    """MLE pretraining (`pretrain_key` epochs at train.learning_rate), then `steps_key` steps of
+    the subclass's `step` in the phase `phase_name`."""
 
-    phase_name = "second"
+    phase_name: ClassVar[str] = "second"
+    pretrain_key: ClassVar[str] = "train.epochs"  # the key of the MLE pretraining epochs
+    steps_key: ClassVar[str] = ""  # the key of the second phase's steps
 
     def __init__(self, cfg: Config, run: RunDirectory, runtime: Runtime, data: PreparedData,
-                 generator: Generator) -> None:
-        super().__init__(cfg, run, runtime, data, generator)
+                 generator: Generator, *, eval_every: int, nll_oracle_samples: int) -> None:
+        super().__init__(cfg, run, runtime, data, generator, eval_every=eval_every,
+                         nll_oracle_samples=nll_oracle_samples)
         self.phase_steps = 0  # steps of the second phase done
 
-    @property
-    def next_phase(self) -> str:  # type: ignore[override]
-        return self.phase_name
+    @classmethod
+    def phases(cls, cfg: Config) -> tuple[Phase, ...]:
+        return (Phase("pretrain_g", config_value(cfg, cls.pretrain_key), cls.pretrain_key, "epochs"),
+                Phase(cls.phase_name, config_value(cfg, cls.steps_key), cls.steps_key, "steps"))
 
     def extra_state(self) -> dict[str, Any]:
         return {**super().extra_state(), "phase_steps": self.phase_steps}
@@ -226,25 +223,29 @@ class StagedTrainer(SamplingTrainer):
     def run_training(self) -> None:
         if self.phase == "pretrain_g":
             self.pretrain_generator()
-        self.second_phase()
+        self.run_phase()
 
-    def second_phase(self) -> None:
-        """The trainer's own updates after pretraining."""
+    def step_once(self) -> dict[str, Any]:
+        """One step of the second phase; returns its metrics."""
         raise NotImplementedError
 
-    def run_phase(self, total: int, step: Any, description: str) -> None:
-        """`total` steps of the second phase, each `step()` -> metrics; evaluated every
-        `eval_every` steps and at the end."""
-        progress = progress_bar(total=total, initial=self.phase_steps, desc=description, unit="steps",
+    def description(self) -> str:
+        """The second phase's progress-bar label."""
+        return self.phase_name
+
+    def run_phase(self) -> None:
+        """The second phase's steps, each `step_once()` -> metrics recorded through `after_step`;
+        evaluated every `eval_every` steps and at the end."""
+        total = config_value(self.cfg, self.steps_key)
+        progress = progress_bar(total=total, initial=self.phase_steps, desc=self.description(), unit="steps",
                                 line_every=self.eval_every, disable=not self.runtime.is_main)
         while self.phase_steps < total:
-            metrics = step()
+            metrics = self.step_once()
             self.phase_steps += 1
             if self.phase_steps % self.eval_every == 0 or self.phase_steps == total:
                 metrics.update(self.evaluate(with_oracle=True))
-            self.log(self.phase_name, **{f"{self.phase_name}_step": self.phase_steps, **metrics})
             progress.update()
-            self.after_step()
+            self.after_step(self.phase_name, **{f"{self.phase_name}_step": self.phase_steps, **metrics})
         progress.close()
         self.write_phase_samples(self.phase_name)
 

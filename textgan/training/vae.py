@@ -74,6 +74,7 @@ class VAETrainer(Trainer):
     """Sentence VAE on the training split, validated each epoch (ELBO, KL, active units)."""
 
     name = "vae"
+    config_section = "vae"
 
     @classmethod
     def new_generator(cls, cfg: Config, data: PreparedData) -> SentenceVAE:

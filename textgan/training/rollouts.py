@@ -30,7 +30,7 @@ from torch import nn
 
 from textgan.data.encoding import eos_positions, fill_id, pad_after_eos, scored_mask
 from textgan.errors import ConfigError
-from textgan.models.base import Generator
+from textgan.models.base import Generator, eval_mode, untie_parameters
 
 AutocastFactory = Callable[[], ContextManager[object]]
 
@@ -48,7 +48,7 @@ class RolloutNetwork(nn.Module):
     def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.network = copy.deepcopy(generator)
-        _untie_parameters(self.network)
+        untie_parameters(self.network)
         self.eval()
         self.network.requires_grad_(False)
 
@@ -70,17 +70,6 @@ class RolloutNetwork(nn.Module):
     def train(self, mode: bool = True) -> "RolloutNetwork":
         """The rollout network only samples: it stays in eval mode (no dropout)."""
         return super().train(False)
-
-
-def _untie_parameters(module: nn.Module) -> None:
-    """Give every parameter its own storage (a second name of a tied weight gets a clone)."""
-    seen: set[int] = set()
-    for name, param in list(module.named_parameters(remove_duplicate=False)):
-        if id(param) in seen:
-            owner_name, _, attribute = name.rpartition(".")
-            owner = module.get_submodule(owner_name) if owner_name else module
-            setattr(owner, attribute, nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad))
-        seen.add(id(param))
 
 
 def _embedding_weight_names(module: nn.Module) -> set[str]:
@@ -116,19 +105,6 @@ def inverse_cdf_sample(logits: torch.Tensor, temperature: float = 1.0, generator
     inner = probs.gather(1, columns.clamp(max=vocab - 1)).masked_fill_(columns >= vocab, 0.0)
     offset = torch.searchsorted(inner.cumsum(dim=1), u - mass_before, right=True).clamp_(max=group - 1)
     return (chosen * group + offset).squeeze(1).clamp_(max=vocab - 1)
-
-
-@contextlib.contextmanager
-def _eval_mode(*modules: nn.Module):
-    """Run with dropout off, restoring each module's training flag afterwards."""
-    flags = [m.training for m in modules]
-    try:
-        for m in modules:
-            m.eval()
-        yield
-    finally:
-        for m, flag in zip(modules, flags):
-            m.train(flag)
 
 
 def rollout_uniforms(batch: int, length: int, rollout_count: int, generator: torch.Generator | None = None,
@@ -208,7 +184,7 @@ def rollout_rewards(
 
     if uniforms is None:
         uniforms = rollout_uniforms(batch, length, rollout_count, generator, device)
-    with _eval_mode(model, discriminator):
+    with eval_mode(model, discriminator):
         rollout_pairs = int(needs_rollout.sum())
         completions = torch.full((rollout_pairs * rollout_count, length), fill, dtype=torch.long, device=device)
         pair_positions = torch.empty(rollout_pairs, dtype=torch.long, device=device)  # flat b * T + t - 1
@@ -333,7 +309,7 @@ def reference_rollout_rewards(
     fill = fill_id(model.pad_id, model.eos_id)
     if uniforms is None:
         uniforms = rollout_uniforms(batch, length, rollout_count, generator, samples.device)
-    with _eval_mode(model, discriminator):
+    with eval_mode(model, discriminator):
         totals = torch.zeros(batch, length - 1, dtype=torch.float64, device=samples.device)
         for rollout in range(rollout_count):
             for prefix_length in range(1, length):

@@ -1,6 +1,6 @@
 """Rewards of SeqGAN's kin as pure functions: MaliGAN's normalised importance weights,
 RankGAN's log-rank score and LeakGAN's rescaled activation, goal cosines and intrinsic reward
-(the rollouts that turn them into per-token rewards are `rewards.py`).
+(the rollouts that turn them into per-token rewards are `rollouts.py`).
 
 Every function takes plain tensors, so a test can check it against the paper's formula on a
 hand-built batch.
