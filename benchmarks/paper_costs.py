@@ -13,7 +13,8 @@ The GPU column is an estimate, not a measurement: the FLOPs of each unit (counte
 torch's FlopCounterMode) x counts / an assumed sustained rate (--gpu-tflops). Small recurrent
 models sampled token by token are bound by kernel latency, not FLOPs, so it is a lower bound.
 Presets whose schedule is 1,000,000 steps or epochs are budget presets (no paper count): their
-adversarial cost is left out and marked. Prints a markdown table. Usage:
+adversarial cost is left out and marked. Prints a markdown table, a row as each preset is
+measured. Usage:
     python benchmarks/paper_costs.py [--threads 1] [--repeats 2] [--only oracle_seqgan,coco_cot]
 """
 
@@ -153,22 +154,21 @@ def preset_cost(setting: str, model: str, repeats: int) -> Cost:
     return cost
 
 
-def table(costs: list[Cost], tflops: float) -> str:
-    """The markdown table: seconds per unit, counts, CPU hours and the GPU estimate."""
-    lines = ["| preset | s / MLE epoch | s / D epoch | s / adversarial step | MLE epochs | D epochs | adversarial "
-             "steps | CPU hours (1 thread) | GPU hours, FLOPs bound (estimate) | notes |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for c in costs:
-        def cell(unit: str, what: str) -> str:
-            u = c.units.get(unit)
-            if u is None:
-                return "–"
-            return f"{u.seconds:,.2f}" if what == "s" else f"{u.count:,.0f}"
-        lines.append(f"| {c.preset} | {cell('MLE epoch', 's')} | {cell('D epoch', 's')} | "
-                     f"{cell('adversarial step', 's')} | {cell('MLE epoch', 'n')} | {cell('D epoch', 'n')} | "
-                     f"{cell('adversarial step', 'n')} | {c.hours():,.1f} | {c.gpu_hours(tflops):,.3f} | "
-                     f"{'; '.join(c.notes)} |")
-    return "\n".join(lines)
+HEADER = ("| preset | s / MLE epoch | s / D epoch | s / adversarial step | MLE epochs | D epochs | adversarial steps "
+          "| CPU hours (1 thread) | GPU hours, FLOPs bound (estimate) | notes |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+
+
+def row(c: Cost, tflops: float) -> str:
+    """One markdown row: seconds per unit, counts, CPU hours and the GPU estimate."""
+    def cell(unit: str, what: str) -> str:
+        u = c.units.get(unit)
+        if u is None:
+            return "–"
+        return f"{u.seconds:,.2f}" if what == "s" else f"{u.count:,.0f}"
+    return (f"| {c.preset} | {cell('MLE epoch', 's')} | {cell('D epoch', 's')} | {cell('adversarial step', 's')} | "
+            f"{cell('MLE epoch', 'n')} | {cell('D epoch', 'n')} | {cell('adversarial step', 'n')} | {c.hours():,.1f} | "
+            f"{c.gpu_hours(tflops):,.3f} | {'; '.join(c.notes)} |")
 
 
 def main() -> None:
@@ -182,19 +182,17 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     chosen = [p for p in args.only.split(",") if p]
-    costs = []
+    print(f"`python benchmarks/paper_costs.py --threads {args.threads} --repeats {args.repeats}` on "
+          f"{datetime.now(timezone.utc):%Y-%m-%d}, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
+          f"GPU: {args.gpu_tflops:g} TFLOP/s assumed\n")
+    print(HEADER, flush=True)
     for setting in SETTINGS:
         for model in MODELS:
             if chosen and f"{setting}_{model}" not in chosen:
                 continue
             start = time.perf_counter()
-            costs.append(preset_cost(setting, model, args.repeats))
+            print(row(preset_cost(setting, model, args.repeats), args.gpu_tflops), flush=True)
             log.info("%s_%s measured in %.0f s", setting, model, time.perf_counter() - start)
-    print(f"`python benchmarks/paper_costs.py --threads {args.threads} --repeats {args.repeats}` on "
-          f"{datetime.now(timezone.utc):%Y-%m-%d}, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
-          f"GPU: {args.gpu_tflops:g} TFLOP/s assumed\n")
-    print(table(costs, args.gpu_tflops))
-
 
 if __name__ == "__main__":
     main()
