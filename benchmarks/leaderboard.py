@@ -55,6 +55,9 @@ ORDERS = (2, 3, 4, 5)
 DEFAULT_TEMPERATURES = "0.5,0.7,0.85,1.0,1.2,1.5"
 REFERENCE_MODEL = "mle"
 
+# Samples behind each source's Self-BLEU (None: the source reports none); ours is --samples.
+PUBLISHED_SAMPLES = {"texygen": 9984}
+
 SOURCES = {
     "seqgan": "SeqGAN paper (Yu et al. 2017), Table 1",
     "relgan_t1": "RelGAN paper (Nie et al. 2019), Table 1 (RelGAN: mean ± sd of 6 seeds)",
@@ -72,6 +75,7 @@ class Setting:
     data_keys: dict[str, str]  # values may hold {data_dir}
     published: dict[str, dict[str, tuple[float, str]]] = field(default_factory=dict)  # model -> metric -> (value, source)
     note: str = ""
+    eval_tokenize: str | None = None  # every cell's BLEU on its decoded text re-tokenised so (None: the model's tokens)
 
     def keys(self, data_dir: Path) -> dict[str, str]:
         return {key: value.format(data_dir=data_dir) for key, value in self.data_keys.items()}
@@ -119,8 +123,9 @@ SETTINGS = {
                           SELF_BLEU_KEYS, "texygen"),
                _published({"gumbel_relgan": (0.849, 0.687, 0.502, 0.331),
                            "gumbel_relgan1000": (0.814, 0.634, 0.455, 0.303)}, BLEU_KEYS, "relgan_t2")),
-        "Published COCO figures tokenise with nltk; our cells score each model's own tokens (the preset's "
-        "tokenizer), so they compare in kind, not to the third decimal.",
+        "Every cell is scored as Texygen's published rows are: BLEU and Self-BLEU on nltk word tokens of the "
+        "decoded samples and references, whatever tokenizer the model trained with.",
+        eval_tokenize="nltk",
     ),
     "poems": Setting("poems", "The bundled Chinese quatrains", {"data.corpus": "poems"}),
 }
@@ -216,13 +221,47 @@ def cell_config(cell: Cell, plan: dict[str, Any]) -> Any:
     return load_config(cell.preset, [f"{key}={value}" for key, value in keys.items()])
 
 
+def setting_features(setting: str, plan: dict[str, Any]) -> Any:
+    """The one sentence-feature model of a setting's FD and MAUVE: a reference LM fitted on the
+    setting's training split as its MLE preset builds it (seed 0), cached; every cell's samples
+    reach it as decoded text, so cells with other tokenizers are scored in the same space."""
+    from textgan.config import load_config
+    from textgan.data import build_data
+    from textgan.data.mapped import default_cache_dir
+    from textgan.evaluate import DistributionBudget
+    from textgan.metrics.features import FeatureModel, reference_lm
+    from textgan.metrics.lm_scores import Vocabulary
+
+    preset = Path(plan["examples"]) / f"{setting}_{REFERENCE_MODEL}.yaml"
+    if not preset.is_file():
+        raise TextGanError(f"no {preset}: FD and MAUVE need the setting's MLE preset to fit their feature model; "
+                           "add it or pass --no-mauve")
+    keys = SETTINGS[setting].keys(Path(plan["data_dir"])) if setting in SETTINGS else {}
+    cfg = load_config(preset, [f"{key}={value}" for key, value in {**keys, "train.seed": "0"}.items()])
+    data = build_data(cfg)
+    tokenizer = data.tokenizer
+    vocabulary = Vocabulary(tokenizer.vocab_size, tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id)
+    budget = DistributionBudget(plan["distribution_epochs"])
+    lm = reference_lm(data.train.tokens, vocabulary, budget.budgets()[0], 0, default_cache_dir(), plan["device"])
+    return FeatureModel(f"reference LM fitted on the training split of {preset.name} ({budget.budgets()[0].epochs} "
+                        "epochs, seed 0)", generator=lm, tokenizer=tokenizer)
+
+
+def evaluation_complete(record: dict[str, Any], plan: dict[str, Any], tokenize: str | None) -> bool:
+    """Whether a stored evaluation record has every metric the plan asks for, scored its way."""
+    from textgan.evaluate import DISTRIBUTION_KEYS, MAUVE_KEY
+
+    wanted = set(DISTRIBUTION_KEYS) | ({MAUVE_KEY} if plan.get("mauve") else set())
+    return record.get("tokenize") == tokenize and wanted <= set(record)
+
+
 def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
     """Train the cell (fresh, or resumed from its checkpoint) and evaluate what it lacks."""
     import torch
 
     from textgan import api
     from textgan.checkpoint import RunDirectory, read_state
-    from textgan.evaluate import DISTRIBUTION_KEYS, DistributionBudget, eval_file, evaluate_run, load_run
+    from textgan.evaluate import DistributionBudget, eval_file, evaluate_run, load_run
 
     torch.set_num_threads(plan["threads"])
     run = RunDirectory(cell.run_dir)
@@ -237,14 +276,16 @@ def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
     state = read_state(latest)
     started = time.monotonic()
     loaded = load_run(latest, plan["device"])  # every model as the budget leaves it (not MLE's best epoch)
+    tokenize = SETTINGS[cell.setting].eval_tokenize if cell.setting in SETTINGS else None
     wanted = (loaded.checkpoint.path.name, plan["samples"], plan["eval_seed"])
     have = {r["temperature"] for r in read_jsonl(eval_file(cell.run_dir))
-            if (r.get("checkpoint"), r.get("n"), r.get("seed")) == wanted and all(k in r for k in DISTRIBUTION_KEYS)}
+            if (r.get("checkpoint"), r.get("n"), r.get("seed")) == wanted and evaluation_complete(r, plan, tokenize)}
     missing = [t for t in plan["temperatures"] if t not in have]
     if missing:
         print(f"{cell.name}: evaluating at T = {', '.join(map(str, missing))}", flush=True)
         evaluate_run(loaded, missing, plan["samples"], plan["eval_seed"], max(ORDERS),
-                     DistributionBudget(plan["distribution_epochs"]))
+                     DistributionBudget(plan["distribution_epochs"]), tokenize=tokenize,
+                     features=setting_features(cell.setting, plan), mauve=plan.get("mauve", False))
     old = json.loads((cell.run_dir / CELL_FILE).read_text()) if (cell.run_dir / CELL_FILE).is_file() else {}
     if (old.get("samples"), old.get("checkpoint")) != (plan["samples"], loaded.checkpoint.path.name):
         old = {}  # evaluated with another sample count: its temperatures do not count
@@ -252,7 +293,9 @@ def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
             "minutes": plan["minutes"], "pretrain_fraction": plan["pretrain_fraction"], "temperatures": sorted(set(plan["temperatures"]) | set(old.get("temperatures", []))),
             "samples": plan["samples"], "eval_seed": plan["eval_seed"], "checkpoint": loaded.checkpoint.path.name,
             "updates": state.get("step"), "train_seconds": round(state.get("train_seconds", 0.0), 1),
-            "eval_seconds": round(old.get("eval_seconds", 0.0) + time.monotonic() - started, 1)}
+            "eval_seconds": round(old.get("eval_seconds", 0.0) + time.monotonic() - started, 1),
+            "schedule_finished": bool(state.get("finished")), "tokenize": tokenize,
+            "parameters": sum(p.numel() for p in loaded.checkpoint.generator.parameters())}
     atomic_write_text(cell.run_dir / CELL_FILE, json.dumps(info, indent=1) + "\n")
 
 
@@ -339,14 +382,28 @@ def run_grid(cells: list[Cell], plan: dict[str, Any], jobs: int, logs: Path) -> 
 # ------------------------------------------------------------------------- the report
 
 
+MIN_SEEDS = 3  # a verdict needs at least this many complete seeds of the model and of MLE
+# two-sided 95% Student t quantiles by degrees of freedom (1..30); 1.96 beyond
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def half_width(values: list[float]) -> float:
+    """Half-width of the 95% t interval of the mean over seeds (0 for one seed)."""
+    if len(values) < 2:
+        return 0.0
+    return (T95[len(values) - 2] if len(values) - 1 <= len(T95) else 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+
+
 @dataclass
 class ModelResults:
-    """A model's cells on one setting: per temperature, each metric's values over seeds."""
+    """A model's complete cells on one setting: per temperature, each metric's values over seeds."""
 
     model: str
-    cells: list[dict[str, Any]]  # leaderboard.json of each seed
+    cells: list[dict[str, Any]]  # leaderboard.json of each complete seed
     by_temperature: dict[float, dict[str, list[float]]]
     histories: list[list[dict[str, Any]]] = field(default_factory=list)  # metrics.jsonl of each seed
+    incomplete: list[str] = field(default_factory=list)  # a line per cell left out of every mean
 
     def mean(self, temperature: float, key: str) -> float | None:
         values = self.by_temperature.get(temperature, {}).get(key, [])
@@ -357,26 +414,65 @@ class ModelResults:
         return [{"temperature": t, **{k: statistics.fmean(v) for k, v in metrics.items() if v}}
                 for t, metrics in sorted(self.by_temperature.items())]
 
+    def interval_curve(self, x_key: str, y_key: str) -> list[tuple[float, float, float, float]]:
+        """(x, y, x half-width, y half-width) at each temperature with both metrics, in temperature order."""
+        return [(statistics.fmean(m[x_key]), statistics.fmean(m[y_key]), half_width(m[x_key]), half_width(m[y_key]))
+                for _, m in sorted(self.by_temperature.items()) if m.get(x_key) and m.get(y_key)]
+
+    @property
+    def parameters(self) -> int | None:
+        """The generator's parameter count (the same for every seed)."""
+        counts = {c.get("parameters") for c in self.cells} - {None}
+        return counts.pop() if len(counts) == 1 else None
+
+
+def cell_incomplete(info: dict[str, Any], run_dir: Path) -> str | None:
+    """Why a cell with a leaderboard.json may not enter a mean (None when it may): its training did
+    not end, by its budget or its schedule (a kill or an error left it), or it was scored on
+    another tokenisation than its setting's."""
+    from textgan.checkpoint import RunDirectory, read_state
+
+    finished = info.get("schedule_finished")
+    if finished is None:  # written before the key existed: read the checkpoint it was scored at
+        latest = RunDirectory(run_dir).pointed("latest")
+        finished = bool(latest and read_state(latest).get("finished"))
+    if not finished:
+        return f"training stopped after {info.get('train_seconds', 0) / 60:.1f} of {info.get('minutes')} min"
+    wanted = SETTINGS[info["setting"]].eval_tokenize if info.get("setting") in SETTINGS else None
+    if info.get("tokenize") != wanted:
+        return f"scored on {info.get('tokenize') or 'its own'} tokens, not {wanted or 'its own'}"
+    return None
+
 
 def collect(out: Path, setting: str) -> list[ModelResults]:
-    """Every finished cell of a setting under OUT, from its run directory alone."""
+    """Every cell of a setting under OUT, from its run directory alone: complete ones in the means,
+    the others (no leaderboard.json, training cut short, another tokenisation) listed."""
     models = []
     for model_dir in sorted(p for p in (out / setting).iterdir() if p.is_dir()) if (out / setting).is_dir() else []:
-        cells, by_temperature, histories = [], {}, []
-        for info_file in sorted(model_dir.glob(f"seed*/{CELL_FILE}")):
+        cells, by_temperature, histories, incomplete = [], {}, [], []
+        for seed_dir in sorted(p for p in model_dir.glob("seed*") if p.is_dir()):
+            info_file = seed_dir / CELL_FILE
+            if not info_file.is_file():
+                incomplete.append(f"{setting}/{model_dir.name}/{seed_dir.name}: not finished (no {CELL_FILE}: killed, "
+                                  "failed or still running)")
+                continue
             info = json.loads(info_file.read_text(encoding="utf-8"))
+            why = cell_incomplete(info, seed_dir)
+            if why:
+                incomplete.append(f"{setting}/{model_dir.name}/{seed_dir.name}: {why}")
+                continue
             cells.append(info)
             histories.append(read_jsonl(info_file.parent / "metrics.jsonl"))
             for record in read_jsonl(info_file.parent / "eval" / "eval.jsonl"):
-                if (record.get("checkpoint"), record.get("n"), record.get("seed")) != (
-                        info["checkpoint"], info["samples"], info["eval_seed"]):
+                if (record.get("checkpoint"), record.get("n"), record.get("seed"), record.get("tokenize")) != (
+                        info["checkpoint"], info["samples"], info["eval_seed"], info.get("tokenize")):
                     continue
                 metrics = by_temperature.setdefault(record["temperature"], {})
                 for key, value in record.items():
                     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                         metrics.setdefault(key, []).append(float(value))
-        if cells:
-            models.append(ModelResults(model_dir.name, cells, by_temperature, histories))
+        if cells or incomplete:
+            models.append(ModelResults(model_dir.name, cells, by_temperature, histories, incomplete))
     models.sort(key=lambda m: (m.model != REFERENCE_MODEL, m.model))
     return models
 
@@ -388,6 +484,13 @@ def mean_sd(values: list[float], digits: int = 4) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
     return f"{statistics.fmean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def mean_ci(values: list[float], digits: int = 4) -> str:
+    """Mean ± half-width of its 95% t interval over seeds (just the value for one seed; a dash for none)."""
+    if len(values) < 2:
+        return mean_sd(values, digits)
+    return f"{statistics.fmean(values):.{digits}f} ± {half_width(values):.{digits}f}"
 
 
 def beyond(point: tuple[float, float], curve: list[tuple[float, float]], x_lower: bool, y_higher: bool) -> bool | None:
@@ -441,29 +544,58 @@ def equal_diversity_rows(models: list[ModelResults], reference: ModelResults) ->
     return rows
 
 
+def shifted(point: tuple[float, float, float, float], x_lower: bool, y_higher: bool, sign: int) -> tuple[float, float]:
+    """A point moved to the edge of its intervals: sign +1 the best it may be (better x and y),
+    -1 the worst."""
+    x, y, hx, hy = point
+    return (x - sign * hx if x_lower else x + sign * hx, y + sign * hy if y_higher else y - sign * hy)
+
+
+def plane_verdicts(model: ModelResults, reference: ModelResults, x_key: str, y_key: str, x_lower: bool,
+                   y_higher: bool) -> list[bool | None]:
+    """Per temperature of the model: whether its point lies beyond MLE's curve by more than the
+    intervals over seeds (the model's point at its worst against MLE's curve at its best; None:
+    more diverse than any point of MLE's curve)."""
+    best_reference = [shifted(p, x_lower, y_higher, +1) for p in reference.interval_curve(x_key, y_key)]
+    if not best_reference:
+        return []
+    return [beyond(shifted(p, x_lower, y_higher, -1), best_reference, x_lower, y_higher)
+            for p in model.interval_curve(x_key, y_key)]
+
+
+def capacity_note(model: ModelResults, reference: ModelResults) -> str:
+    """Where the model's generator differs in size from MLE's, a clause saying so."""
+    mine, theirs = model.parameters, reference.parameters
+    if mine is None or theirs is None or mine == theirs:
+        return ""
+    return f" (its generator has {mine:,} parameters, MLE's {theirs:,})"
+
+
 def dominance_line(model: ModelResults, reference: ModelResults) -> str:
-    """One line: on which planes some point of the model's curve lies beyond MLE's curve."""
+    """One line: on which planes some point of the model's curve lies beyond MLE's curve by more
+    than the 95% intervals over seeds; no verdict below MIN_SEEDS complete seeds of either."""
+    name = f"- **{model.model}**{capacity_note(model, reference)}"
+    if min(len(model.cells), len(reference.cells)) < MIN_SEEDS:
+        return (f"{name}: no verdict: {len(model.cells)} complete seed(s) of it and {len(reference.cells)} of MLE; "
+                f"{MIN_SEEDS} of each are needed.")
     wins, outside = [], 0
     for title, x_key, y_key, x_lower, y_higher in PLANES:
-        ref_points = [(r[x_key], r[y_key]) for r in reference.curve() if x_key in r and y_key in r]
-        points = [(r[x_key], r[y_key]) for r in model.curve() if x_key in r and y_key in r]
-        if not ref_points or not points:
-            continue
-        verdicts = [beyond(p, ref_points, x_lower, y_higher) for p in points]
+        verdicts = plane_verdicts(model, reference, x_key, y_key, x_lower, y_higher)
         outside += verdicts.count(None)
         if any(verdicts):
-            wins.append(f"{title} ({sum(bool(v) for v in verdicts)} of {len(points)} temperatures)")
+            wins.append(f"{title} ({sum(bool(v) for v in verdicts)} of {len(verdicts)} temperatures)")
     note = f"; {outside} point(s) more diverse than any of MLE's, not judged" if outside else ""
     if wins:
-        return f"- **{model.model}**: beyond MLE's curve on {', '.join(wins)}{note}."
-    return f"- **{model.model}**: no point of its curve lies beyond MLE's curve{note}."
+        return f"{name}: beyond MLE's curve, by more than the intervals over seeds, on {', '.join(wins)}{note}."
+    return f"{name}: no point of its curve lies beyond MLE's curve by more than the intervals over seeds{note}."
 
 
 TABLE_METRICS = [("nll_oracle", "NLL-oracle"), ("nll_test", "NLL-test"),
                  *((k, f"BLEU-{n}") for k, n in zip(BLEU_KEYS, ORDERS)),
                  *((k, f"Self-BLEU-{n}") for k, n in zip(SELF_BLEU_KEYS, ORDERS)),
                  ("distinct1", "distinct-1"), ("distinct2", "distinct-2"), ("reverse_lm_nll", "reverse-LM NLL"),
-                 ("forward_lm_nll", "forward-LM NLL"), ("c2st_accuracy", "C2ST accuracy")]
+                 ("forward_lm_nll", "forward-LM NLL"), ("c2st_accuracy", "C2ST accuracy"),
+                 ("frechet_distance", "FD"), ("mauve", "MAUVE")]
 
 
 def training_rows(models: list[ModelResults]) -> list[list[Any]]:
@@ -488,17 +620,22 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
     """Markdown of one setting: table at T = 1, budgets, dominance lines, frontier plots."""
     info = SETTINGS.get(setting)
     lines = [f"## {info.title if info else setting}\n"]
+    incomplete = [line for m in models for line in m.incomplete]
+    models = [m for m in models if m.cells]
+    if incomplete:
+        lines.append("Cells left out of every table and mean below (rerun the grid's command to finish them):\n")
+        lines += [f"- {line}" for line in incomplete] + [""]
     if not models:
-        return lines[0] + "\nNo finished cell.\n"
+        return "\n".join(lines) + "\nNo complete cell.\n"
     published = info.published if info else {}
     used_sources: list[str] = []
     keys = [(k, name) for k, name in TABLE_METRICS
             if any(k in metrics for m in models for metrics in m.by_temperature.values())]
     rows = []
     for m in models:
-        row = [m.model, len(m.cells)]
+        row = [m.model, len(m.cells), f"{m.parameters:,}" if m.parameters else "–"]
         for key, _ in keys:
-            cell = mean_sd(m.by_temperature.get(1.0, {}).get(key, []))
+            cell = mean_ci(m.by_temperature.get(1.0, {}).get(key, []))
             figure = published.get(m.model, {}).get(key)
             if figure:
                 if figure[1] not in used_sources:
@@ -507,10 +644,21 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
             row.append(cell)
         rows.append(row)
     samples = sorted({c["samples"] for m in models for c in m.cells})
-    lines.append(f"At temperature 1, mean ± sd over seeds ({', '.join(map(str, samples))} samples a temperature; "
-                 "published figures in brackets):\n")
-    lines.append(markdown_table(["model", "seeds", *(name for _, name in keys)], rows))
-    lines += [f"[{i + 1}] {SOURCES[s]}  " for i, s in enumerate(used_sources)]
+    tokens = (f"BLEU and Self-BLEU on `{info.eval_tokenize}` tokens of every cell's decoded text"
+              if info and info.eval_tokenize else "BLEU and Self-BLEU on each model's own tokens")
+    lines.append(f"At temperature 1, mean ± half-width of the 95% t interval over seeds "
+                 f"({', '.join(map(str, samples))} samples a temperature; {tokens}; published figures in brackets; "
+                 "parameters: the generator's):\n")
+    lines.append(markdown_table(["model", "seeds", "parameters", *(name for _, name in keys)], rows))
+    for i, source in enumerate(used_sources):
+        count = PUBLISHED_SAMPLES.get(source)
+        caveat = ""
+        if count and any(k.startswith("self_bleu") for figures in published.values()
+                         for k, (_, s) in figures.items() if s == source) and samples != [count]:
+            caveat = (f" Its Self-BLEU scores {count:,} samples against each other, ours "
+                      f"{', '.join(f'{n:,}' for n in samples)}: fewer samples give a lower Self-BLEU for the same model, "
+                      f"so compare those columns only at `--samples {count}`.")
+        lines.append(f"[{i + 1}] {SOURCES[source]}.{caveat}  ")
     missing = sorted(set(published) - {m.model for m in models})
     if missing:
         lines.append("\nPublished, no model here yet: " + "; ".join(
@@ -525,8 +673,10 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
     lines.append(markdown_table(["model", "budget (min)", "updates done", "training wall time (s)",
                                  "evaluation wall time (s)"], budget_rows))
     reference = models[0] if models[0].model == REFERENCE_MODEL else None
-    lines.append("\nAgainst MLE's temperature curve (a point lies beyond it when it is better in quality "
-                 "than every point of MLE's curve, segments included, that is at least as diverse):\n")
+    lines.append("\nAgainst MLE's temperature curve (a point lies beyond it when it is better in quality than every "
+                 "point of MLE's curve, segments included, that is at least as diverse, with the model's point at the "
+                 "worst edge of its 95% intervals over seeds and MLE's at their best; a verdict needs "
+                 f"{MIN_SEEDS} complete seeds of each):\n")
     if reference is None:
         lines.append("No MLE cell: nothing to judge against.")
     else:
@@ -562,13 +712,53 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
         if plot_nll_oracle_curves(histories, img_dir / name, against_time=True):
             lines.append(f"\n![NLL-oracle during training]({os.path.relpath(img_dir / name, results_file.parent)})\n")
     temperature_rows = [[m.model, f"{t:g}", *(m.mean(t, k) for k in ("bleu2", "self_bleu2", "nll_test", "nll_oracle",
-                                                                      "reverse_lm_nll", "c2st_accuracy"))]
+                                                                      "reverse_lm_nll", "c2st_accuracy",
+                                                                      "frechet_distance", "mauve"))]
                         for m in models for t in sorted(m.by_temperature)]
     lines.append("<details><summary>Every temperature (means over seeds)</summary>\n")
     lines.append(markdown_table(["model", "T", "BLEU-2", "Self-BLEU-2", "NLL-test", "NLL-oracle", "reverse-LM NLL",
-                                 "C2ST accuracy"], temperature_rows))
+                                 "C2ST accuracy", "FD", "MAUVE"], temperature_rows))
     lines.append("</details>\n")
     return "\n".join(lines)
+
+
+MAX_TEMPERATURE = 4.0  # MLE's curve is extended hotter up to here to reach the most diverse points
+
+
+def more_diverse_than_reference(models: list[ModelResults]) -> bool:
+    """Whether some model's point is more diverse (lower Self-BLEU-n) than every point of MLE's
+    curve, on any BLEU plane: such points cannot be judged until MLE is sampled hotter."""
+    reference = models[0].curve()
+    for m in models[1:]:
+        for n in ORDERS:
+            key = f"self_bleu{n}"
+            ours = [r[key] for r in m.curve() if key in r]
+            theirs = [r[key] for r in reference if key in r]
+            if ours and theirs and min(ours) < min(theirs):
+                return True
+    return False
+
+
+def extend_reference_curves(cells: list[Cell], plan: dict[str, Any], jobs: int, out: Path) -> list[str]:
+    """Sample each setting's MLE cells ever hotter (x 1.25 a step, up to MAX_TEMPERATURE) until
+    their curve is as diverse as every model's points; returns a line per failed cell."""
+    failures: list[str] = []
+    for setting in dict.fromkeys(c.setting for c in cells):
+        reference_cells = [c for c in cells if c.setting == setting and c.model == REFERENCE_MODEL]
+        temperatures = list(plan["temperatures"])
+        while reference_cells and not failures:
+            models = [m for m in collect(out, setting) if m.cells]
+            if not models or models[0].model != REFERENCE_MODEL or not more_diverse_than_reference(models):
+                break
+            hotter = round(max(models[0].by_temperature) * 1.25, 3)
+            if hotter > MAX_TEMPERATURE:
+                print(f"{setting}: MLE's curve stops at T = {max(models[0].by_temperature):g}; points more diverse "
+                      "than it stay unjudged")
+                break
+            temperatures.append(hotter)
+            print(f"{setting}: sampling MLE at T = {hotter:g} so its curve reaches the most diverse points")
+            failures += run_grid(reference_cells, {**plan, "temperatures": sorted(set(temperatures))}, jobs, out / "logs")
+    return failures
 
 
 def record_command(out: Path, command: str) -> None:
@@ -616,7 +806,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--models", help="comma-separated model names (e.g. mle,gumbel_relgan); default: every preset of --trainers")
     ap.add_argument("--temperatures", default=DEFAULT_TEMPERATURES, help=f"sampling temperatures (default {DEFAULT_TEMPERATURES}; 1 is always added)")
     ap.add_argument("--samples", type=int, default=1000, help="samples per temperature (default 1000)")
-    ap.add_argument("--distribution-epochs", type=int, help="epochs of the reverse/forward LMs and the two-sample classifier")
+    ap.add_argument("--distribution-epochs", type=int, help="epochs of the reverse/forward LMs, the two-sample classifier "
+                    "and the reference LM whose hidden states are FD's and MAUVE's sentence features")
+    ap.add_argument("--no-mauve", dest="mauve", action="store_false",
+                    help="leave MAUVE out (it needs the mauve-text package: pip install -e '.[bench]')")
     ap.add_argument("--jobs", type=int, default=1, help="cells run at once, each in its own process (default 1)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
     ap.add_argument("--device", default="cpu", help="device of every cell (default cpu)")
@@ -665,16 +858,28 @@ def main(argv: list[str] | None = None) -> int:
             cells, lines = cells_of(runnable, args.seeds, Path(args.examples), out, trainers, only)
             for line in lines:
                 print(line)
-            plan = {"minutes": args.minutes, "pretrain_fraction": args.pretrain_fraction, "temperatures": temperatures, "samples": args.samples, "eval_seed": 0,
-                    "distribution_epochs": args.distribution_epochs, "device": args.device, "threads": args.threads,
-                    "data_dir": str(Path(args.data_dir).resolve())}
+            if args.mauve:
+                try:
+                    import mauve  # noqa: F401
+                except ImportError:
+                    raise TextGanError("MAUVE needs the mauve-text package: pip install -e '.[bench]', or pass "
+                                       "--no-mauve") from None
+            plan = {"minutes": args.minutes, "pretrain_fraction": args.pretrain_fraction, "temperatures": temperatures,
+                    "samples": args.samples, "eval_seed": 0, "distribution_epochs": args.distribution_epochs,
+                    "device": args.device, "threads": args.threads, "data_dir": str(Path(args.data_dir).resolve()),
+                    "examples": str(Path(args.examples).resolve()), "mauve": args.mauve}
             out.mkdir(parents=True, exist_ok=True)
             record_command(out, shlex.join(["python", "benchmarks/leaderboard.py", *(sys.argv[1:] if argv is None else argv)]))
             failures = run_grid(cells, plan, args.jobs, out / "logs")
+            if not failures:
+                failures = extend_reference_curves(cells, plan, args.jobs, out)
             for line in failures:
                 print(line)
         report = write_results(out, settings, results, img_dir)
         print(f"report: {report}")
+        for setting in settings:
+            for line in (line for m in collect(out, setting) for line in m.incomplete):
+                print(f"incomplete, left out of the report (rerun the grid's command): {line}")
         return 1 if failures else 0
     except TextGanError as exc:
         print(f"leaderboard: error: {exc}", file=sys.stderr)

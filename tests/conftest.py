@@ -147,3 +147,9 @@ def save_tiny_pretrained(folder: Path, with_pad: bool = False, dropout: float = 
 def tiny_pretrained(tmp_path_factory) -> Path:
     """A tiny pretrained causal LM folder, written once per session."""
     return save_tiny_pretrained(tmp_path_factory.mktemp("tiny_gpt2"))
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch) -> None:
+    """Caches (tokenised corpora, reference LMs) go to a folder of the test session, not ~/.cache."""
+    monkeypatch.setenv("TEXTGAN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -188,7 +188,8 @@ def test_evaluate_refuses_mixed_or_missing_inputs(tmp_path, text_files, text_run
     assert "one or the other" in cli_error(["evaluate", str(text_run), "--hypotheses", str(hyps), "--references", str(refs)], capsys)
     assert "go together" in cli_error(["evaluate", "--hypotheses", str(hyps)], capsys)
     assert "nothing to evaluate" in cli_error(["evaluate"], capsys)
-    assert "--tokenize applies to" in cli_error(["evaluate", str(text_run), "--tokenize", "nltk"], capsys)
+    assert "pass --distribution or --mauve" in cli_error(["evaluate", str(text_run), "--features-from", str(text_run)],
+                                                         capsys)
     assert "not found" in cli_error(["evaluate", "--hypotheses", str(tmp_path / "nope.txt"), "--references", str(refs)], capsys)
 
 
@@ -377,3 +378,74 @@ def test_evaluate_files_imports_no_torch(text_files):
             "assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------------------------------- one tokenisation, FD and MAUVE
+
+
+def test_evaluate_run_with_nltk_tokens_scores_the_decoded_text(text_run, capsys):
+    base = ["evaluate", str(text_run), "-n", "20", "--json"]
+    (own,) = cli_json_lines(base, capsys)
+    (nltk,) = cli_json_lines(base + ["--tokenize", "nltk"], capsys)
+    assert own["tokenize"] is None and nltk["tokenize"] == "nltk"
+    run = load_run(text_run, "cpu")
+    samples = (text_run / "eval" / f"samples-{nltk['checkpoint']}-t1.txt").read_text(encoding="utf-8").splitlines()
+    from textgan.metrics import sample_metrics, tokenize_lines
+
+    expected = sample_metrics(tokenize_lines(samples, "nltk"), tokenize_lines(run.reference_lines, "nltk"), 5, 2, True)
+    assert nltk["bleu2"] == pytest.approx(expected["bleu2"], abs=1e-12)
+    stored = [json.loads(line) for line in (text_run / "eval" / "eval.jsonl").read_text().splitlines()]
+    assert {r["tokenize"] for r in stored} >= {None, "nltk"}  # two evaluations, neither replaced the other
+
+
+def test_evaluate_run_mauve_and_fd(text_run, capsys):
+    pytest.importorskip("mauve")
+    args = ["evaluate", str(text_run), "-n", "40", "--json", "--mauve"]
+    (record,) = cli_json_lines(args, capsys)
+    assert 0.0 < record["mauve"] <= 1.0 and record["frechet_distance"] >= 0.0
+    assert record["features"].startswith("reference LM fitted on the training split")
+    assert cli_json_lines(args, capsys) == [record]  # seeded, and the cached reference LM gives the same features
+    (own_features,) = cli_json_lines(args + ["--features-from", str(text_run)], capsys)
+    assert own_features["features"] == f"textgan run {text_run}"
+    assert own_features["frechet_distance"] != record["frechet_distance"]
+    assert "no such folder" in cli_error(args + ["--features-from", str(text_run / "missing")], capsys)
+
+
+def test_evaluate_files_fd_with_a_hugging_face_feature_model(tmp_path, text_files, capsys):
+    pytest.importorskip("mauve")
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2Model, PreTrainedTokenizerFast
+
+    hyps, refs = tmp_path / "hyps.txt", tmp_path / "refs.txt"
+    refs.write_text("\n".join(tiny_lines(60, seed=1)) + "\n", encoding="utf-8")
+    hyps.write_text("\n".join(tiny_lines(60, seed=2)) + "\n", encoding="utf-8")
+    words = sorted({w for line in refs.read_text().split("\n") + hyps.read_text().split("\n") for w in line.split()})
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(["[UNK]", "[PAD]", *words])}, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    folder = tmp_path / "hf"
+    PreTrainedTokenizerFast(tokenizer_object=core, unk_token="[UNK]", pad_token="[PAD]").save_pretrained(folder)
+    torch.manual_seed(0)
+    GPT2Model(GPT2Config(vocab_size=len(words) + 2, n_embd=16, n_layer=1, n_head=2, n_positions=32)).save_pretrained(folder)
+    base = ["evaluate", "--hypotheses", str(hyps), "--references", str(refs), "--json", "--mauve"]
+    (record,) = cli_json_lines(base + ["--features-from", str(folder)], capsys)
+    assert record["features"] == f"Hugging Face model {folder}" and record["frechet_distance"] > 0
+    assert 0.0 < record["mauve"] <= 1.0
+    (default,) = cli_json_lines(base, capsys)
+    assert default["features"].startswith("reference LM fitted on the references")
+    assert "reverse_lm_nll" not in default  # --mauve alone trains no LM scores' reverse LM
+    (folder / "config.json").unlink()
+    assert "not a loadable Hugging Face model folder" in cli_error(base + ["--features-from", str(folder)], capsys)
+
+
+def test_compare_scores_every_run_alike(tmp_path, text_run, capsys):
+    pytest.importorskip("mauve")
+    out = tmp_path / "report"
+    assert main(["compare", str(text_run), "--out", str(out), "--temperatures", "1", "-n", "30", "--tokenize", "nltk",
+                 "--mauve"]) == 0
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "re-tokenised by `nltk`" in report
+    stored = [json.loads(line) for line in (text_run / "eval" / "eval.jsonl").read_text().splitlines()]
+    assert any(r["tokenize"] == "nltk" and r["n"] == 30 and "mauve" in r for r in stored)
+    capsys.readouterr()
+    assert "pass --mauve too" in cli_error(["compare", str(text_run), "--out", str(tmp_path / "r2"), "--features-from",
+                                            str(text_run)], capsys)

@@ -33,6 +33,8 @@ from textgan.report import RunReport, markdown_table, read_jsonl, write_report
 if TYPE_CHECKING:  # torch loads when a run is evaluated: scoring text files never needs it
     import torch
 
+    from textgan.metrics.features import FeatureModel
+
     from textgan.checkpoint import Checkpoint
     from textgan.data import EncodedSplit, PreparedData
     from textgan.models import Generator
@@ -47,7 +49,7 @@ LOWEST_BLEU_ORDER = 2  # Texygen reports BLEU-2..5; BLEU-1 only when --max-n 1
 EVAL_DIR = "eval"
 EVAL_FILE = "eval.jsonl"
 # An evaluation is identified by these keys; evaluating again with the same ones replaces it.
-RECORD_KEYS = ("checkpoint", "temperature", "n", "seed", "max_n")
+RECORD_KEYS = ("checkpoint", "temperature", "n", "seed", "max_n", "tokenize")
 
 
 # ------------------------------------------------------------------------- argument checks
@@ -98,8 +100,11 @@ def text_metrics(hypotheses: list[list[str]], references: list[list[str]], max_n
     return sample_metrics(hypotheses, references, max_n, bleu_orders(max_n)[0], with_self_bleu)
 
 
-DISTRIBUTION_KEYS = ("reverse_lm_nll", "forward_lm_nll", "c2st_accuracy")
-"""The --distribution metrics: LM scores both ways and the classifier two-sample test's accuracy."""
+DISTRIBUTION_KEYS = ("reverse_lm_nll", "forward_lm_nll", "c2st_accuracy", "frechet_distance")
+"""The --distribution metrics: LM scores both ways, the classifier two-sample test's accuracy and
+the Fréchet distance of sentence features (FED)."""
+MAUVE_KEY = "mauve"
+"""--mauve: MAUVE of the same sentence features (needs the mauve-text package)."""
 
 
 @dataclass(frozen=True)
@@ -151,16 +156,37 @@ def token_rows(sentences: list[list[str]], vocabulary: dict[str, int], length: i
 
 
 def file_distribution_metrics(hypotheses: list[list[str]], references: list[list[str]], budget: DistributionBudget,
-                              seed: int) -> dict[str, float]:
+                              seed: int, lm_scores: bool = True, features: FeatureModel | None = None,
+                              mauve: bool = False) -> dict[str, Any]:
     """The --distribution metrics of token lists: the references are the real text both LMs
-    and the classifier see (the forward LM trains on them, the reverse LM is scored on them)."""
-    from textgan.metrics.lm_scores import Vocabulary
+    and the classifier see (the forward LM trains on them, the reverse LM is scored on them).
+
+    Without `features`, FD (and MAUVE) use the forward LM's hidden states as sentence features;
+    `lm_scores=False` (--mauve alone) computes only the feature metrics.
+    """
+    from textgan.metrics.features import FeatureModel
+    from textgan.metrics.frechet import frechet_distance, mauve_score
+    from textgan.metrics.lm_scores import Vocabulary, fit_lm
 
     words = {token: i + 3 for i, token in enumerate(sorted({t for s in hypotheses + references for t in s}))}
     length = max(map(len, hypotheses + references)) + 1
     hyp_rows, ref_rows = token_rows(hypotheses, words, length), token_rows(references, words, length)
     vocabulary = Vocabulary(size=len(words) + 3, bos_id=0, eos_id=1, pad_id=2)
-    return distribution_metrics(hyp_rows, ref_rows, ref_rows, vocabulary, budget, seed)
+    forward_lm = fit_lm(ref_rows, vocabulary, budget.budgets()[0], seed) if lm_scores or features is None else None
+    metrics: dict[str, Any] = {}
+    if lm_scores:
+        metrics.update(distribution_metrics(hyp_rows, ref_rows, ref_rows, vocabulary, budget, seed,
+                                            forward_lm=forward_lm))
+    if features is None:
+        features = FeatureModel(f"reference LM fitted on the references ({budget.budgets()[0].epochs} epochs, seed "
+                                f"{seed})", generator=forward_lm)
+        real, fake = features.rows(ref_rows), features.rows(hyp_rows)
+    else:
+        real, fake = features.texts([" ".join(s) for s in references]), features.texts([" ".join(s) for s in hypotheses])
+    metrics.update({"frechet_distance": frechet_distance(real, fake), "features": features.description})
+    if mauve:
+        metrics[MAUVE_KEY] = mauve_score(real, fake, seed=seed)
+    return metrics
 
 
 def read_lines(path: str, what: str) -> list[str]:
@@ -179,9 +205,10 @@ def read_lines(path: str, what: str) -> list[str]:
 
 def evaluate_files(hypotheses: str, references: str, tokenize: str, max_n: int,
                    with_self_bleu: bool, distribution: DistributionBudget | None = None,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, features: FeatureModel | None = None, mauve: bool = False) -> dict[str, Any]:
     """Metrics of a hypotheses file against a references file, both tokenised the same way
-    (with `distribution`, also the reverse/forward LM scores and the two-sample test).
+    (with `distribution`, also the reverse/forward LM scores, the two-sample test and FD; with
+    `mauve`, MAUVE and FD; `features` replaces the default feature model).
 
     Blank hypothesis lines are kept (an empty output scores 0); blank reference lines are skipped.
     """
@@ -191,8 +218,9 @@ def evaluate_files(hypotheses: str, references: str, tokenize: str, max_n: int,
     hyps = tokenize_lines(read_lines(hypotheses, "hypotheses"), tokenize)
     refs = tokenize_lines([line for line in read_lines(references, "references") if line.strip()], tokenize)
     metrics = text_metrics(hyps, refs, max_n, with_self_bleu)
-    if distribution is not None:
-        metrics.update(file_distribution_metrics(hyps, refs, distribution, seed))
+    if distribution is not None or mauve:
+        metrics.update(file_distribution_metrics(hyps, refs, distribution or DistributionBudget(), seed,
+                                                 lm_scores=distribution is not None, features=features, mauve=mauve))
     return metrics
 
 
@@ -216,7 +244,14 @@ class LoadedRun:
     data: PreparedData
     references: list[list[str]]
     device: torch.device
-    forward_lms: dict[tuple, Any] = field(default_factory=dict)  # (budget, seed) -> LM fitted on the train split
+    real_features: dict[str, Any] = field(default_factory=dict)  # feature model -> (N, H) features of the test split
+
+    @property
+    def reference_lines(self) -> list[str]:
+        """The test split's texts after their prompts, decoded (what --tokenize re-tokenises)."""
+        tokenizer = self.checkpoint.tokenizer
+        return [tokenizer.decode(row[int(start):]) for row, start in
+                zip(self.data.test.tokens.tolist(), self.data.test.prompt_lengths)]
 
     @property
     def model(self) -> str:
@@ -268,26 +303,92 @@ def load_run(path: str | Path, device: str = "auto") -> LoadedRun:
                      split_texts(data.test, checkpoint.tokenizer), runtime.device)
 
 
-def run_distribution_metrics(run: LoadedRun, rows: torch.Tensor, budget: DistributionBudget, seed: int) -> dict[str, float]:
-    """The --distribution metrics of sampled rows against the run's train (forward LM) and test rows."""
-    from textgan.metrics.lm_scores import Vocabulary, fit_lm
+def run_reference_lm(run: LoadedRun, budget: DistributionBudget, seed: int) -> Any:
+    """The LM fitted on the run's training split (cached on disk): the forward LM and the default
+    feature model."""
+    from textgan.data.mapped import default_cache_dir
+    from textgan.metrics.features import reference_lm
+    from textgan.metrics.lm_scores import Vocabulary
 
     generator = run.checkpoint.generator
     vocabulary = Vocabulary(generator.vocab_size, generator.bos_id, generator.eos_id, generator.pad_id)
-    key = (budget, seed)
-    if key not in run.forward_lms:
-        run.forward_lms[key] = fit_lm(run.data.train.tokens, vocabulary, budget.budgets()[0], seed, run.device)
+    cfg = run.checkpoint.config
+    cache = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else default_cache_dir()
+    return reference_lm(run.data.train.tokens, vocabulary, budget.budgets()[0], seed, cache, run.device)
+
+
+def run_distribution_metrics(run: LoadedRun, rows: torch.Tensor, budget: DistributionBudget, seed: int) -> dict[str, float]:
+    """The LM-score metrics of sampled rows against the run's train (forward LM) and test rows."""
+    from textgan.metrics.lm_scores import Vocabulary
+
+    generator = run.checkpoint.generator
+    vocabulary = Vocabulary(generator.vocab_size, generator.bos_id, generator.eos_id, generator.pad_id)
     return distribution_metrics(rows, run.data.train.tokens, run.data.test.tokens, vocabulary, budget, seed,
-                                run.device, run.forward_lms[key])
+                                run.device, run_reference_lm(run, budget, seed))
+
+
+def load_feature_source(source: str, device: str | torch.device = "cpu") -> FeatureModel:
+    """--features-from: a textgan run directory or checkpoint folder (its generator), or a local
+    Hugging Face model folder (AutoModel), as the sentence-feature model of FD and MAUVE."""
+    from textgan.checkpoint import RUN_CONFIG, find_checkpoint, load_checkpoint
+    from textgan.metrics.features import FeatureModel, load_hf_feature_model
+    from textgan.training.runtime import resolve_device
+
+    device = resolve_device(device) if isinstance(device, str) else device
+    path = Path(source)
+    if not path.is_dir():
+        raise ConfigError(f"--features-from {source}: no such folder; pass a textgan run directory, a checkpoint "
+                          "folder or a local Hugging Face model folder")
+    if (path / "config.yaml").is_file() or (path / RUN_CONFIG).is_file():
+        checkpoint = load_checkpoint(find_checkpoint(path))
+        return FeatureModel(f"textgan run {path}", generator=checkpoint.generator.to(device).eval(),
+                            tokenizer=checkpoint.tokenizer)
+    return load_hf_feature_model(path, device)
+
+
+def feature_model(source: str | None, run: LoadedRun, budget: DistributionBudget, seed: int) -> FeatureModel:
+    """`source` loaded (see load_feature_source), by default the reference LM fitted on the training
+    split of `run` (relative figures: see textgan.metrics.features)."""
+    from textgan.metrics.features import FeatureModel
+
+    if source is not None:
+        return load_feature_source(source, run.device)
+    return FeatureModel(f"reference LM fitted on the training split of {run.run_dir} ({budget.budgets()[0].epochs} "
+                        f"epochs, seed {seed})", generator=run_reference_lm(run, budget, seed),
+                        tokenizer=run.checkpoint.tokenizer)
+
+
+def feature_metrics(run: LoadedRun, features: FeatureModel, rows: torch.Tensor, texts: list[str],
+                    mauve: bool, seed: int) -> dict[str, Any]:
+    """frechet_distance (and mauve) of the samples against the run's test split in `features`'
+    space: whole token rows go straight in when the feature model shares the run's tokenizer, else
+    the decoded texts after their prompts (`texts`, the test split's `reference_lines`)."""
+    from textgan.metrics.frechet import frechet_distance, mauve_score
+
+    same_tokens = features.tokenizer is not None and (
+        features.tokenizer.fingerprint() == run.checkpoint.tokenizer.fingerprint())
+    if features.description not in run.real_features:
+        run.real_features[features.description] = (
+            features.rows(run.data.test.tokens) if same_tokens else features.texts(run.reference_lines))
+    real = run.real_features[features.description]
+    fake = features.rows(rows) if same_tokens else features.texts(texts)
+    record: dict[str, Any] = {"frechet_distance": frechet_distance(real, fake), "features": features.description}
+    if mauve:
+        record[MAUVE_KEY] = mauve_score(real, fake, seed=seed)
+    return record
 
 
 def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: int,
                 distribution: DistributionBudget | None = None,
-                stage: Callable[[str], None] = lambda name: None) -> tuple[dict[str, Any], list[str]]:
+                stage: Callable[[str], None] = lambda name: None, tokenize: str | None = None,
+                features: FeatureModel | None = None, mauve: bool = False) -> tuple[dict[str, Any], list[str]]:
     """One evaluation record of the run at a temperature, and the decoded samples it scored.
 
     Every temperature samples from the same seed, so curves differ only by the temperature.
-    `stage(name)` is called as each slow part starts (for progress).
+    `stage(name)` is called as each slow part starts (for progress). `tokenize` (split | nltk)
+    scores BLEU on the decoded samples and references re-tokenised that way, so runs with
+    different tokenizers are scored alike; None scores the run's own tokens. `features` adds
+    the Fréchet distance (and MAUVE with `mauve`) of sentence features.
     """
     import torch
 
@@ -299,14 +400,18 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
     rng = torch.Generator(device=run.device).manual_seed(seed)
     rows, starts = generate(generator, n, temperature, rng, run.data.test)
     ids = [row[int(start):] for row, start in zip(rows.tolist(), starts)]
-    hypotheses = [tokenizer.tokens(row) for row in ids]
+    texts = [tokenizer.decode(row) for row in ids]
+    if tokenize is None:
+        hypotheses, references = [tokenizer.tokens(row) for row in ids], run.references
+    else:
+        hypotheses, references = tokenize_lines(texts, tokenize), tokenize_lines(run.reference_lines, tokenize)
     record: dict[str, Any] = {
         "run": str(run.run_dir), "model": run.model, "checkpoint": run.checkpoint.path.name,
         "step": run.checkpoint.state.get("step"), "temperature": temperature, "n": n, "seed": seed,
-        "max_n": max_n,
+        "max_n": max_n, "tokenize": tokenize,
     }
     stage("BLEU, Self-BLEU")
-    record.update(text_metrics(hypotheses, run.references, max_n, with_self_bleu=n >= 2))
+    record.update(text_metrics(hypotheses, references, max_n, with_self_bleu=n >= 2))
     record["unique_ratio"] = unique_ratio(hypotheses)
     record["mean_length"] = sum(map(len, hypotheses)) / len(hypotheses)
     if has_exact_likelihood(generator):
@@ -319,7 +424,10 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
         record["nll_oracle"] = nll_oracle(run.data.oracle, rows.to(run.device))
     if distribution is not None:
         record.update(run_distribution_metrics(run, rows, distribution, seed))
-    return record, [tokenizer.decode(row) for row in ids]
+    if features is not None:
+        stage("FD, MAUVE" if mauve else "FD")
+        record.update(feature_metrics(run, features, rows, texts, mauve, seed))
+    return record, texts
 
 
 def eval_file(run_dir: Path) -> Path:
@@ -339,14 +447,16 @@ def store_records(run_dir: Path, records: list[dict[str, Any]]) -> None:
 
 
 def evaluate_run(run: LoadedRun, temperatures: list[float], n: int, seed: int, max_n: int,
-                 distribution: DistributionBudget | None = None) -> list[dict[str, Any]]:
+                 distribution: DistributionBudget | None = None, tokenize: str | None = None,
+                 features: FeatureModel | None = None, mauve: bool = False) -> list[dict[str, Any]]:
     """Evaluate a loaded run at each temperature; store records and samples under RUN_DIR/eval/."""
     records = []
     bar = progress(total=len(temperatures), desc=f"evaluating {run.run_dir.name} ({n} samples per temperature)",
                    unit="temperatures", line_every=1)
     for temperature in temperatures:
         record, samples = evaluate_at(run, temperature, n, seed, max_n, distribution,
-                                      stage=lambda name, t=temperature: bar.set_postfix(T=f"{t:g}", now=name))
+                                      stage=lambda name, t=temperature: bar.set_postfix(T=f"{t:g}", now=name),
+                                      tokenize=tokenize, features=features, mauve=mauve)
         records.append(record)
         bar.set_postfix(T=f"{temperature:g}", **{k: f"{record[k]:.3f}" for k in ("bleu2", "self_bleu2") if k in record})
         bar.update()
@@ -375,7 +485,7 @@ def print_file_metrics(metrics: dict[str, Any]) -> None:
 
 RESULT_COLUMNS = (("distinct1", "distinct-1"), ("distinct2", "distinct-2"), ("nll_test", "NLL-test"),
                   ("nll_oracle", "NLL-oracle"), ("reverse_lm_nll", "reverse-LM"), ("forward_lm_nll", "forward-LM"),
-                  ("c2st_accuracy", "C2ST acc"))
+                  ("c2st_accuracy", "C2ST acc"), ("frechet_distance", "FD"), (MAUVE_KEY, "MAUVE"))
 
 
 def print_run_results(records: list[dict[str, Any]], max_n: int) -> None:
@@ -400,7 +510,9 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", nargs="?", metavar="RUN_DIR", help="a run directory to sample and score (or use --hypotheses/--references)")
     p.add_argument("--hypotheses", metavar="FILE", help="generated text, one sentence a line (blank lines score 0)")
     p.add_argument("--references", metavar="FILE", help="reference text, one sentence a line (blank lines skipped)")
-    p.add_argument("--tokenize", choices=TOKENIZE_MODES, help="files only, both sides alike: split (whitespace, the default) or nltk")
+    p.add_argument("--tokenize", choices=TOKENIZE_MODES,
+                   help="both sides alike: split (whitespace) or nltk; files default to split, runs to their own "
+                        "tokenizer's tokens (pass nltk to score runs of different tokenizers alike, as Texygen)")
     p.add_argument("--max-n", type=int, default=DEFAULT_MAX_N, help="highest BLEU order, 1..10 (default 5: BLEU-2..5)")
     p.add_argument("--self-bleu", action="store_true", help="files: also Self-BLEU of the hypotheses (always on for runs)")
     p.add_argument("--json", action="store_true", help="print JSON (runs: one object per line, one line per temperature)")
@@ -412,13 +524,30 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="also reverse/forward LM NLL and the classifier two-sample accuracy (trains small models)")
     p.add_argument("--distribution-epochs", type=int, metavar="N",
                    help="epochs of those models (default: LMs 5, classifier 3)")
+    add_feature_arguments(p)
+
+
+def add_feature_arguments(p: argparse.ArgumentParser) -> None:
+    """--mauve and --features-from, shared by evaluate and compare."""
+    p.add_argument("--mauve", action="store_true",
+                   help="also MAUVE and the Fréchet distance of sentence features (needs textgan[mauve])")
+    p.add_argument("--features-from", metavar="PATH",
+                   help="sentence features for FD/MAUVE from this textgan run or local Hugging Face model folder "
+                        "(default: a reference LM fitted on the training split, giving relative figures only)")
 
 
 RUN_ONLY_FLAGS = (("temperatures", "--temperatures"), ("n", "-n"), ("device", "--device"))
 
 
+def check_feature_flags(args: argparse.Namespace) -> None:
+    """--features-from chooses the features of FD and MAUVE: it needs --distribution or --mauve."""
+    if args.features_from is not None and not (args.distribution or args.mauve):
+        raise TextGanError("--features-from sets the features of FD and MAUVE; pass --distribution or --mauve too")
+
+
 def distribution_budget(args: argparse.Namespace) -> DistributionBudget | None:
     """The --distribution request (None when not asked); --distribution-epochs needs --distribution."""
+    check_feature_flags(args)
     if args.distribution_epochs is not None:
         if not args.distribution:
             raise TextGanError("--distribution-epochs sets the budget of --distribution; pass both")
@@ -442,8 +571,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 raise TextGanError(f"{flag} applies to RUN_DIR evaluation, not to --hypotheses/--references files; drop it")
         if args.seed is not None and not args.distribution:
             raise TextGanError("--seed on files seeds the --distribution models; pass --distribution or drop --seed")
+        features = load_feature_source(args.features_from) if args.features_from else None
         metrics = evaluate_files(args.hypotheses, args.references, args.tokenize or "split", args.max_n, args.self_bleu,
-                                 distribution, args.seed or 0)
+                                 distribution, args.seed or 0, features, args.mauve)
         if args.json:
             print(json.dumps(metrics))
         else:
@@ -451,13 +581,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 0
     if args.run is None:
         raise TextGanError("nothing to evaluate; pass RUN_DIR, or --hypotheses FILE --references FILE")
-    if args.tokenize is not None:
-        raise TextGanError("--tokenize applies to --hypotheses/--references files; a run is scored on its own tokenizer's tokens")
     max_n = check_max_n(args.max_n)
     temperatures = parse_temperatures(DEFAULT_TEMPERATURES if args.temperatures is None else args.temperatures)
     n = check_sample_count(args.n if args.n is not None else DEFAULT_SAMPLES)
     run = load_run(args.run, args.device or "auto")
-    records = evaluate_run(run, temperatures, n, 0 if args.seed is None else args.seed, max_n, distribution)
+    seed = 0 if args.seed is None else args.seed
+    features = (feature_model(args.features_from, run, distribution or DistributionBudget(), seed)
+                if distribution is not None or args.mauve else None)
+    records = evaluate_run(run, temperatures, n, seed, max_n, distribution, args.tokenize, features, args.mauve)
     if args.json:
         for record in records:
             print(json.dumps(record, ensure_ascii=False))
@@ -490,8 +621,14 @@ def tokenisation(cfg: Config, checkpoint_path: Path) -> tuple[str, str]:
 
 
 def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n: int, seed: int,
-                 max_n: int, device: str = "auto") -> Path:
-    """Evaluate each run where RUN_DIR/eval lacks a result, then write report.md and plots to `out`."""
+                 max_n: int, device: str = "auto", tokenize: str | None = None, mauve: bool = False,
+                 features_from: str | None = None) -> Path:
+    """Evaluate each run where RUN_DIR/eval lacks a result, then write report.md and plots to `out`.
+
+    `tokenize` scores every run on its decoded text re-tokenised alike; `mauve` adds MAUVE and FD,
+    with one feature model for every run: `features_from`, by default the reference LM fitted on
+    the first run's training split (other runs' samples reach it as text).
+    """
     resolved = [Path(p).resolve() for p in paths]
     repeated = {str(p) for p in resolved if resolved.count(p) > 1}
     if repeated:
@@ -501,15 +638,21 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
 
     runs: list[tuple[Path, Config, str, list[dict[str, Any]]]] = []
     tokenisations: list[tuple[str, str]] = []
+    features: FeatureModel | None = None
     for path in paths:
         checkpoint_path = find_checkpoint(Path(path))
         run_dir = run_directory_of(checkpoint_path, Path(path))
-        wanted = {(checkpoint_path.name, t, n, seed, max_n) for t in temperatures}
-        stored = [r for r in read_jsonl(eval_file(run_dir)) if _key(r) in wanted]
-        missing = [t for t in temperatures if (checkpoint_path.name, t, n, seed, max_n) not in {_key(r) for r in stored}]
+        if mauve and features is None:  # one feature model for every run, fixed by the first
+            features = (load_feature_source(features_from, device) if features_from
+                        else feature_model(None, load_run(path, device), DistributionBudget(), seed))
+        wanted = {(checkpoint_path.name, t, n, seed, max_n, tokenize) for t in temperatures}
+        stored = [r for r in read_jsonl(eval_file(run_dir)) if _key(r) in wanted
+                  and (features is None or r.get("features") == features.description and MAUVE_KEY in r)]
+        missing = [t for t in temperatures
+                   if (checkpoint_path.name, t, n, seed, max_n, tokenize) not in {_key(r) for r in stored}]
         if missing:
             loaded = load_run(path, device)
-            stored += evaluate_run(loaded, missing, n, seed, max_n)
+            stored += evaluate_run(loaded, missing, n, seed, max_n, tokenize=tokenize, features=features, mauve=mauve)
             cfg = loaded.checkpoint.config
         else:
             from textgan import config as config_mod
@@ -519,13 +662,16 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
         tokenisations.append(tokenisation(cfg, checkpoint_path))
     labels = _labels([model_name(cfg) for _, cfg, _, _ in runs], [d.resolve() for d, _, _, _ in runs])
     notes = []
-    if len(set(tokenisations)) > 1:
+    if tokenize is not None:
+        notes.append(f"BLEU and Self-BLEU of every run are scored on its decoded text re-tokenised by `{tokenize}`")
+    elif len(set(tokenisations)) > 1:
         groups: dict[tuple[str, str], list[str]] = {}
         for label, key in zip(labels, tokenisations):
             groups.setdefault(key, []).append(label)
         described = "; ".join(f"{', '.join(names)}: corpus {corpus}, {tokens}" for (corpus, tokens), names in groups.items())
         notes.append("BLEU and Self-BLEU are not comparable across these runs: each is scored on its own "
-                     f"corpus and tokens ({described}); compare runs of one corpus and one tokenizer")
+                     f"corpus and tokens ({described}); compare runs of one corpus and one tokenizer, or pass "
+                     "--tokenize nltk to score every run's decoded text alike")
         log.warning("%s", notes[-1])
     reports = [RunReport(label, model_name(cfg), run_dir, cfg.data.corpus, checkpoint,
                          read_jsonl(run_dir / "metrics.jsonl"), results)
@@ -542,12 +688,18 @@ def add_compare_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--max-n", type=int, default=DEFAULT_MAX_N, help="highest BLEU order, 1..10 (default 5)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--tokenize", choices=TOKENIZE_MODES,
+                   help="score every run's decoded text re-tokenised alike (split or nltk; default: each run's "
+                        "own tokens)")
+    add_feature_arguments(p)
 
 
 def run_compare(args: argparse.Namespace) -> int:
     temperatures = parse_temperatures(args.temperatures)
+    if args.features_from is not None and not args.mauve:
+        raise TextGanError("--features-from sets the features of FD and MAUVE; pass --mauve too")
     report = compare_runs(args.runs, args.out, temperatures, check_sample_count(args.n), args.seed,
-                          check_max_n(args.max_n), args.device)
+                          check_max_n(args.max_n), args.device, args.tokenize, args.mauve, args.features_from)
     print(f"report: {report}")
     return 0
 
