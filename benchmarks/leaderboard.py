@@ -17,6 +17,8 @@ with a checkpoint (`--resume`) and evaluates the temperatures a cell lacks. Ever
 at its latest checkpoint, the model as the budget leaves it, MLE included (not its best
 validation epoch: the GANs are not scored at their best round either). Cells run in
 `--jobs` worker processes (one lock per cell, so two leaderboards never run the same cell).
+A `gad` cell fine-tunes the MLE cell of its setting and seed (model.init_from, its best checkpoint)
+for its own budget, so those cells run after every other cell.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ COMMAND_FILE = "command.txt"  # every command line that trained cells of the gri
 ORDERS = (2, 3, 4, 5)
 DEFAULT_TEMPERATURES = "0.5,0.7,0.85,1.0,1.2,1.5"
 REFERENCE_MODEL = "mle"
+# trainers that fine-tune the setting's MLE cell of the same seed (model.init_from): they run after it
+STARTS_FROM_MLE = {"gad"}
 
 # Samples behind each source's Self-BLEU (None: the source reports none); ours is --samples.
 PUBLISHED_SAMPLES = {"texygen": 9984}
@@ -214,6 +218,8 @@ def cell_config(cell: Cell, plan: dict[str, Any]) -> Any:
     from textgan.config import load_config
 
     keys = SETTINGS[cell.setting].keys(Path(plan["data_dir"])) if cell.setting in SETTINGS else {}
+    if preset_trainer(cell.preset) in STARTS_FROM_MLE:  # the same seed's MLE cell, as its budget left it
+        keys["model.init_from"] = str(cell.run_dir.parent.parent / REFERENCE_MODEL / cell.run_dir.name)
     keys.update({"train.seed": str(cell.seed), "train.time_limit_minutes": str(plan["minutes"]),
                  "train.checkpoint_every_minutes": str(max(plan["minutes"] / 10, 0.005)),
                  "train.pretrain_time_fraction": str(plan["pretrain_fraction"]),
@@ -356,8 +362,10 @@ def run_grid(cells: list[Cell], plan: dict[str, Any], jobs: int, logs: Path) -> 
     pool = ThreadPoolExecutor(max_workers=jobs)
     started = time.monotonic()
     try:
-        futures = [pool.submit(one, cell) for cell in todo]
-        for done, future in enumerate(as_completed(futures), start=1):
+        later = [c for c in todo if preset_trainer(c.preset) in STARTS_FROM_MLE]
+        waves = [[c for c in todo if c not in later], later]  # the MLE cells finish before their fine-tuners start
+        results = (future for wave in waves for future in as_completed([pool.submit(one, cell) for cell in wave]))
+        for done, future in enumerate(results, start=1):
             cell, code = future.result()
             if code:
                 tail = (logs / f"{cell.setting}_{cell.model}_seed{cell.seed}.log").read_text(encoding="utf-8").strip()

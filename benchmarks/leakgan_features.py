@@ -1,8 +1,9 @@
 """Seconds to leak D's features of every prefix of a batch, as LeakGAN does at every step: the
 plain pass over each prefix padded to the row length against `TextCNN.grow_prefix`, same run.
 
-Defaults are the COCO preset's (examples/coco_leakgan.yaml): batch 64, rows of 40 tokens,
-vocabulary 4,700, embedding 64, filters 2,3,4,5,10,15,20 x 100,200,200,200,160,160,160. Pass
+Defaults are those of the timings in docs/discrete_gans.md, the COCO preset before issue 20: batch
+64, rows of 40 tokens, vocabulary 4,700, embedding 64, filters 2,3,4,5,10,15,20 x
+100,200,200,200,160,160,160 (examples/coco_leakgan.yaml now has SeqGAN's filters and 38). Pass
 `--length 20 --vocab 5000` for the oracle's. Also prints the largest difference of the two.
 
     python benchmarks/leakgan_features.py --threads 1

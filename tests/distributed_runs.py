@@ -59,6 +59,21 @@ def runs(corpus: str) -> dict[str, list[str]]:
         "cot": ["--trainer", "cot", *corpus_args(corpus), "--batch-size", "15", "--set", "cot.pretrain_epochs=1",
                 "--set", "cot.steps=2", "--set", "cot.mediator_steps=2", "--set", "cot.eval_every=1",
                 "--set", "cot.mediator_dropout=0.0"],
+        "scratchgan": ["--trainer", "scratchgan", *corpus_args(corpus), "--batch-size", "15",
+                       "--set", "scratchgan.steps=3", "--set", "scratchgan.eval_every=1",
+                       "--set", "scratchgan.d_hidden_dim=8", "--set", "scratchgan.d_embedding_dim=8",
+                       "--set", "scratchgan.d_embedding_dropout=0.0", "--set", "scratchgan.d_num_layers=2",
+                       # Adam turns rounding in near-zero gradients into steps of about the learning rate
+                       "--set", "scratchgan.d_learning_rate=0.001"],
+        # groups of 3 over 2 processes: a group's samples are split between them
+        "gad": ["--trainer", "gad", *oracle, "--epochs", "1", "--batch-size", "15", *SMALL_D,
+                "--set", "gad.pretrain_epochs=1", "--set", "gad.group_size=3", "--set", "gad.steps=3",
+                "--set", "gad.eval_every=1", "--set", "gad.inner_epochs=2", "--set", "gad.prefix_tokens=2",
+                "--set", "gad.nll_oracle_samples=21"],
+        "gad_recurrent": ["--trainer", "gad", *corpus_args(corpus), "--batch-size", "15", *SMALL_D,
+                          "--set", "gad.pretrain_epochs=1", "--set", "gad.group_size=5", "--set", "gad.steps=2",
+                          "--set", "gad.discriminator=recurrent", "--set", "gad.d_hidden_dim=8",
+                          "--set", "gad.d_loss=binary", "--set", "gad.advantage=rloo"],
     }
     seqgan_knobs = table["seqgan"][2:]  # the kin share SeqGAN's machinery and its keys
     table["maligan"] = ["--trainer", "maligan", *seqgan_knobs]
@@ -68,7 +83,7 @@ def runs(corpus: str) -> dict[str, list[str]]:
     table["rankgan"] = ["--trainer", "rankgan", *seqgan_knobs, "--set", "rankgan.reference_size=5",
                         "--set", "rankgan.comparison_size=7"]
     table["leakgan"] = ["--trainer", "leakgan", *seqgan_knobs, "--set", "leakgan.goal_size=4",
-                        "--set", "leakgan.step_size=3", "--set", "leakgan.mle_every=1", "--set", "leakgan.mle_batches=2",
+                        "--set", "leakgan.step_size=3", "--set", "leakgan.mle_every=1", "--set", "leakgan.mle_epochs=1",
                         # Adam turns rounding in near-zero gradients into steps of about the learning rate
                         "--set", "seqgan.pg_learning_rate=0.001"]
     return table
@@ -82,7 +97,9 @@ RESUMED = {"seqgan_resumed": ("seqgan", ["--set", "seqgan.adversarial_rounds=1"]
            "vae_resumed": ("vae", ["--epochs", "1"]),
            "gan_wgan_gp_resumed": ("gan_wgan_gp", ["--epochs", "1"]),
            "gumbel_resumed": ("gumbel", ["--set", "gumbel.adversarial_steps=1"]),
-           "cot_resumed": ("cot", ["--set", "cot.steps=1"])}
+           "cot_resumed": ("cot", ["--set", "cot.steps=1"]),
+           "scratchgan_resumed": ("scratchgan", ["--set", "scratchgan.steps=1"]),
+           "gad_resumed": ("gad", ["--set", "gad.steps=1"])}
 
 
 def run_all(out: Path, corpus: str, names: list[str]) -> int:

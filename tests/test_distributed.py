@@ -1,6 +1,6 @@
 """Two processes (torchrun, gloo on CPU) give the same losses and weights as one process, for
 every trainer: MLE, SeqGAN, MaliGAN, RankGAN and LeakGAN (rollouts and D scoring split), the continuous
-GANs, the VAE, the relaxed-sampling GANs and CoT."""
+GANs, the VAE, the relaxed-sampling GANs, CoT, ScratchGAN and GAD."""
 
 from __future__ import annotations
 

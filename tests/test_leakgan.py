@@ -84,7 +84,7 @@ def padded_prefix_features(cnn: torch.nn.Module, tokens: torch.Tensor, length: i
 @pytest.mark.parametrize("sizes", [([2, 3], [4, 5]), ([1, 2, 6], [3, 4, 2])], ids=["canonical", "size-1-and-full-row"])
 def test_features_grown_token_by_token_equal_the_plain_pass_over_each_padded_prefix(sizes):
     generator = tiny_generator(filter_sizes=sizes[0], num_filters=sizes[1])
-    cnn, fill = generator.discriminator, 6
+    cnn, fill = generator.discriminator, generator.fill_id
     targets = torch.randint(0, 5, (3, 6), generator=torch.Generator().manual_seed(2))
     targets[1, 3:5] = fill  # a fill token inside a prefix leaves its padded form, so its features, as they were
     state = cnn.start_prefix(3, fill)
@@ -94,7 +94,9 @@ def test_features_grown_token_by_token_equal_the_plain_pass_over_each_padded_pre
     plain = torch.stack([padded_prefix_features(cnn, targets, length, fill) for length in range(7)], dim=1)
     assert state.length == 6 and torch.allclose(grown, plain, atol=1e-5)
     assert torch.equal(grown[1, 3], grown[1, 4]) and torch.equal(grown[1, 4], grown[1, 5])  # bit for bit
-    # LeakGAN's teacher-forced pass leaks exactly these features (f_0..f_T), and a picked row keeps its own
+    # LeakGAN's teacher-forced pass over real tokens leaks exactly these features (f_0..f_T)
+    targets[1, 3:5] = 4
+    plain = torch.stack([padded_prefix_features(cnn, targets, length, fill) for length in range(7)], dim=1)
     _, _, leaked = generator.leak(targets)
     assert torch.allclose(leaked, plain, atol=1e-5)
     _, state = generator.logits(generator.inputs_for(targets)[:, :3])  # <bos> and a prefix of 2 tokens
@@ -136,11 +138,14 @@ def test_save_and_load_round_trip_keeps_the_discriminator_and_the_samples(tmp_pa
 
 def test_a_whole_run_trains_samples_and_loads(tmp_path: Path, capsys):
     cfg = tiny_seqgan_config(**{"train.trainer": "leakgan", "model.dropout": 0.1, "leakgan.mle_every": 1,
-                                "leakgan.mle_batches": 2})
+                                "leakgan.mle_epochs": 1, "leakgan.pretrain_rounds": 2, "seqgan.pretrain_d_steps": 4})
     train(cfg, tmp_path / "run")
     log = records(tmp_path / "run")
-    assert [r["phase"] for r in log[:2]] == ["pretrain_d", "pretrain_d"]  # D first: G reads its features
-    assert "nll_oracle" in log[0] and log[0]["step"] == 0
+    assert "nll_oracle" in log[0] and log[0]["step"] == 0 and log[0]["phase"] == "pretrain_d"
+    # pretraining alternates {D updates, MLE epochs}, D first (G reads its features): 2 x {2 D updates, 1 epoch}
+    pretraining = [(r["phase"], r.get("d_update"), r.get("epoch")) for r in log[1:] if "train_nll" in r or "d_update" in r]
+    assert [(phase, d or epoch) for phase, d, epoch in pretraining] == [
+        ("pretrain_d", 1), ("pretrain_d", 2), ("pretrain_g", 1), ("pretrain_d", 3), ("pretrain_d", 4), ("pretrain_g", 2)]
     adversarial = [r for r in log if r["phase"] == "adversarial"]
     assert [r["round"] for r in adversarial] == [1, 2]
     assert all(0.0 <= r["mean_reward"] <= 1.0 and math.isfinite(r["nll_oracle"]) for r in adversarial)
@@ -163,3 +168,72 @@ def test_non_finite_policy_loss_stops_with_the_last_good_checkpoint(tmp_path: Pa
     good = load(tmp_path / "run", prefer="latest")
     assert good.state["extra"]["phase"] == "adversarial" and good.state["extra"]["round"] == 0
     assert all(torch.isfinite(p).all() for p in good.generator.parameters())
+
+
+def test_the_fill_id_is_no_vocabulary_id_and_a_generated_token_always_moves_the_prefix_feature():
+    generator = tiny_generator()
+    assert generator.fill_id not in range(generator.vocab_size)
+    assert generator.discriminator.embedding.num_embeddings == generator.vocab_size + 1
+    cnn = generator.discriminator
+    state = cnn.start_prefix(generator.vocab_size, generator.fill_id)
+    _, features = cnn.grow_prefix(state, torch.arange(generator.vocab_size).unsqueeze(1), generator.fill_id,
+                                  include_start=True)
+    # every id, 0 included (the old fill: a real oracle token), changes D's feature of the empty prefix
+    assert (features[:, 1] - features[:, 0]).abs().amax(dim=1).gt(0).all()
+
+
+def test_the_goal_embedding_w_has_unit_norm():
+    generator = tiny_generator()
+    seen = []
+    handle = generator.goal_projection.register_forward_hook(lambda module, inputs, out: seen.append(out))
+    captured = []
+    original = generator.goal_logits
+    generator.goal_logits = lambda hidden, w: captured.append(w) or original(hidden, w)
+    generator.logits(generator.inputs_for(torch.randint(0, 5, (4, 6), generator=torch.Generator().manual_seed(3))))
+    handle.remove()
+    assert seen[0].norm(dim=-1).sub(1).abs().amax() > 1e-3  # W_psi's output itself is not unit-length
+    assert torch.allclose(captured[0].norm(dim=-1), torch.ones(4, 6), atol=1e-5)
+
+
+def leakgan_trainer(out: Path, **overrides: object):
+    """LeakGAN's trainer on the tiny oracle, with its own generator, untrained."""
+    from textgan.api import build_data
+    from textgan.checkpoint import RunDirectory
+    from textgan.training.leakgan import LeakGANTrainer
+    from textgan.training.runtime import make_runtime
+
+    cfg = tiny_seqgan_config(**{"train.trainer": "leakgan", **overrides})
+    torch.manual_seed(cfg.train.seed)
+    data = build_data(cfg)
+    return LeakGANTrainer(cfg, RunDirectory(out), make_runtime("cpu", "fp32"), data,
+                          LeakGANTrainer.new_generator(cfg, data))
+
+
+def _policy_gradients(trainer, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    trainer.model.zero_grad(set_to_none=True)
+    trainer.policy_loss(samples, rewards, mask).backward()
+    return {name: p.grad.clone() for name, p in trainer.model.named_parameters() if p.grad is not None}
+
+
+def test_the_workers_gradient_does_not_depend_on_ds_reward_and_the_managers_does(tmp_path: Path):
+    trainer = leakgan_trainer(tmp_path / "run")
+    samples = trainer.model.sample(8, generator=torch.Generator().manual_seed(4))
+    mask = torch.ones_like(samples, dtype=torch.bool)
+    low = _policy_gradients(trainer, samples, torch.full(samples.shape, 0.1), mask)
+    high = _policy_gradients(trainer, samples, torch.rand(samples.shape, generator=torch.Generator().manual_seed(5)), mask)
+    manager = ("manager.", "manager_output.")
+    worker = [name for name in low if not name.startswith(manager)]
+    assert {"embedding.weight", "worker_output.weight", "goal_projection.weight"} <= set(worker)
+    for name in worker:
+        assert torch.equal(low[name], high[name]), name
+    assert any(not torch.equal(low[name], high[name]) for name in low if name.startswith(manager))
+    assert not any(name.startswith("discriminator.") for name in low)  # D learns from its own loss only
+
+
+def test_ds_negatives_are_sampled_with_the_logits_scaled_by_negative_logit_scale(tmp_path: Path, monkeypatch):
+    trainer = leakgan_trainer(tmp_path / "run", **{"leakgan.negative_logit_scale": 2.0})
+    temperatures = []
+    original = trainer.model.sample
+    monkeypatch.setattr(trainer.model, "sample", lambda *a, **k: temperatures.append(k["temperature"]) or original(*a, **k))
+    trainer.real_and_generated()
+    assert temperatures and set(temperatures) == {0.5}

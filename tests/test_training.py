@@ -110,12 +110,17 @@ KILLED_RUNS = {
                "--set", "model.kind=relational_memory", "--set", "model.hidden_dim=16", "--set", "model.num_heads=2",
                "--set", "gumbel.adversarial_steps=8", "--set", "gumbel.d_steps=2", "--set", "gumbel.eval_every=3"],
     "cot": ["--trainer", "cot", "--set", "cot.pretrain_epochs=1", "--set", "cot.steps=8", "--set", "cot.eval_every=3"],
+    "scratchgan": ["--trainer", "scratchgan", "--set", "scratchgan.steps=40", "--set", "scratchgan.eval_every=7",
+                   "--set", "scratchgan.d_hidden_dim=16", "--set", "scratchgan.d_embedding_dim=8"],
+    "gad": ["--trainer", "gad", *SMALL_D, "--set", "gad.pretrain_epochs=1", "--set", "gad.steps=12",
+            "--set", "gad.eval_every=5", "--set", "gad.inner_epochs=2", "--set", "gad.prefix_tokens=2"],
 }
 KILLED_RUNS["maligan"] = ["--trainer", "maligan", *KILLED_RUNS["seqgan"][2:]]
 KILLED_RUNS["rankgan"] = ["--trainer", "rankgan", *KILLED_RUNS["seqgan"][2:], "--set", "rankgan.reference_size=8",
                           "--set", "rankgan.comparison_size=8", "--set", "seqgan.baseline=true"]
 KILLED_RUNS["leakgan"] = ["--trainer", "leakgan", *KILLED_RUNS["seqgan"][2:], "--set", "leakgan.mle_every=2",
-                          "--set", "leakgan.mle_batches=2", "--set", "leakgan.goal_size=4"]
+                          "--set", "leakgan.mle_epochs=1", "--set", "leakgan.goal_size=4",
+                          "--set", "leakgan.pretrain_rounds=2"]
 
 
 def _train_command(corpus: Path, out: Path, trainer: str) -> list[str]:
@@ -229,6 +234,9 @@ TIME_LIMITED = {
     "gumbel": {"discriminator.embedding_dim": 8, "discriminator.filter_sizes": [2, 3],
                "discriminator.num_filters": [6, 6], "gumbel.adversarial_steps": 10_000},
     "cot": {"cot.steps": 10_000},
+    "scratchgan": {"scratchgan.steps": 10_000, "scratchgan.d_hidden_dim": 8, "scratchgan.d_layer_norm": False},
+    "gad": {"gad.steps": 10_000, "gad.pretrain_epochs": 1, "discriminator.embedding_dim": 8,
+            "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [6, 6]},
 }
 TIME_LIMITED["leakgan"] = TIME_LIMITED["seqgan"]
 

@@ -182,15 +182,23 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
         raise ConfigError(f"train.trainer must be one of {', '.join(TRAINERS)}, got {cfg.train.trainer!r}")
 
     seed_everything(cfg.train.seed)
+    start_run = checkpoint_path is None and config_mod.is_run_folder(cfg.model.init_from)
     with runtime.main_first():  # rank 0 fills the tokenisation cache, the others then read it
-        if checkpoint_path is not None:
-            loaded = load_checkpoint(checkpoint_path)
-            data = encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator))
+        if checkpoint_path is not None or start_run:
+            loaded = load_checkpoint(checkpoint_path or find_checkpoint(Path(cfg.model.init_from).expanduser()))
+            data = (build_data(cfg) if start_run and cfg.data.corpus == "oracle" else
+                    encode_within_context(cfg, loaded.tokenizer, pretrained_generator_context(cfg, loaded.generator)))
         elif cfg.model.init_from:
+            if cfg.data.corpus == "oracle":
+                raise ConfigError(f"model.init_from={cfg.model.init_from}: no textgan run there (its config.yaml); on "
+                                  "the oracle start from a run folder, e.g. one of examples/oracle_mle.yaml")
             data = pretrained_data(cfg)
         else:
             data = build_data(cfg)
-    if checkpoint_path is not None:
+    if start_run and loaded.generator.vocab_size != data.tokenizer.vocab_size:
+        raise ConfigError(f"model.init_from={cfg.model.init_from}: its generator has {loaded.generator.vocab_size} "
+                          f"tokens, this corpus {data.tokenizer.vocab_size}; start from a run on the same data")
+    if checkpoint_path is not None or start_run:
         generator = loaded.generator
     elif cfg.model.init_from:
         from textgan.models.pretrained import load_pretrained_generator

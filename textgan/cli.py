@@ -80,7 +80,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokenizer", help="char | word | bpe")
     p.add_argument("--model", help="lstm | transformer")
     p.add_argument("--init-from", metavar="NAME_OR_FOLDER",
-                   help="start from a Hugging Face causal LM (folder or Hub id) with its own tokenizer")
+                   help="start from a Hugging Face causal LM (folder or Hub id) with its own tokenizer, "
+                        "or from a textgan run folder (its best checkpoint)")
     p.add_argument("--trainer", help="mle or an adversarial trainer")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)

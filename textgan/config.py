@@ -136,12 +136,14 @@ class ModelConfig:
     # 0: the architecture's own initialisation (PyTorch's for the LSTM, GPT-2's N(0, 0.02));
     # > 0: weights drawn from N(0, init_std) (SeqGAN: every LSTM weight and bias N(0, 0.1))
     init_std: float = param(0.0, low=0.0)
-    # a Hugging Face causal LM (folder or Hub id) to start from, with its own tokenizer; the
-    # architecture keys above and tokenizer.kind are then ignored
+    # a Hugging Face causal LM (folder or Hub id) to start from, with its own tokenizer, or a textgan
+    # run folder (its best checkpoint's generator and tokenizer); the architecture keys above and
+    # tokenizer.kind are then ignored
     init_from: str = param("", free=True)
 
 
-TRAINER_NAMES = ("mle", "vae", "gan", "seqgan", "maligan", "rankgan", "leakgan", "gumbel", "cot")  # textgan.training.TRAINERS must have exactly these
+TRAINER_NAMES = ("mle", "vae", "gan", "seqgan", "maligan", "rankgan", "leakgan", "gumbel", "cot", "scratchgan",
+                 "gad")  # textgan.training.TRAINERS must have exactly these
 
 
 @dataclass
@@ -299,6 +301,9 @@ class MaliGanConfig:
     mixing_tokens: int = param(0, low=0)
     mixing_decrease: int = param(1, low=1)
     mixing_every: int = param(10, low=1)
+    # Algorithm 2's n: continuations G samples of each real prefix; the weights are normalised
+    # within each prefix's n rows (1: one continuation each, normalised over the batch)
+    mixing_samples: int = param(1, low=1)
 
 
 @dataclass
@@ -319,9 +324,12 @@ class LeakGanConfig:
     step_size: int = param(4, low=1)  # c: the Worker's goal is renewed every c tokens, to the sum of the last c goals
     manager_hidden_dim: int = param(32, low=1)  # the Manager LSTM's width
     delta: float = param(16.0, low=0.0, low_open=True)  # rescaled activation sigma(delta * (rank / B - 0.5))
-    intrinsic_weight: float = param(1.0, low=0.0)  # the Worker's reward: rescaled Q + this x intrinsic reward
-    mle_every: int = param(10, low=0)  # interleaved training: MLE batches after every this many rounds (0 = none)
-    mle_batches: int = param(5, low=1)  # MLE batches (Worker NLL + Manager goal loss on real rows) each time
+    # pretraining alternates this many times {D updates, MLE epochs}, each round a share of
+    # seqgan.pretrain_d_steps and train.epochs
+    pretrain_rounds: int = param(10, low=1)
+    mle_every: int = param(10, low=0)  # interleaved training: MLE epochs after every this many rounds (0 = none)
+    mle_epochs: int = param(5, low=1)  # full MLE epochs (Worker NLL + Manager goal loss on real rows) each time
+    negative_logit_scale: float = param(1.5, low=0.0, low_open=True)  # D's generated rows: softmax(logits x this)
 
 
 @dataclass
@@ -365,6 +373,58 @@ class CotConfig:
 
 
 @dataclass
+class ScratchGanConfig:
+    """ScratchGAN (de Masson d'Autume et al. 2019): no MLE; per step one D and one G update on a
+    batch of train.batch_size; dense rewards 2 sigmoid(D_t) - 1 from a recurrent per-token D,
+    discounted returns, a moving-average baseline. Defaults are the authors' code's (EMNLP2017 News);
+    G's size is the model section's (2 x 512 LSTM there), its embedding model.embedding_dim wide."""
+
+    steps: int = param(200_000, low=0)  # one D and one G update each
+    pretrain_epochs: int = param(0, low=0)  # MLE epochs first, at train.learning_rate (ScratchGAN: none; > 0 an ablation)
+    gamma: float = param(0.23, low=0.0, high=1.0)  # discount of the per-token rewards
+    baseline_decay: float = param(0.08, low=0.0, high=1.0)  # b <- decay * b + (1 - decay) * mean return
+    g_learning_rate: float = param(9.59e-5, low=0.0, low_open=True)  # Adam
+    d_learning_rate: float = param(9.38e-3, low=0.0, low_open=True)  # Adam, about 100x G's
+    beta1: float = param(0.5, low=0.0, high=1.0, high_open=True)  # Adam beta1 of both
+    d_hidden_dim: int = param(512, low=1)  # D's LSTM width
+    d_num_layers: int = param(1, low=1)
+    d_embedding_dim: int = param(64, low=1)  # D's trainable embedding width
+    d_embedding_dropout: float = param(0.1, low=0.0, high=1.0, high_open=True)  # dropout on D's embedding table
+    d_layer_norm: bool = param(True)  # layer norm inside D's LSTM
+    d_l2: float = param(1e-6, low=0.0)  # L2 weight on every D weight (sum of squares / 2)
+    # a word2vec/GloVe text file: frozen vectors beside the trainable embeddings of G and D ("" = none)
+    word_vectors: str = param("", free=True)
+    eval_every: int = param(1000, low=1)  # steps between evaluations (the last step always)
+    nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
+
+
+@dataclass
+class GadConfig:
+    """Group-relative adversarial training (GAD-style GRPO against an on-policy discriminator):
+    k samples per prompt or real prefix, the discriminator's score as reward, group-relative
+    advantages, a per-token KL to the starting model; starts from model.init_from (an MLE run or a
+    Hugging Face causal LM) or gad.pretrain_epochs of MLE. D: the discriminator section."""
+
+    steps: int = param(2000, low=0)  # policy updates (each after gad.d_steps D updates on the step's samples)
+    group_size: int = param(4, low=2)  # k samples per prompt / prefix; train.batch_size must be a multiple
+    prefix_tokens: int = param(0, low=0)  # plain text: real tokens each group starts from (0 = from <bos>)
+    advantage: str = param("grpo", choices=("grpo", "rloo"))  # group-normalised | leave-one-out
+    clip_epsilon: float = param(0.2, low=0.0)  # importance ratio clipped to [1 - eps, 1 + eps] (0 = not clipped)
+    inner_epochs: int = param(1, low=1)  # policy updates on each step's samples (> 1: the ratio moves)
+    kl_coef: float = param(0.04, low=0.0)  # weight of the k3 KL to the starting model (0 = none)
+    g_learning_rate: float = param(1e-4, low=0.0, low_open=True)  # Adam
+    # recurrent: an LSTM sequence D (GAD's D is a language model with a score head) | textcnn: the
+    # discriminator section's TextCNN (SeqGAN's size costs ~8 MLE steps a step on the oracle)
+    discriminator: str = param("recurrent", choices=("recurrent", "textcnn"))
+    d_loss: str = param("bradley_terry", choices=("bradley_terry", "binary"))  # real > generated pairs | real / fake
+    d_steps: int = param(1, low=1)  # D updates per step, on the step's samples
+    d_hidden_dim: int = param(64, low=1)  # recurrent D's LSTM width (embedding: discriminator.embedding_dim)
+    pretrain_epochs: int = param(0, low=0)  # MLE epochs first (0: start from model.init_from as it is)
+    eval_every: int = param(100, low=1)  # steps between evaluations (the last step always)
+    nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
+
+
+@dataclass
 class Config:
     """Every section of a run."""
 
@@ -382,6 +442,8 @@ class Config:
     leakgan: LeakGanConfig = field(default_factory=LeakGanConfig)
     gumbel: GumbelConfig = field(default_factory=GumbelConfig)
     cot: CotConfig = field(default_factory=CotConfig)
+    scratchgan: ScratchGanConfig = field(default_factory=ScratchGanConfig)
+    gad: GadConfig = field(default_factory=GadConfig)
 
 
 def _section_types() -> dict[str, type]:
@@ -591,6 +653,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.trainer == "leakgan" and cfg.discriminator.representations != 1:
         raise ConfigError("train.trainer=leakgan leaks the features of one TextCNN; set discriminator.representations=1")
+    m = cfg.maligan
+    if m.mixing_tokens and m.mixing_samples > 1 and (cfg.train.batch_size % m.mixing_samples or m.rollouts):
+        raise ConfigError(f"maligan.mixing_samples={m.mixing_samples} groups the rows of a batch by real prefix: "
+                          "train.batch_size must be a multiple of it, and maligan.rollouts false")
     if cfg.discriminator.embedding_dim % cfg.discriminator.representations:
         raise ConfigError(
             f"discriminator.embedding_dim ({cfg.discriminator.embedding_dim}) must be divisible by "
@@ -606,7 +672,12 @@ def validate(cfg: Config) -> None:
             f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
             f"real label), not {cfg.gan.objective}; set it to 0"
         )
-    if cfg.model.init_from and (cfg.data.corpus == "oracle" or cfg.train.trainer in ("gan", "vae", "leakgan")):
+    if cfg.train.trainer == "gad":
+        check_gad(cfg)
+    # gad on the oracle starts from a run folder that may not exist yet (api.train checks it)
+    oracle = cfg.data.corpus == "oracle" and cfg.train.trainer != "gad"
+    if (cfg.model.init_from and not is_run_folder(cfg.model.init_from)
+            and (oracle or cfg.train.trainer in ("gan", "vae", "leakgan"))):
         raise ConfigError(
             f"model.init_from starts a token generator from a pretrained LM; it does not apply to "
             f"{'the oracle corpus' if cfg.data.corpus == 'oracle' else 'train.trainer=' + cfg.train.trainer}; "
@@ -617,6 +688,21 @@ def validate(cfg: Config) -> None:
             f"model.embedding_dim ({cfg.model.embedding_dim}) must be divisible by "
             f"model.num_heads ({cfg.model.num_heads})"
         )
+
+
+def is_run_folder(path: str) -> bool:
+    """Whether model.init_from names a textgan run directory (its config.yaml beside checkpoints/)."""
+    return (Path(path).expanduser() / "config.yaml").is_file()
+
+
+def check_gad(cfg: Config) -> None:
+    """train.trainer=gad: a start to fine-tune, and whole groups in a batch."""
+    if not cfg.model.init_from and not cfg.gad.pretrain_epochs:
+        raise ConfigError("train.trainer=gad fine-tunes a trained generator; pass --init-from RUN_OR_MODEL (an MLE "
+                          "run folder or a Hugging Face causal LM) or set gad.pretrain_epochs")
+    if cfg.train.batch_size % cfg.gad.group_size:
+        raise ConfigError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of gad.group_size "
+                          f"({cfg.gad.group_size}): batch_size / group_size prompts, group_size samples each")
 
 
 def save_yaml(cfg: Config, path: str | Path) -> None:

@@ -36,6 +36,10 @@ def _model_type_class(model_type: object) -> type[Generator] | None:
         from textgan.models.relational_memory import RelationalMemoryGenerator
 
         return RelationalMemoryGenerator
+    if model_type == "textgan-tied-lstm":
+        from textgan.models.scratchgan import TiedLSTMGenerator
+
+        return TiedLSTMGenerator
     if model_type == "textgan-leakgan":
         from textgan.models.leakgan import LeakGANGenerator
 
@@ -53,8 +57,8 @@ def _model_type_class(model_type: object) -> type[Generator] | None:
     return None
 
 
-TEXTGAN_MODEL_TYPES = ("textgan-lstm", "textgan-relational-memory", "textgan-leakgan", "textgan-continuous",
-                       "textgan-vae")
+TEXTGAN_MODEL_TYPES = ("textgan-lstm", "textgan-tied-lstm", "textgan-relational-memory", "textgan-leakgan",
+                       "textgan-continuous", "textgan-vae")
 MODEL_TYPES = (*TEXTGAN_MODEL_TYPES, "a Hugging Face causal LM")
 
 

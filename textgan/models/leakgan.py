@@ -5,10 +5,15 @@ length) and gives its feature f_t (the highway layer's output), computed increme
 (`TextCNN.grow_prefix`: one window per filter bank and token, not a pass over the whole row).
 The Manager, an LSTM over these features, emits a unit goal g_t in the same feature space at
 every step. The Worker, an LSTM over the tokens, outputs a V x k matrix O_t; its logits are
-O_t · w, with w = W_ψ · (sum of the Manager's goals). As in the authors' code, the Worker's
+O_t · w, with w = W_ψ · (sum of the Manager's goals) scaled to unit length (as in both reference
+codes: its norm would otherwise act as a free sampling temperature). As in the authors' code, the Worker's
 goal is renewed every c steps, to the sum of the c goals emitted since the last renewal (a
 learned goal before the first); the Worker does not backpropagate into the goals (the Manager
 learns from its own loss).
+
+Prefixes are padded with a fill id of their own, `vocab_size` (D's embedding has one row more than
+the vocabulary, as the authors' -1 fill): a padding token that is also a real token would make a
+generated token of that id leave D's prefix feature unchanged.
 
 The discriminator is a submodule (`discriminator`), so model.safetensors holds everything that
 sampling needs; the trainer trains it as LeakGAN's D, and the policy's optimisers never see a
@@ -23,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from textgan.data.encoding import fill_id
 from textgan.models.base import Generator
 from textgan.models.cnn_discriminator import PrefixPooling, TextCNN
 
@@ -68,7 +72,8 @@ class LeakGANGenerator(Generator):
         super().__init__(vocab_size, max_length, bos_id, eos_id, pad_id)
         self.embedding_dim, self.hidden_dim, self.num_layers, self.dropout_rate = embedding_dim, hidden_dim, num_layers, dropout
         self.manager_hidden_dim, self.goal_size, self.step_size = manager_hidden_dim, goal_size, step_size
-        self.discriminator = TextCNN(vocab_size, max_length, discriminator_embedding_dim, filter_sizes, num_filters,
+        # one embedding row more than the vocabulary: the prefix fill id (`fill_id`), never a real token
+        self.discriminator = TextCNN(vocab_size + 1, max_length, discriminator_embedding_dim, filter_sizes, num_filters,
                                      discriminator_dropout)
         feature_dim = sum(num_filters)
         self.manager = nn.LSTM(feature_dim, manager_hidden_dim, batch_first=True)
@@ -86,6 +91,11 @@ class LeakGANGenerator(Generator):
                     parameter.normal_(0.0, init_std)
             nn.init.trunc_normal_(self.initial_goal, std=0.1, a=-0.2, b=0.2)
 
+    @property
+    def fill_id(self) -> int:
+        """The id that pads D's view of a prefix: `vocab_size`, one past every real token."""
+        return self.vocab_size
+
     def policy_parameters(self) -> list[nn.Parameter]:
         """The Manager's and Worker's parameters (everything but the discriminator)."""
         return [p for name, p in self.named_parameters() if not name.startswith("discriminator.")]
@@ -96,7 +106,7 @@ class LeakGANGenerator(Generator):
         zeros = lambda layers, width: torch.zeros(layers, batch, width, device=device)
         return LeakState((zeros(self.num_layers, self.hidden_dim), zeros(self.num_layers, self.hidden_dim)),
                          (zeros(1, self.manager_hidden_dim), zeros(1, self.manager_hidden_dim)),
-                         self.discriminator.start_prefix(batch, fill_id(self.pad_id, self.eos_id)),
+                         self.discriminator.start_prefix(batch, self.fill_id),
                          torch.zeros(batch, feature_dim, device=device),
                          self.initial_goal.unsqueeze(0).expand(batch, -1), 0)
 
@@ -114,7 +124,7 @@ class LeakGANGenerator(Generator):
         steps = state.steps + emitted.shape[1]
         room = self.max_length - state.prefix.length  # a prefix stops growing at max_length
         with_start = fresh or room == 0  # the features before the first input (fresh), or of the full prefix
-        prefix, seen = self.discriminator.grow_prefix(state.prefix, emitted[:, :room], fill_id(self.pad_id, self.eos_id),
+        prefix, seen = self.discriminator.grow_prefix(state.prefix, emitted[:, :room], self.fill_id,
                                                       include_start=with_start)
         features = seen[:, 1:] if with_start and not fresh else seen
         if features.shape[1] < count:
@@ -124,7 +134,8 @@ class LeakGANGenerator(Generator):
         goals, goal_sum, goal = renewed_goals(subgoals.detach(), state.goal_sum, state.goal, steps - count + 1,
                                               self.step_size)
         worker_hidden, worker_state = self.worker(self.embedding(tokens), state.worker)
-        logits = self.goal_logits(self.dropout(worker_hidden), self.goal_projection(goals))
+        w = F.normalize(self.goal_projection(goals), dim=-1)  # unit norm, as both reference codes
+        logits = self.goal_logits(self.dropout(worker_hidden), w)
         new_state = LeakState(worker_state, manager_state, prefix, goal_sum, goal, steps)
         return logits, new_state, subgoals, features
 
@@ -146,7 +157,7 @@ class LeakGANGenerator(Generator):
         """Teacher-forced pass over (B, T) targets: ((B, T, V) logits, (B, T, F) goals g_0..g_T-1
         with gradient, (B, T + 1, F) features f_0..f_T of the prefixes of 0..T tokens)."""
         logits, state, subgoals, features = self.run(self.inputs_for(targets))
-        _, whole = self.discriminator.grow_prefix(state.prefix, targets[:, -1:], fill_id(self.pad_id, self.eos_id))
+        _, whole = self.discriminator.grow_prefix(state.prefix, targets[:, -1:], self.fill_id)
         return logits, subgoals, torch.cat([features, whole], dim=1)
 
     def select_state(self, state: Any, index: torch.Tensor) -> Any:

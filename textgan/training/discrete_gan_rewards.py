@@ -8,6 +8,7 @@ hand-built batch.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -16,13 +17,16 @@ import torch.nn.functional as F
 Reduce = Callable[[torch.Tensor], torch.Tensor]
 
 
-def maligan_sentence_rewards(logits: torch.Tensor) -> torch.Tensor:
-    """(B,) MaliGAN rewards of a batch from D's logits: r_i / sum_j r_j - 1/B, r = D / (1 - D).
+def maligan_sentence_rewards(logits: torch.Tensor, group_size: int = 0) -> torch.Tensor:
+    """(B,) MaliGAN rewards of a batch from D's logits: r_i / sum_j r_j - 1/n, r = D / (1 - D),
+    normalised over each group of `group_size` consecutive rows (0: the whole batch, n = B).
 
     D / (1 - D) = exp(logit), so the normalised weights are softmax(logits), computed without
-    overflow; the baseline b = 1/B is their mean (Che et al. 2017, Algorithm 1).
+    overflow; the baseline b = 1/n is their mean (Che et al. 2017, Algorithm 1; Algorithm 2
+    normalises over the continuations of one real prefix).
     """
-    return torch.softmax(logits.double(), dim=0).float() - 1.0 / logits.shape[0]
+    groups = logits.double().view(-1, group_size or logits.shape[0])
+    return (torch.softmax(groups, dim=1) - 1.0 / groups.shape[1]).view(-1).float()
 
 
 def maligan_token_rewards(q_values: torch.Tensor, mask: torch.Tensor,
@@ -59,32 +63,37 @@ def mixed_mle_mali_loss(log_probs: torch.Tensor, rewards: torch.Tensor, generate
     return -total / reduce((weights + teacher).sum()).clamp(min=1)
 
 
-def cosine_relevance(features: torch.Tensor, reference: torch.Tensor, gamma: float) -> torch.Tensor:
-    """(B,) gamma * cos(feature of each sentence, the reference feature) (RankGAN's gamma * alpha)."""
-    return gamma * F.cosine_similarity(features.float(), reference.float().unsqueeze(0), dim=1)
+def cosine_relevance(features: torch.Tensor, references: torch.Tensor, gamma: float) -> torch.Tensor:
+    """(B, U) gamma * cos(feature of each sentence, feature of each reference sentence u): RankGAN's
+    gamma * alpha(s | u) (Lin et al. 2017, eq. 2), one column per reference."""
+    return gamma * (F.normalize(features.float(), dim=1) @ F.normalize(references.float(), dim=1).t())
 
 
 def log_rank(relevance: torch.Tensor, comparison_relevance: torch.Tensor) -> torch.Tensor:
-    """(B,) log P(s | C') with C' = C + {s}: each sentence's softmax share against the comparison set C.
+    """(B,) log R(s | U, C): the log of the expectation over the references u of each sentence's
+    softmax share against the comparison set C, C' = C + {s} (Lin et al. 2017, eq. 2-3):
+    R(s) = mean_u exp(g(s, u)) / (exp(g(s, u)) + sum_{c in C} exp(g(c, u))), g = gamma * alpha.
 
-    log P(s) = g(s) - log(exp(g(s)) + sum_{c in C} exp(g(c))), g = gamma * alpha (Lin et al. 2017, eq. 2-3).
+    relevance: (B, U); comparison_relevance: (|C|, U), against the same references.
     """
     if comparison_relevance.numel() == 0:
-        return torch.zeros_like(relevance)
-    return relevance - torch.logaddexp(relevance, torch.logsumexp(comparison_relevance, dim=0))
+        return torch.zeros(relevance.shape[0], dtype=relevance.dtype, device=relevance.device)
+    shares = relevance - torch.logaddexp(relevance, torch.logsumexp(comparison_relevance, dim=0, keepdim=True))
+    return torch.logsumexp(shares, dim=1) - math.log(relevance.shape[1])
 
 
 def ranker_loss(relevance: torch.Tensor, is_real: torch.Tensor) -> torch.Tensor:
-    """RankGAN's ranker objective on one batch, to minimise: -(E_real log R(s | C-) - E_fake log R(s | C+)).
+    """RankGAN's ranker objective on one batch, to minimise: -(E_real log R(s | U, C-) - E_fake log R(s | U, C+)).
 
     A real sentence is ranked against the batch's generated ones (C-), a generated one against
-    the batch's real ones (C+) (Lin et al. 2017, eq. 4); a class absent from the batch adds 0.
+    the batch's real ones (C+) (Lin et al. 2017, eq. 4); relevance is (N, U); a class absent from
+    the batch adds 0.
     """
     real, fake = relevance[is_real], relevance[~is_real]
     loss = relevance.new_zeros(())
-    if real.numel():
+    if len(real):
         loss = loss - log_rank(real, fake).mean()
-    if fake.numel():
+    if len(fake):
         loss = loss + log_rank(fake, real).mean()
     return loss
 

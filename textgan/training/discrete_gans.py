@@ -30,15 +30,20 @@ class MaliGANTrainer(SeqGANTrainer):
     def baseline(self) -> bool:
         return False  # the reward carries the paper's baseline 1/B
 
+    def mixing_tokens(self) -> int:
+        """N, the real prefix's length in this round (0: Algorithm 1)."""
+        m = self.cfg.maligan
+        return mixing_prefix_length(m.mixing_tokens, m.mixing_decrease, m.mixing_every, self.round)
+
     def policy_prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor, MLESpan | None]:
         """With maligan.mixing_tokens: real rows whose first N tokens after the prompt (never past
-        their <eos>) stay, for G to continue and to learn by MLE; N shrinks over the rounds
-        (Algorithm 2)."""
-        m = self.cfg.maligan
-        n = mixing_prefix_length(m.mixing_tokens, m.mixing_decrease, m.mixing_every, self.round)
+        their <eos>) stay, for G to continue and to learn by MLE, each maligan.mixing_samples times
+        in a row; N shrinks over the rounds (Algorithm 2)."""
+        m, n = self.cfg.maligan, self.mixing_tokens()
         if not n:
             return super().policy_prompts(count)
-        real, start = self.real_rows(count)
+        real, start = (x.repeat_interleave(m.mixing_samples, dim=0)
+                       for x in self.real_rows(count // m.mixing_samples))
         end = torch.maximum(torch.minimum(start + n, eos_positions(real, self.generator.eos_id)), start)
         return real, end, (start, end)
 
@@ -63,15 +68,18 @@ class MaliGANTrainer(SeqGANTrainer):
             return maligan_token_rewards(q_values, mask, runtime.all_reduce_sum), q_values
         with torch.no_grad(), eval_mode(self.discriminator), runtime.autocast():
             logits = self.discriminator(samples).float()
-        # normalised over the global batch: every process holds every row's logit
-        rewards = runtime.local(maligan_sentence_rewards(runtime.gather_rows(logits, self.cfg.train.batch_size)))
+        # normalised over the global batch, or over each real prefix's rows (Algorithm 2): every
+        # process holds every row's logit
+        group = self.cfg.maligan.mixing_samples if self.mixing_tokens() else 0
+        rewards = runtime.local(maligan_sentence_rewards(runtime.gather_rows(logits, self.cfg.train.batch_size), group))
         return rewards.unsqueeze(1) * mask, torch.sigmoid(logits).unsqueeze(1) * mask
 
 
 class RankGANTrainer(SeqGANTrainer):
-    """RankGAN: D is a ranker (the TextCNN's sentence feature, cosine similarity to the mean
-    feature of a reference set of real rows, softmax with gamma over a comparison set); G's
-    reward is the rollout mean of log R(completion | reference, real comparison set)."""
+    """RankGAN: D is a ranker (the TextCNN's sentence feature; for each real reference sentence u,
+    a softmax with gamma over the cosine similarities of a comparison set and the sentence; the
+    mean share over the references is the rank score R); G's reward is the rollout mean of
+    log R(completion | references, real comparison set)."""
 
     name = "rankgan"
     title = "RankGAN"
@@ -88,9 +96,8 @@ class RankGANTrainer(SeqGANTrainer):
         return cnn.sentence_features(cnn.features(cnn.embed(tokens))).flatten(1)
 
     def relevance(self, tokens: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """(B,) gamma * cos(feature, mean feature of the reference rows)."""
-        reference_feature = self.sentence_features(reference).mean(dim=0)
-        return cosine_relevance(self.sentence_features(tokens), reference_feature, self.cfg.rankgan.gamma)
+        """(B, U) gamma * cos(feature, feature of each reference row)."""
+        return cosine_relevance(self.sentence_features(tokens), self.sentence_features(reference), self.cfg.rankgan.gamma)
 
     def token_rewards(self, samples: torch.Tensor, prompt_lengths: torch.Tensor,
                       mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,12 +105,12 @@ class RankGANTrainer(SeqGANTrainer):
         r, runtime = self.cfg.rankgan, self.runtime
         reference, comparison = self.ranking_rows(r.reference_size), self.ranking_rows(r.comparison_size)
         with torch.no_grad(), runtime.autocast():
-            reference_feature = self.sentence_features(reference).mean(dim=0)
-            comparison_relevance = cosine_relevance(self.sentence_features(comparison), reference_feature, r.gamma)
+            reference_features = self.sentence_features(reference)
+            comparison_relevance = cosine_relevance(self.sentence_features(comparison), reference_features, r.gamma)
 
         def score(sequences: torch.Tensor) -> torch.Tensor:
             with runtime.autocast():
-                relevance = cosine_relevance(self.sentence_features(sequences), reference_feature, r.gamma)
+                relevance = cosine_relevance(self.sentence_features(sequences), reference_features, r.gamma)
             return log_rank(relevance, comparison_relevance)
 
         q_values = self.rollout_q(samples, prompt_lengths, score)
@@ -131,7 +138,8 @@ class RankGANTrainer(SeqGANTrainer):
                 loss = ranker_loss(relevance, is_real[batch])
                 self.check_finite(loss, "ranker loss")
                 backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
-                real_scores, fake_scores = relevance.detach()[is_real[batch]], relevance.detach()[~is_real[batch]]
+                scores = relevance.detach().mean(dim=1)  # mean relevance to the references: the ranking shown
+                real_scores, fake_scores = scores[is_real[batch]], scores[~is_real[batch]]
                 pairs = real_scores.unsqueeze(1) > fake_scores.unsqueeze(0)
                 loss_sum += float(loss.detach())
                 right_sum += float(pairs.double().mean()) if pairs.numel() else 0.5

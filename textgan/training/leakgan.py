@@ -3,17 +3,22 @@ Worker's goals (textgan/models/leakgan.py).
 
 What changes against SeqGAN (everything else, every `seqgan.*` key included, is the SeqGAN trainer):
 - the generator is LeakGAN's own, and D is its `discriminator` submodule (saved with it);
-- D is pretrained first (its features drive G), then G by MLE: the Worker's NLL plus the
-  Manager's goal loss -cos(f_t+c - f_t, g_t) on real rows, in one pass;
-- rewards are the rollout Q-values after the bootstrapped rescaled activation
-  sigma(delta * (rank / B - 0.5)) per position; the Worker's REINFORCE reward adds
-  `leakgan.intrinsic_weight` x the intrinsic reward, the Manager minimises -Q cos(f_t+c - f_t, g_t);
-- interleaved training: `leakgan.mle_batches` MLE batches every `leakgan.mle_every` rounds.
+- pretraining alternates `leakgan.pretrain_rounds` times {D updates, MLE epochs} (the authors':
+  10 x {5 x 3 D epochs, 8 MLE epochs}), each round a share of `seqgan.pretrain_d_steps` and
+  train.epochs, so that the features G learns to read track the D it will face; MLE is the
+  Worker's NLL plus the Manager's goal loss -cos(f_t+c - f_t, g_t) on real rows, in one pass;
+- D's generated rows are sampled from softmax(logits x `leakgan.negative_logit_scale`);
+- the Manager minimises -Q cos(f_t+c - f_t, g_t), Q the rollout Q-values after the bootstrapped
+  rescaled activation sigma(delta * (rank / B - 0.5)) per position; the Worker's REINFORCE reward
+  is the intrinsic (goal-cosine) reward alone: D's reward reaches it only through the Manager;
+- interleaved training: `leakgan.mle_epochs` full MLE epochs every `leakgan.mle_every` rounds.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -24,7 +29,7 @@ from textgan.training.discrete_gan_rewards import goal_cosines, intrinsic_reward
 from textgan.models import Generator
 from textgan.models.leakgan import LeakGANGenerator
 from textgan.models.token_nll import weighted_token_nll
-from textgan.training.base import Phase
+from textgan.training.base import Phase, global_batches
 from textgan.training.mle import MLEStepper
 from textgan.training.policy_gradient import MLESpan, SeqGANTrainer, policy_gradient_loss
 from textgan.models.base import eval_mode
@@ -51,8 +56,8 @@ class LeakMLEStepper(MLEStepper):
 
 
 class LeakGANTrainer(SeqGANTrainer):
-    """LeakGAN: D pretraining, MLE of Manager and Worker, then rounds of Manager and Worker
-    policy gradients on rescaled rollout rewards with interleaved MLE."""
+    """LeakGAN: rounds of D pretraining and MLE of Manager and Worker, then rounds of Manager
+    and Worker policy gradients (rescaled rollout rewards, intrinsic rewards) with interleaved MLE."""
 
     name = "leakgan"
     title = "LeakGAN"
@@ -81,6 +86,7 @@ class LeakGANTrainer(SeqGANTrainer):
             raise TypeError(f"the leakgan trainer trains a LeakGANGenerator, not a {type(generator).__name__}; "
                             "build it with LeakGANTrainer.new_generator")
         self.model: LeakGANGenerator = generator
+        self.pretrain_round = 0  # pretraining rounds {D updates, MLE epochs} done
         super().__init__(cfg, run, runtime, data, generator)
 
     def build_discriminator(self) -> nn.Module:
@@ -96,11 +102,53 @@ class LeakGANTrainer(SeqGANTrainer):
         """Manager and Worker (D's weights are updated by its own optimizer only)."""
         return list(self.model.policy_parameters())
 
+    def extra_state(self) -> dict[str, Any]:
+        return {**super().extra_state(), "pretrain_round": self.pretrain_round}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        self.pretrain_round = state["pretrain_round"]
+
+    def round_share(self, total: int) -> int:
+        """How much of `total` (D updates or MLE epochs) is done by the end of the current
+        pretraining round: rounds split it as evenly as whole numbers allow, earlier rounds
+        taking the remainder (so that the first round starts with D whenever D has updates)."""
+        return -(-(self.pretrain_round + 1) * total // self.cfg.leakgan.pretrain_rounds)
+
+    def run_training(self) -> None:
+        """Pretraining rounds (D, then MLE) until all are done, then the adversarial phase."""
+        while self.phase != "adversarial":
+            {"pretrain_d": self.pretrain_discriminator, "pretrain_g": self.pretrain_generator}[self.phase]()
+        self.adversarial_training()
+
+    def end_phase(self) -> None:
+        """After a round's MLE epochs, the next pretraining round's D updates, or the adversarial phase."""
+        if self.phase == "pretrain_g":
+            self.pretrain_round += 1
+            if self.pretrain_round < self.cfg.leakgan.pretrain_rounds:
+                self.phase = "pretrain_d"
+                self.save("latest")
+                return
+        super().end_phase()
+
+    def d_pretrain_target(self) -> int:
+        return self.round_share(self.cfg.seqgan.pretrain_d_steps)
+
+    def pretrain_generator(self) -> None:
+        """This round's share of train.epochs MLE epochs (the authors': 8 of 80 a round)."""
+        self.pretrain_epochs = self.round_share(self.cfg.train.epochs)
+        super().pretrain_generator()
+
+    @property
+    def negative_temperature(self) -> float:
+        return 1.0 / self.cfg.leakgan.negative_logit_scale
+
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         return {"rollout": self.rollout}  # D is part of model.safetensors
 
     def pretrain_discriminator(self) -> None:
-        """Phase 1 here (G's goals read D's features); starts by evaluating the untrained G."""
+        """First in each pretraining round (G's goals read D's features); the run starts by
+        evaluating the untrained G."""
         if self.step == 0:
             self.log("pretrain_d", **self.evaluate(with_oracle=True))
         super().pretrain_discriminator()
@@ -123,30 +171,33 @@ class LeakGANTrainer(SeqGANTrainer):
 
     def policy_loss(self, samples: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
                     mle_span: MLESpan | None = None) -> torch.Tensor:
-        """Worker: REINFORCE on rescaled Q + intrinsic_weight x intrinsic reward; Manager:
-        -Q cos(f_t+c - f_t, g_t), both per chosen token; one teacher-forced pass."""
+        """Worker: REINFORCE on the intrinsic reward alone; Manager: -Q cos(f_t+c - f_t, g_t) with
+        Q the rescaled rollout rewards, both per chosen token; one teacher-forced pass. Goals are
+        detached in the Worker's reward and logits, so D's reward moves the Manager only."""
         g, reduce = self.cfg.leakgan, self.runtime.all_reduce_sum
         with eval_mode(self.model), self.runtime.autocast():
             logits, goals, features = self.model.leak(samples)
         log_probs = torch.log_softmax(logits.float(), dim=-1).gather(-1, samples.unsqueeze(-1)).squeeze(-1)
         weights = mask.float()
         intrinsic = intrinsic_rewards(features, goals.detach().float(), g.step_size)
-        worker = policy_gradient_loss(log_probs, rewards + g.intrinsic_weight * intrinsic * weights, mask,
-                                      self.baseline, reduce)
+        worker = policy_gradient_loss(log_probs, intrinsic * weights, mask, self.baseline, reduce)
         cosines = goal_cosines(features, goals.float(), g.step_size)
         manager = -(rewards.detach() * cosines * weights).sum() / reduce(weights.sum()).clamp(min=1)
         return worker + manager
 
     def interleave(self) -> None:
-        """Interleaved training: leakgan.mle_batches MLE batches of random training rows after
-        every leakgan.mle_every-th round."""
-        g, runtime = self.cfg.leakgan, self.runtime
+        """Interleaved training: leakgan.mle_epochs full MLE epochs over the training rows (in an
+        order drawn from the trainer's stream) after every leakgan.mle_every-th round."""
+        g, runtime, t = self.cfg.leakgan, self.runtime, self.cfg.train
         if not g.mle_every or (self.round + 1) % g.mle_every:
             return
         self.model.train()
-        for _ in range(g.mle_batches):
-            rows = torch.randint(len(self.data.train), (self.cfg.train.batch_size,), generator=self.rng,
-                                 device=self.rng.device).cpu()
-            nll, tokens = self.mle.step(self.data.train, runtime.local(rows), self.cfg.train.nll_include_prompt)
-            self.check_finite(nll, "interleaved MLE loss")
-            log.debug("interleaved MLE after round %d: nll %.4f", self.round + 1, float(nll / tokens))
+        for epoch in range(g.mle_epochs):
+            order = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device).cpu()
+            nll_sum = token_sum = 0.0
+            for batch in global_batches(order, t.batch_size, runtime.world_size):
+                nll, tokens = self.mle.step(self.data.train, runtime.local(batch), t.nll_include_prompt)
+                self.check_finite(nll, "interleaved MLE loss")
+                nll_sum, token_sum = nll_sum + float(nll), token_sum + float(tokens)
+            log.debug("interleaved MLE epoch %d after round %d: nll %.4f", epoch + 1, self.round + 1,
+                      nll_sum / max(token_sum, 1.0))

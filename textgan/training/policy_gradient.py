@@ -171,10 +171,10 @@ class SeqGANTrainer(SamplingTrainer):
 
     def pretrain_discriminator(self) -> None:
         """Phase 2: D updates on fresh generated sequences against real ones."""
-        s = self.cfg.seqgan
-        progress = progress_bar(total=s.pretrain_d_steps, initial=self.d_pretrain_done, desc="D pretraining",
+        s, target = self.cfg.seqgan, self.d_pretrain_target()
+        progress = progress_bar(total=target, initial=self.d_pretrain_done, desc="D pretraining",
                                 unit="updates", line_every=1, disable=not self.runtime.is_main)
-        while self.d_pretrain_done < s.pretrain_d_steps:
+        while self.d_pretrain_done < target:
             d_loss, d_accuracy = self.train_discriminator(instance_noise_std(0, s.instance_noise, s.instance_noise_rounds))
             self.d_pretrain_done += 1
             progress.update()
@@ -182,6 +182,10 @@ class SeqGANTrainer(SamplingTrainer):
             self.after_step("pretrain_d", d_update=self.d_pretrain_done, d_loss=d_loss, d_accuracy=d_accuracy)
         progress.close()
         self.end_phase()
+
+    def d_pretrain_target(self) -> int:
+        """D pretraining updates done when this phase ends: all of them (LeakGAN: its round's share)."""
+        return self.cfg.seqgan.pretrain_d_steps
 
     def adversarial_training(self) -> None:
         """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
@@ -330,7 +334,13 @@ class SeqGANTrainer(SamplingTrainer):
         real = self.data.train.tokens[chosen].to(device)
         lengths = self.data.train.prompt_lengths[chosen].to(device)
         draws = self.rng_draw(count, self.sequence_length)
-        return real, runtime.gather_rows(self.generate(runtime.local(real), runtime.local(lengths), draws), count)
+        fake = self.generate(runtime.local(real), runtime.local(lengths), draws, self.negative_temperature)
+        return real, runtime.gather_rows(fake, count)
+
+    @property
+    def negative_temperature(self) -> float:
+        """Sampling temperature of D's generated rows: 1 (LeakGAN's authors: logits x 1.5)."""
+        return 1.0
 
     def discriminate(self, tokens: torch.Tensor, noise_std: float, noise: torch.Tensor | None = None) -> torch.Tensor:
         """D's logits, with instance noise noise_std * `noise` on its input embeddings."""

@@ -144,16 +144,18 @@ class SamplingTrainer(Trainer):
         return self.runtime.local_rand(*shape, generator=self.rng, normal=normal).to(self.runtime.device)
 
     @torch.no_grad()
-    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    def generate(self, rows: torch.Tensor, prompt_lengths: torch.Tensor, uniforms: torch.Tensor,
+                 temperature: float = 1.0) -> torch.Tensor:
         """G's samples (no dropout): rows keep their first prompt_lengths[i] tokens (the prompt,
-        or none for plain text) and are continued with the (rows, T) draws `uniforms`."""
+        or none for plain text) and are continued with the (rows, T) draws `uniforms`, at `temperature`."""
         if not len(rows):  # fewer evaluation samples than processes
             return rows.clone()
         chunks = []
         with eval_mode(self.generator):
             for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
                 chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
-                                                    prefix_lengths=lengths, uniforms=draws))
+                                                    prefix_lengths=lengths, uniforms=draws,
+                                                    temperature=temperature))
         return torch.cat(chunks)
 
     def evaluation_source(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
