@@ -53,6 +53,24 @@ def reply_nll_by_hand(generator, split, include_prompt: bool = False) -> float:
     return total / count
 
 
+def recomputed_oracle_metrics(run: Path) -> dict[str, float]:
+    """NLL-oracle and NLL-test of a finished sampling-trainer run's last checkpoint, computed
+    afresh: the oracle's NLL of the trainer's evaluation samples (its fixed seed and count) and
+    the generator's NLL of the test split counted by hand (`reply_nll_by_hand`)."""
+    from textgan.checkpoint import RunDirectory
+    from textgan.metrics.nll import nll_oracle
+    from textgan.training import TRAINERS
+    from textgan.training.runtime import make_runtime
+
+    loaded = api.load(run, prefer="latest")
+    cfg = loaded.config
+    data = api.build_data(cfg)
+    trainer = TRAINERS[cfg.train.trainer](cfg, RunDirectory(run, write=False), make_runtime("cpu", "fp32"), data,
+                                          loaded.generator)
+    return {"nll_oracle": nll_oracle(data.oracle, trainer.evaluation_samples(trainer.nll_oracle_samples)),
+            "nll_test": reply_nll_by_hand(trainer.generator, data.test)}
+
+
 @pytest.fixture(autouse=True)
 def _few_threads():
     torch.set_num_threads(1)

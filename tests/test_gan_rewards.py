@@ -8,8 +8,9 @@ import pytest
 
 import torch
 
-from textgan.training.discrete_gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
-                                 mixed_mle_mali_loss, mixing_prefix_length, ranker_loss)
+from textgan.training.discrete_gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards,
+                                                   maligan_token_rewards, mixed_mle_mali_loss, mixing_prefix_length,
+                                                   ranker_loss)
 
 
 def test_maligan_sentence_reward_is_the_normalised_odds_minus_their_mean():

@@ -15,7 +15,7 @@ from textgan.training.gan_objectives import OBJECTIVES, Objective
 from textgan.training.base import NonFiniteLossError
 from textgan.training.gumbel import gumbel_noise, inverse_temperature, relaxed_one_hot
 
-from conftest import tiny_config
+from conftest import cli_error, recomputed_oracle_metrics, tiny_config
 
 SETTINGS = {"train.trainer": "gumbel", "train.epochs": 1, "discriminator.embedding_dim": 8,
             "discriminator.filter_sizes": [2, 3], "discriminator.num_filters": [6, 6],
@@ -151,8 +151,10 @@ def test_relgan_on_oracle_data_reports_nll_oracle_and_nll_test(tmp_path):
         "discriminator.style": "relgan", "gumbel.nll_oracle_samples": 50, "gumbel.beta_schedule": "sigmoid",
         "gumbel.beta_steps": 4}), run)
     last = records(run, "adversarial")[-1]  # step 3 trains at the reference's temperature after step 2
-    assert last["nll_oracle"] > 0 and last["nll_test"] > 0 and last["beta"] == pytest.approx(
-        1 + 9 / (1 + math.exp((2 - 2) * 20 / 4)))
+    again = recomputed_oracle_metrics(run)
+    assert last["nll_oracle"] == pytest.approx(again["nll_oracle"], rel=1e-6)
+    assert last["nll_test"] == pytest.approx(again["nll_test"], rel=1e-5)
+    assert last["beta"] == pytest.approx(1 + 9 / (1 + math.exp((2 - 2) * 20 / 4)))
 
 
 def test_gsgan_fixed_temperature_under_bf16(tmp_path, txt_corpus):
@@ -218,3 +220,28 @@ def test_an_adversarial_step_updates_g_first_then_d(tmp_path, txt_corpus, monkey
     api.train(gumbel_config(txt_corpus, **{"gumbel.adversarial_steps": 2, "gumbel.d_steps": 3}), tmp_path / "run")
     assert [kind for kind, _ in calls] == ["G", "D", "D", "D"] * 2
     assert len({beta for _, beta in calls[:4]}) == 1
+
+
+@pytest.mark.parametrize("setting", [{"gan.label_smoothing": 0.2}, {"gan.instance_noise": 0.5}])
+def test_label_smoothing_and_instance_noise_reach_the_discriminator(tmp_path, txt_corpus, setting):
+    """gumbel ignored both: the same D update with and without them."""
+    plain = make_trainer(tmp_path / "plain", txt_corpus, **{"gumbel.objective": "minimax"})
+    changed = make_trainer(tmp_path / "changed", txt_corpus, **{"gumbel.objective": "minimax"}, **setting)
+    assert plain.discriminator_step(1.0)["d_loss"] != changed.discriminator_step(1.0)["d_loss"]
+
+
+def test_instance_noise_falls_over_its_steps(tmp_path, txt_corpus):
+    trainer = make_trainer(tmp_path, txt_corpus, **{"gan.instance_noise": 0.4, "gan.instance_noise_steps": 4})
+    stds = []
+    for step in range(6):
+        trainer.phase_steps = step
+        stds.append(trainer.instance_noise())
+    assert stds == pytest.approx([0.4, 0.3, 0.2, 0.1, 0.0, 0.0])
+
+
+def test_label_smoothing_with_an_objective_without_a_real_label_is_refused(tmp_path, txt_corpus, capsys):
+    argv = ["train", "--corpus", str(txt_corpus), "--tokenizer", "word", "--out", str(tmp_path / "run"),
+            "--device", "cpu", "--trainer", "gumbel", "--set", "gumbel.objective=wgan_gp",
+            "--set", "gan.label_smoothing=0.1", "--set", "train.epochs=1"]
+    err = cli_error(argv, capsys)
+    assert "gan.label_smoothing applies to" in err and "not gumbel.objective=wgan_gp" in err

@@ -21,6 +21,8 @@ from textgan.training.base import Trainer, evaluate_nll
 from textgan.training.policy_gradient import policy_gradient_loss
 from textgan.training.runtime import make_runtime
 
+from conftest import recomputed_oracle_metrics
+
 TINY_SEQGAN = {
     "train.trainer": "seqgan", "train.device": "cpu", "train.batch_size": 32, "train.epochs": 2,
     "model.embedding_dim": 16, "model.hidden_dim": 16, "model.num_heads": 2,
@@ -263,5 +265,6 @@ def test_a_spent_time_budget_ends_with_an_evaluation_where_the_model_stands(tmp_
                  "cot.steps": 1_000_000, "cot.eval_every": 1_000_000, "seqgan.eval_every": 1000}
     train(tiny_seqgan_config(**overrides), tmp_path / "run")
     log = records(tmp_path / "run")
-    assert log[-1]["step"] == max(r["step"] for r in log) and "nll_oracle" in log[-1] and "val_nll" in log[-1]
+    assert log[-1]["step"] == max(r["step"] for r in log) and "val_nll" in log[-1]
+    assert log[-1]["nll_oracle"] == pytest.approx(recomputed_oracle_metrics(tmp_path / "run")["nll_oracle"], rel=1e-6)
     assert len([r for r in log if "nll_oracle" in r]) == 2  # the untrained generator's, and the last

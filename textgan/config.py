@@ -667,11 +667,6 @@ def validate(cfg: Config) -> None:
             f"model.hidden_dim ({cfg.model.hidden_dim}) must be divisible by "
             f"model.num_heads ({cfg.model.num_heads}) for the relational memory"
         )
-    if cfg.gan.label_smoothing and cfg.gan.objective not in ("minimax", "non_saturating", "lsgan", "rsgan"):
-        raise ConfigError(
-            f"gan.label_smoothing applies to minimax, non_saturating, lsgan and rsgan (objectives with a "
-            f"real label), not {cfg.gan.objective}; set it to 0"
-        )
     if cfg.train.trainer == "gad":
         check_gad(cfg)
     # gad on the oracle starts from a run folder that may not exist yet (api.train checks it)

@@ -35,20 +35,20 @@ from textgan.models.continuous import (
     ResidualCritic,
     build_continuous_generator,
 )
+from textgan.progress import progress as progress_bar
+from textgan.training.base import Trainer, backward_and_step
 from textgan.training.gan_objectives import (
     began_convergence,
-    began_d_loss,
-    began_g_loss,
     began_update_k,
+    check_label_smoothing,
     clip_weights,
     discriminator_accuracy,
+    discriminator_loss,
+    generator_loss,
     get_objective,
-    gradient_penalty,
     instance_noise_std,
     wasserstein_estimate,
 )
-from textgan.progress import progress as progress_bar
-from textgan.training.base import Trainer, backward_and_step
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class ContinuousGANTrainer(Trainer):
         self.model: ContinuousGenerator = self.generator  # type: ignore[assignment]
         g = cfg.gan
         self.objective = get_objective(g.objective)
+        check_label_smoothing(self.objective, g.label_smoothing, "gan.objective")
         self.discriminator = self.build_discriminator().to(runtime.device)
         betas = (g.beta1, g.beta2)
         self.g_optimizer = make_gan_optimizer(self.model.parameters(), g.optimizer, g.objective,
@@ -192,19 +193,10 @@ class ContinuousGANTrainer(Trainer):
             fake = self.model.generate(self.draw(len(batch), self.model.noise_dim))
         std = instance_noise_std(self.step, g.instance_noise, g.instance_noise_steps)
         real, fake = self.perturb(real, std, len(batch)), self.perturb(fake, std, len(batch))
-        with runtime.autocast():
-            real_out, fake_out = self.discriminator(real), self.discriminator(fake)
-            if self.objective.autoencoder:
-                loss = began_d_loss(real_out, fake_out, self.k)
-            else:
-                loss = self.objective.d_loss(real_out, fake_out, 1.0 - g.label_smoothing)
-        row_means = {"d_real": float(real_out.detach().float().mean()), "d_fake": float(fake_out.detach().float().mean())}
-        if self.objective.name == "wgan_gp":
-            mix = runtime.local_rand(len(batch), generator=self.noise).to(runtime.device)
-            penalty = gradient_penalty(self.discriminator, real, fake, mix=mix)
-            row_means["gradient_penalty"] = float(penalty.detach())
-            loss = loss + g.gp_weight * penalty
-        row_means["d_loss"] = float(loss.detach())
+        loss, row_means, real_out, fake_out = discriminator_loss(
+            self.objective, self.discriminator, real, fake, runtime.autocast, real_target=1.0 - g.label_smoothing,
+            k=self.k, gp_weight=g.gp_weight,
+            mix=lambda: runtime.local_rand(len(batch), generator=self.noise).to(runtime.device))
         l2 = torch.zeros((), device=runtime.device)
         if not self.objective.autoencoder and self.cfg.discriminator.l2:
             l2 = self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
@@ -212,7 +204,7 @@ class ContinuousGANTrainer(Trainer):
         self.check_finite(loss, "discriminator loss")
         self.d_optimizer.zero_grad(set_to_none=True)
         backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
-        if self.objective.name == "wgan":
+        if self.objective.clipped:
             clip_weights(self.discriminator, g.clip)
         stats = runtime.mean_over_rows(row_means, len(rows))
         stats["d_loss"] += float(l2.detach())
@@ -237,15 +229,9 @@ class ContinuousGANTrainer(Trainer):
         self.discriminator.requires_grad_(False)
         with runtime.autocast():
             fake = self.model.generate(self.draw(len(batch), self.model.noise_dim))
-            fake_out = self.discriminator(self.perturb(fake, std, len(batch)))
-            if self.objective.autoencoder:
-                loss = began_g_loss(fake_out)
-            else:
-                real_out = None
-                if self.objective.name == "rsgan":  # relativistic: fakes judged against real rows
-                    real = self.model.encode_real(self.data.train.tokens[rows].to(runtime.device))
-                    real_out = self.discriminator(self.perturb(real, std, len(batch)))
-                loss = self.objective.g_loss(fake_out, real_out)
+            loss = generator_loss(self.objective, self.discriminator, self.perturb(fake, std, len(batch)),
+                                  lambda: self.perturb(self.model.encode_real(self.data.train.tokens[rows].to(runtime.device)),
+                                                       std, len(batch)))
         self.check_finite(loss, "generator loss")
         self.g_optimizer.zero_grad(set_to_none=True)
         grad_norm = backward_and_step(loss * runtime.share(len(rows), len(batch)), self.g_optimizer, self.g_scaler,

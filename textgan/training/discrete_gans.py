@@ -11,11 +11,12 @@ from __future__ import annotations
 import torch
 
 from textgan.data.encoding import eos_positions
-from textgan.training.discrete_gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards, maligan_token_rewards,
-                                 mixed_mle_mali_loss, mixing_prefix_length, ranker_loss)
-from textgan.training.base import backward_and_step, global_batches
-from textgan.training.policy_gradient import MLESpan, SeqGANTrainer
 from textgan.models.base import eval_mode
+from textgan.training.base import backward_and_step, global_batches
+from textgan.training.discrete_gan_rewards import (cosine_relevance, log_rank, maligan_sentence_rewards,
+                                                   maligan_token_rewards, mixed_mle_mali_loss, mixing_prefix_length,
+                                                   ranker_loss)
+from textgan.training.policy_gradient import MLESpan, SeqGANTrainer
 
 
 class MaliGANTrainer(SeqGANTrainer):

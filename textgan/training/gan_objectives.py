@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ContextManager
 
 import torch
 import torch.nn.functional as F
@@ -153,7 +153,8 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
 
 @dataclass(frozen=True)
 class Objective:
-    """A named pair of losses and what they imply for training."""
+    """A named pair of losses and what they imply for training: its capabilities are here, and
+    `discriminator_loss` / `generator_loss` apply them, so every GAN trainer treats it alike."""
 
     name: str
     d_loss: LossFn  # (real_out, fake_out, real_target) -> loss; BEGAN: (real, fake, k_t)
@@ -162,16 +163,19 @@ class Objective:
     smoothable: bool  # has a real-label target, so one-sided label smoothing applies
     threshold: float  # output above which D calls an input real (critics: the batch midpoint)
     autoencoder: bool = False  # BEGAN: D is an autoencoder and its outputs are energies
+    relativistic: bool = False  # G's loss judges fakes against real rows (D's outputs on both)
+    penalty: bool = False  # D's loss adds the gradient penalty (gan.gp_weight)
+    clipped: bool = False  # D's weights are clipped to [-gan.clip, gan.clip] after each update
 
 
 OBJECTIVES: dict[str, Objective] = {
     "minimax": Objective("minimax", minimax_d_loss, minimax_g_loss, False, True, 0.0),
     "non_saturating": Objective("non_saturating", minimax_d_loss, non_saturating_g_loss, False, True, 0.0),
     "lsgan": Objective("lsgan", lsgan_d_loss, lsgan_g_loss, False, True, 0.5),
-    "wgan": Objective("wgan", wasserstein_d_loss, wasserstein_g_loss, True, False, math.nan),
-    "wgan_gp": Objective("wgan_gp", wasserstein_d_loss, wasserstein_g_loss, True, False, math.nan),
+    "wgan": Objective("wgan", wasserstein_d_loss, wasserstein_g_loss, True, False, math.nan, clipped=True),
+    "wgan_gp": Objective("wgan_gp", wasserstein_d_loss, wasserstein_g_loss, True, False, math.nan, penalty=True),
     "hinge": Objective("hinge", hinge_d_loss, wasserstein_g_loss, False, False, 0.0),
-    "rsgan": Objective("rsgan", rsgan_d_loss, rsgan_g_loss, False, True, 0.0),
+    "rsgan": Objective("rsgan", rsgan_d_loss, rsgan_g_loss, False, True, 0.0, relativistic=True),
     "began": Objective("began", began_d_loss, began_g_loss, False, False, math.nan, autoencoder=True),
 }
 
@@ -181,6 +185,47 @@ def get_objective(name: str) -> Objective:
     if name not in OBJECTIVES:
         raise ConfigError(f"gan.objective must be one of {', '.join(OBJECTIVES)}, got {name!r}")
     return OBJECTIVES[name]
+
+
+def check_label_smoothing(objective: Objective, label_smoothing: float, where: str) -> None:
+    """Refuse gan.label_smoothing for an objective without a real label (`where`: the key that chose it)."""
+    if label_smoothing and not objective.smoothable:
+        smoothable = ", ".join(name for name, o in OBJECTIVES.items() if o.smoothable)
+        raise ConfigError(f"gan.label_smoothing applies to {smoothable} (objectives with a real label), not "
+                          f"{where}={objective.name}; set it to 0")
+
+
+def discriminator_loss(objective: Objective, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                       fake: torch.Tensor, autocast: Callable[[], ContextManager[object]], *, real_target: float = 1.0,
+                       k: float = 0.0, gp_weight: float = 0.0, mix: Callable[[], torch.Tensor] | None = None
+                       ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
+    """One D loss under `objective`: its losses on `critic`'s outputs for a real and a fake batch
+    (under `autocast`; real label `real_target`, BEGAN's k_t), plus the gradient penalty at the
+    interpolation weights `mix()` where the objective has one. Returns the loss, the means this
+    process saw (d_real, d_fake, gradient_penalty, d_loss) and the outputs."""
+    with autocast():
+        real_out, fake_out = critic(real), critic(fake)
+        if objective.autoencoder:
+            loss = began_d_loss(real_out, fake_out, k)
+        else:
+            loss = objective.d_loss(real_out, fake_out, real_target)
+    means = {"d_real": float(real_out.detach().float().mean()), "d_fake": float(fake_out.detach().float().mean())}
+    if objective.penalty:
+        penalty = gradient_penalty(critic, real, fake, mix=None if mix is None else mix())
+        means["gradient_penalty"] = float(penalty.detach())
+        loss = loss + gp_weight * penalty
+    means["d_loss"] = float(loss.detach())
+    return loss, means, real_out, fake_out
+
+
+def generator_loss(objective: Objective, critic: Callable[[torch.Tensor], torch.Tensor], fake: torch.Tensor,
+                   real: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """G's loss under `objective` on `critic`'s outputs for `fake`; relativistic objectives also
+    judge the real rows `real()` (made only for them, after the fakes are judged)."""
+    fake_out = critic(fake)
+    if objective.autoencoder:
+        return began_g_loss(fake_out)
+    return objective.g_loss(fake_out, critic(real()) if objective.relativistic else None)
 
 
 def discriminator_accuracy(real: torch.Tensor, fake: torch.Tensor, objective: Objective,

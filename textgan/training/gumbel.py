@@ -12,8 +12,9 @@ Positions G does not choose (a prompt, padding after <eos>) are one-hot rows, li
 rows. Dropout is off in this phase, so the hard token and the relaxed row come from the same
 logits. Every objective of `textgan.training.gan_objectives` applies (RSGAN is RelGAN's); with
 `discriminator.representations` > 1 (RelGAN's D) each representation's logit is a sample of
-the loss, which averages over them. wgan, wgan_gp and began use the `gan` section's clip,
-gp_weight and began_* settings.
+the loss, which averages over them. The objective is applied as in the `gan` trainer
+(`discriminator_loss`, `generator_loss`), with the `gan` section's clip, gp_weight, began_*,
+label_smoothing and instance_noise settings (the noise falls over adversarial steps).
 """
 
 from __future__ import annotations
@@ -30,20 +31,21 @@ from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask
 from textgan.models import Generator
+from textgan.models.base import eval_mode
 from textgan.models.cnn_discriminator import TextCNN, build_discriminator
 from textgan.models.continuous import AutoencoderDiscriminator
-from textgan.training.gan_objectives import (
-    began_d_loss,
-    began_g_loss,
-    began_update_k,
-    clip_weights,
-    get_objective,
-    gradient_penalty,
-)
 from textgan.training.base import backward_and_step
+from textgan.training.gan_objectives import (
+    began_update_k,
+    check_label_smoothing,
+    clip_weights,
+    discriminator_loss,
+    generator_loss,
+    get_objective,
+    instance_noise_std,
+)
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer
-from textgan.models.base import eval_mode
 
 BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "quad", "sqrt", "constant")
 
@@ -104,6 +106,7 @@ class GumbelTrainer(StagedTrainer):
         super().__init__(cfg, run, runtime, data, generator, eval_every=g.eval_every,
                          nll_oracle_samples=g.nll_oracle_samples)
         self.objective = get_objective(g.objective)
+        check_label_smoothing(self.objective, cfg.gan.label_smoothing, "gumbel.objective")
         self.discriminator = self.build_discriminator().to(runtime.device)
         self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=g.g_learning_rate)
         self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
@@ -182,25 +185,31 @@ class GumbelTrainer(StagedTrainer):
         chosen = scored_mask(tokens, prompt_lengths, self.generator.eos_id).unsqueeze(-1)
         return tokens, torch.where(chosen, relaxed, F.one_hot(tokens, relaxed.shape[-1]).to(relaxed.dtype))
 
+    def instance_noise(self) -> float:
+        """Std of the instance noise on D's input rows at this step (gan.instance_noise, falling
+        to 0 over gan.instance_noise_steps adversarial steps)."""
+        gan = self.cfg.gan
+        return instance_noise_std(self.phase_steps, gan.instance_noise, gan.instance_noise_steps)
+
+    def perturb(self, rows: torch.Tensor, std: float, count: int) -> torch.Tensor:
+        """Instance noise: rows + N(0, std^2), drawn for the global batch of `count` (none at std 0)."""
+        if std <= 0:
+            return rows
+        return rows + std * self.rng_draw(count, *rows.shape[1:], normal=True).to(rows.dtype)
+
     def discriminator_step(self, beta: float) -> dict[str, float]:
-        """One D update on real rows against as many fresh relaxed fakes."""
+        """One D update on real rows against as many fresh relaxed fakes (gan.label_smoothing on
+        the real label, gan.instance_noise on both)."""
         gan, runtime = self.cfg.gan, self.runtime
         real_rows, lengths, noise, count = self.batch()
         with torch.no_grad():
             fake = self.relaxed_samples(real_rows, lengths, noise, beta)[1]
         real = F.one_hot(real_rows, fake.shape[-1]).float()
-        with runtime.autocast():
-            real_out, fake_out = self.scores(real), self.scores(fake)
-            if self.objective.autoencoder:
-                loss = began_d_loss(real_out, fake_out, self.k)
-            else:
-                loss = self.objective.d_loss(real_out, fake_out)
-        means = {"d_real": float(real_out.detach().float().mean()), "d_fake": float(fake_out.detach().float().mean())}
-        if self.objective.name == "wgan_gp":
-            penalty = gradient_penalty(self.scores, real, fake, mix=self.rng_draw(count))
-            means["gradient_penalty"] = float(penalty.detach())
-            loss = loss + gan.gp_weight * penalty
-        means["d_loss"] = float(loss.detach())
+        std = self.instance_noise()
+        real, fake = self.perturb(real, std, count), self.perturb(fake, std, count)
+        loss, means, _, _ = discriminator_loss(self.objective, self.scores, real, fake, runtime.autocast,
+                                               real_target=1.0 - gan.label_smoothing, k=self.k,
+                                               gp_weight=gan.gp_weight, mix=lambda: self.rng_draw(count))
         loss = loss * runtime.share(len(real_rows), count)
         if isinstance(self.discriminator, TextCNN) and self.cfg.discriminator.l2:
             loss = loss + self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
@@ -208,7 +217,7 @@ class GumbelTrainer(StagedTrainer):
         self.d_optimizer.zero_grad(set_to_none=True)
         backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime,
                           self.cfg.gumbel.d_grad_clip)
-        if self.objective.name == "wgan":
+        if self.objective.clipped:
             clip_weights(self.discriminator, gan.clip)
         stats = runtime.mean_over_rows(means, len(real_rows))
         if self.objective.autoencoder:
@@ -222,15 +231,10 @@ class GumbelTrainer(StagedTrainer):
         real_rows, lengths, noise, count = self.batch()
         self.discriminator.requires_grad_(False)
         _, fake = self.relaxed_samples(real_rows, lengths, noise, beta)
+        std = self.instance_noise()
         with runtime.autocast():
-            fake_out = self.scores(fake)
-            if self.objective.autoencoder:
-                loss = began_g_loss(fake_out)
-            else:
-                real_out = None
-                if self.objective.name == "rsgan":  # relativistic: fakes judged against real rows
-                    real_out = self.scores(F.one_hot(real_rows, fake.shape[-1]).float())
-                loss = self.objective.g_loss(fake_out, real_out)
+            loss = generator_loss(self.objective, self.scores, self.perturb(fake, std, count),
+                                  lambda: self.perturb(F.one_hot(real_rows, fake.shape[-1]).float(), std, count))
         self.check_finite(loss, "generator loss")
         self.g_optimizer.zero_grad(set_to_none=True)
         norm = backward_and_step(loss * runtime.share(len(real_rows), count), self.g_optimizer, self.g_scaler,

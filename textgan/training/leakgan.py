@@ -25,14 +25,14 @@ from torch import nn
 from textgan.checkpoint import RunDirectory
 from textgan.config import Config
 from textgan.data import PreparedData
-from textgan.training.discrete_gan_rewards import goal_cosines, intrinsic_rewards, rescaled_activation
 from textgan.models import Generator
+from textgan.models.base import eval_mode
 from textgan.models.leakgan import LeakGANGenerator
 from textgan.models.token_nll import weighted_token_nll
 from textgan.training.base import Phase, global_batches
+from textgan.training.discrete_gan_rewards import goal_cosines, intrinsic_rewards, rescaled_activation
 from textgan.training.mle import MLEStepper
 from textgan.training.policy_gradient import MLESpan, SeqGANTrainer, policy_gradient_loss
-from textgan.models.base import eval_mode
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)

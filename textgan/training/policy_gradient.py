@@ -36,14 +36,14 @@ from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask
 from textgan.models import Generator
+from textgan.models.base import eval_mode
 from textgan.models.cnn_discriminator import build_discriminator
-from textgan.training.gan_objectives import instance_noise_std
 from textgan.progress import progress as progress_bar
-from textgan.training.rollouts import RolloutNetwork, rollout_rewards, rollout_uniforms
 from textgan.training.base import Phase, backward_and_step, global_batches
+from textgan.training.gan_objectives import instance_noise_std
+from textgan.training.rollouts import RolloutNetwork, rollout_rewards, rollout_uniforms
 from textgan.training.runtime import Runtime
 from textgan.training.staged import SamplingTrainer
-from textgan.models.base import eval_mode
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ evaluations (validation NLL; on oracle data NLL-oracle of fresh samples) and sam
 `nll_oracle_samples`, and the MLE epochs are those of the "pretrain_g" phase of `phases(cfg)`.
 Factory hooks build what a subclass may replace (`build_mle_stepper`). `StagedTrainer` adds the
 gumbel and cot loop: after pretraining, one second phase of steps on the generator's samples; a
-subclass sets `phase_name`, `pretrain_key` and `steps_key` and implements `step`; each step is
+subclass sets `phase_name`, `pretrain_key` and `steps_key` and implements `step_once`; each step is
 recorded through `after_step`, which counts MLE batches and second-phase steps (and stops the
 run once train.time_limit_minutes is spent).
 """
