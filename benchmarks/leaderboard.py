@@ -48,6 +48,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from textgan.errors import TextGanError  # noqa: E402
 from textgan.io import atomic_write_text  # noqa: E402
+from textgan.provenance import OwnPhase, is_mle_start, own_phase, warnings_for, weights_digest  # noqa: E402
 from textgan.report import (RunReport, markdown_table, plot_nll_oracle_curves, plot_nll_tradeoff,  # noqa: E402
                             plot_quality_diversity, read_jsonl, timed_series)
 
@@ -299,10 +300,27 @@ def run_cell(cell: Cell, plan: dict[str, Any]) -> None:
             "minutes": plan["minutes"], "pretrain_fraction": plan["pretrain_fraction"], "temperatures": sorted(set(plan["temperatures"]) | set(old.get("temperatures", []))),
             "samples": plan["samples"], "eval_seed": plan["eval_seed"], "checkpoint": loaded.checkpoint.path.name,
             "updates": state.get("step"), "train_seconds": round(state.get("train_seconds", 0.0), 1),
+            **phase_fields(own_phase(state)), "weights_digest": weights_digest(latest),
             "eval_seconds": round(old.get("eval_seconds", 0.0) + time.monotonic() - started, 1),
             "schedule_finished": bool(state.get("finished")), "tokenize": tokenize,
             "parameters": sum(p.numel() for p in loaded.checkpoint.generator.parameters())}
     atomic_write_text(cell.run_dir / CELL_FILE, json.dumps(info, indent=1) + "\n")
+
+
+def phase_fields(phase: OwnPhase | None) -> dict[str, Any]:
+    """leaderboard.json's record of the trainer's own phase in the scored checkpoint (none: no MLE start)."""
+    return {"own_phase": [phase.name, phase.unit, phase.steps] if phase is not None else None}
+
+
+def cell_phase(info: dict[str, Any], cell_dir: Path) -> OwnPhase | None:
+    """The own phase of a cell's scored checkpoint: from leaderboard.json, or (cells written before
+    it recorded one) from the checkpoint's trainer state."""
+    if "own_phase" in info:
+        return OwnPhase(*info["own_phase"]) if info["own_phase"] else None
+    from textgan.checkpoint import read_state
+
+    checkpoint = cell_dir / "checkpoints" / str(info.get("checkpoint"))
+    return own_phase(read_state(checkpoint)) if checkpoint.is_dir() else None
 
 
 def worker_main(spec: str) -> int:
@@ -412,6 +430,17 @@ class ModelResults:
     by_temperature: dict[float, dict[str, list[float]]]
     histories: list[list[dict[str, Any]]] = field(default_factory=list)  # metrics.jsonl of each seed
     incomplete: list[str] = field(default_factory=list)  # a line per cell left out of every mean
+    phases: list[OwnPhase | None] = field(default_factory=list)  # own phase of each complete seed's scored checkpoint
+
+    @property
+    def label(self) -> str:
+        """The name tables and legends show: a GAN whose scored checkpoints took no step of its own
+        phase is marked as its MLE start (in how many seeds, when not all)."""
+        starts = [p for p in self.phases if is_mle_start(p)]
+        if not starts:
+            return self.model
+        which = "" if len(starts) == len(self.phases) else f" in {len(starts)} of {len(self.phases)} seeds"
+        return f"{self.model} [MLE start{which}: 0 {starts[0].name} {starts[0].unit}]"
 
     def mean(self, temperature: float, key: str) -> float | None:
         values = self.by_temperature.get(temperature, {}).get(key, [])
@@ -457,7 +486,7 @@ def collect(out: Path, setting: str) -> list[ModelResults]:
     the others (no leaderboard.json, training cut short, another tokenisation) listed."""
     models = []
     for model_dir in sorted(p for p in (out / setting).iterdir() if p.is_dir()) if (out / setting).is_dir() else []:
-        cells, by_temperature, histories, incomplete = [], {}, [], []
+        cells, by_temperature, histories, incomplete, phases = [], {}, [], [], []
         for seed_dir in sorted(p for p in model_dir.glob("seed*") if p.is_dir()):
             info_file = seed_dir / CELL_FILE
             if not info_file.is_file():
@@ -470,6 +499,7 @@ def collect(out: Path, setting: str) -> list[ModelResults]:
                 incomplete.append(f"{setting}/{model_dir.name}/{seed_dir.name}: {why}")
                 continue
             cells.append(info)
+            phases.append(cell_phase(info, info_file.parent))
             histories.append(read_jsonl(info_file.parent / "metrics.jsonl"))
             for record in read_jsonl(info_file.parent / "eval" / "eval.jsonl"):
                 if (record.get("checkpoint"), record.get("n"), record.get("seed"), record.get("tokenize")) != (
@@ -480,7 +510,7 @@ def collect(out: Path, setting: str) -> list[ModelResults]:
                     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                         metrics.setdefault(key, []).append(float(value))
         if cells or incomplete:
-            models.append(ModelResults(model_dir.name, cells, by_temperature, histories, incomplete))
+            models.append(ModelResults(model_dir.name, cells, by_temperature, histories, incomplete, phases))
     models.sort(key=lambda m: (m.model != REFERENCE_MODEL, m.model))
     return models
 
@@ -540,7 +570,7 @@ def equal_diversity_rows(models: list[ModelResults], reference: ModelResults) ->
     curve = reference.curve()
     rows = []
     for m in models[1:]:
-        row: list[Any] = [m.model]
+        row: list[Any] = [m.label]
         for x_key, y_key, best in planes:
             x, y = m.mean(1.0, x_key), m.mean(1.0, y_key)
             if x is None or y is None:
@@ -582,7 +612,7 @@ def capacity_note(model: ModelResults, reference: ModelResults) -> str:
 def dominance_line(model: ModelResults, reference: ModelResults) -> str:
     """One line: on which planes some point of the model's curve lies beyond MLE's curve by more
     than the 95% intervals over seeds; no verdict below MIN_SEEDS complete seeds of either."""
-    name = f"- **{model.model}**{capacity_note(model, reference)}"
+    name = f"- **{model.label}**{capacity_note(model, reference)}"
     if min(len(model.cells), len(reference.cells)) < MIN_SEEDS:
         return (f"{name}: no verdict: {len(model.cells)} complete seed(s) of it and {len(reference.cells)} of MLE; "
                 f"{MIN_SEEDS} of each are needed.")
@@ -619,9 +649,21 @@ def training_rows(models: list[ModelResults]) -> list[list[Any]]:
                           if r.get("phase") == "pretrain_g" and isinstance(r.get("nll_oracle"), (int, float))]
             own = [r for r in history if r.get("phase") not in ("pretrain_g", "pretrain_d") and "nll_oracle" in r]
             best_minute, best = min(timed, key=lambda point: point[1])
-            rows.append([m.model, seed, pretrained[-1] if pretrained else None, timed[-1][1],
+            rows.append([m.label, seed, pretrained[-1] if pretrained else None, timed[-1][1],
                          f"{best:.4f} at {best_minute:.1f} min", len(own), f"{timed[-1][0]:.1f}"])
     return rows
+
+
+def provenance_warnings(models: list[ModelResults]) -> list[str]:
+    """A line per cell that is its MLE start, and per seed's cells whose scored checkpoints hold
+    identical generator weights."""
+    cells = [(f"{m.model} seed {c['seed']}", c["seed"], p, c.get("weights_digest", ""))
+             for m in models for c, p in zip(m.cells, m.phases)]
+    lines = warnings_for([n for n, _, _, _ in cells], [p for _, _, p, _ in cells], ["" for _ in cells])
+    for seed in sorted({s for _, s, _, _ in cells}):
+        same = [(n, d) for n, s, _, d in cells if s == seed]
+        lines += warnings_for([n for n, _ in same], [None for _ in same], [d for _, d in same])
+    return lines
 
 
 def setting_section(setting: str, models: list[ModelResults], img_dir: Path, results_file: Path) -> str:
@@ -635,13 +677,14 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
         lines += [f"- {line}" for line in incomplete] + [""]
     if not models:
         return "\n".join(lines) + "\nNo complete cell.\n"
+    lines += [f"> **Warning:** {line}\n" for line in provenance_warnings(models)]
     published = info.published if info else {}
     used_sources: list[str] = []
     keys = [(k, name) for k, name in TABLE_METRICS
             if any(k in metrics for m in models for metrics in m.by_temperature.values())]
     rows = []
     for m in models:
-        row = [m.model, len(m.cells), f"{m.parameters:,}" if m.parameters else "–"]
+        row = [m.label, len(m.cells), f"{m.parameters:,}" if m.parameters else "–"]
         for key, _ in keys:
             cell = mean_ci(m.by_temperature.get(1.0, {}).get(key, []))
             figure = published.get(m.model, {}).get(key)
@@ -673,12 +716,14 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
             f"{name} " + ", ".join(f"{k} {v:g}" for k, (v, _) in published[name].items()) for name in missing) + ".")
     if info and info.note:
         lines.append(f"\n{info.note}")
-    budget_rows = [[m.model, f"{m.cells[0]['minutes']:g}",
+    budget_rows = [[m.label, f"{m.cells[0]['minutes']:g}",
                     mean_sd([float(c["updates"] or 0) for c in m.cells], 0),
+                    ", ".join(p.describe() if p is not None else "–" for p in m.phases),
                     mean_sd([c["train_seconds"] for c in m.cells], 1), mean_sd([c["eval_seconds"] for c in m.cells], 1)]
                    for m in models]
     lines.append("\nBudget per cell (mean ± sd over seeds):\n")
-    lines.append(markdown_table(["model", "budget (min)", "updates done", "training wall time (s)",
+    lines.append(markdown_table(["model", "budget (min)", "updates done", "own-phase steps (each seed)",
+                                 "training wall time (s)",
                                  "evaluation wall time (s)"], budget_rows))
     reference = models[0] if models[0].model == REFERENCE_MODEL else None
     lines.append("\nAgainst MLE's temperature curve (a point lies beyond it when it is better in quality than every "
@@ -696,7 +741,7 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
                          "passes twice; a dash where MLE's curve does not reach it). Higher BLEU and lower "
                          "NLL-oracle are better:\n")
             lines.append(markdown_table(["model", *(f"BLEU-{n}" for n in ORDERS), "NLL-oracle"], rows))
-    reports = [RunReport(m.model, m.model, Path(setting) / m.model, setting, "", [], m.curve()) for m in models]
+    reports = [RunReport(m.label, m.model, Path(setting) / m.model, setting, "", [], m.curve()) for m in models]
     lines.append("")
     for name, title, draw in (
             (f"results_{setting}_bleu.png", "BLEU-n vs Self-BLEU-n over temperature",
@@ -715,11 +760,11 @@ def setting_section(setting: str, models: list[ModelResults], img_dir: Path, res
                                      "evaluations in its own phase", "minutes logged"], curve_rows))
         histories = [RunReport(label, label, Path(setting) / m.model, setting, "", history)
                      for m in models for cell, history in zip(m.cells, m.histories)
-                     for label in [m.model if len(m.histories) == 1 else f"{m.model} seed {cell['seed']}"]]
+                     for label in [m.label if len(m.histories) == 1 else f"{m.label} seed {cell['seed']}"]]
         name = f"results_{setting}_training.png"
         if plot_nll_oracle_curves(histories, img_dir / name, against_time=True):
             lines.append(f"\n![NLL-oracle during training]({os.path.relpath(img_dir / name, results_file.parent)})\n")
-    temperature_rows = [[m.model, f"{t:g}", *(m.mean(t, k) for k in ("bleu2", "self_bleu2", "nll_test", "nll_oracle",
+    temperature_rows = [[m.label, f"{t:g}", *(m.mean(t, k) for k in ("bleu2", "self_bleu2", "nll_test", "nll_oracle",
                                                                       "reverse_lm_nll", "c2st_accuracy",
                                                                       "frechet_distance", "mauve"))]
                         for m in models for t in sorted(m.by_temperature)]

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 # each trainer's `resumable_keys`); anything else must match the saved config.
 RESUMABLE_KEYS = frozenset({"train.epochs", "train.device", "train.precision", "train.checkpoint_every_steps",
                             "train.checkpoint_every_minutes", "train.keep_checkpoints", "train.time_limit_minutes",
-                            "data.num_proc", "train.patience", "sample.num_samples", "sample.temperature",
-                            "sample.top_k", "sample.top_p", "train.tensorboard"}
+                            "data.num_proc", "train.patience", "train.deterministic", "sample.num_samples",
+                            "sample.temperature", "sample.top_k", "sample.top_p", "train.tensorboard"}
                            ).union(*(trainer.resumable_keys for trainer in TRAINERS.values()))
 
 
@@ -61,12 +61,14 @@ WHOLE_ROW_TRAINERS = frozenset(name for name, trainer in TRAINERS.items() if tra
 
 @dataclass
 class TrainResult:
-    """What a training run produced; `note` says why a resumed run had nothing left to do."""
+    """What a training run produced; `note` says why a resumed run had nothing left to do, or that
+    the run ended before its own phase; `plan` holds the plan's lines (a staged trainer's)."""
 
     run_dir: Path
     samples: list[str]
     metrics: dict
     note: str | None = None
+    plan: list[str] | None = None
 
 
 def finished_note(cfg: Config, trainer: Trainer, out: Path) -> str:
@@ -146,25 +148,29 @@ def pretrained_data(cfg: Config) -> PreparedData:
     return encode_within_context(cfg, tokenizer, pretrained_context(name))
 
 
-def train(cfg: Config, out: str | Path, resume: bool = False) -> TrainResult:
+def train(cfg: Config, out: str | Path, resume: bool = False, dry_run: bool = False) -> TrainResult:
     """Train the configured trainer into run directory `out` (or continue it with resume).
 
     The data paths of `cfg` become absolute (relative ones found in `out` on resume), so the run
     reads the same files from any folder later. The run directory is locked while training
-    (rank 0 holds the lock under torchrun).
+    (rank 0 holds the lock under torchrun). With `dry_run`, the trainer is built and its plan
+    made (`TrainResult.plan`), and nothing is written into `out`.
     """
     out = Path(out)
     absolute_paths(cfg.data, out if resume else None)
-    runtime = make_runtime(cfg.train.device, cfg.train.precision)
-    run = RunDirectory(out, write=runtime.is_main)
+    runtime = make_runtime(cfg.train.device, cfg.train.precision, cfg.train.deterministic)
+    run = RunDirectory(out, write=runtime.is_main and not dry_run)
     if resume and not (out / "config.yaml").is_file():
         refuse_file(out)
         raise TextGanError(f"--resume {out}: no config.yaml there; pass the run directory of an earlier textgan train")
+    if dry_run:
+        refuse_file(out)
+        return _train(cfg, run, runtime, resume, dry_run=True)
     with run.claim() if runtime.is_main else contextlib.nullcontext():
         return _train(cfg, run, runtime, resume)
 
 
-def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> TrainResult:
+def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool, dry_run: bool = False) -> TrainResult:
     out = run.path
     checkpoint_path = None
     if resume:
@@ -211,11 +217,13 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
                                  trainer_cls.networks)
         generator = trainer_cls.new_generator(cfg, data)
     trainer = trainer_cls(cfg, run, runtime, data, generator)
-    if checkpoint_path is None and runtime.is_main:
-        atomic_write_text(out / IDENTITY_FILE, json.dumps(corpus_identity(cfg.data), indent=1) + "\n")
     if checkpoint_path is not None:
         trainer.resume_from(checkpoint_path)
         log.info("resumed %s at step %d", out, trainer.step)
+    if dry_run:
+        return TrainResult(out, [], {}, plan=plan_lines(trainer))
+    if checkpoint_path is None and runtime.is_main:
+        atomic_write_text(out / IDENTITY_FILE, json.dumps(corpus_identity(cfg.data), indent=1) + "\n")
     was_finished, start_step = trainer.finished, trainer.step
     try:
         trainer.train()
@@ -236,7 +244,19 @@ def _train(cfg: Config, run: RunDirectory, runtime: Runtime, resume: bool) -> Tr
     if runtime.is_main:
         samples = final_samples(trainer.generator.eval(), data, cfg, runtime.device)
         run.write_samples("final.txt", samples)
-    return TrainResult(out, samples, last)
+    return TrainResult(out, samples, last, trainer.ending_note() if runtime.is_main else None)
+
+
+def plan_lines(trainer: Trainer) -> list[str]:
+    """The plan of a run not yet trained (`--dry-run`): a staged trainer's measured phases, else one line."""
+    if trainer.finished:
+        return [f"{trainer.run.path} is finished (step {trainer.step}); nothing to plan"]
+    make = getattr(trainer, "make_plan", None)
+    if make is None:
+        t = trainer.cfg.train
+        limit = f", stopped by train.time_limit_minutes={t.time_limit_minutes:g}" if t.time_limit_minutes else ""
+        return [f"plan of this {trainer.name} run: one phase, {t.epochs} epochs (train.epochs){limit}"]
+    return make().lines
 
 
 def load(path: str | Path, prefer: str = "best") -> Checkpoint:

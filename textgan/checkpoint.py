@@ -8,6 +8,7 @@ scheduler, RNG, step) is read back with `torch.load(weights_only=True)`: nothing
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import pickle
@@ -46,7 +47,8 @@ log = logging.getLogger(__name__)
 
 
 def capture_rng() -> dict[str, Any]:
-    """Python, numpy and torch RNG states as tensors and plain values (weights_only-safe)."""
+    """Python, numpy and torch RNG states as tensors and plain values (weights_only-safe); on
+    CUDA, the state of this process's own GPU only (so a run resumes with fewer GPUs visible)."""
     py_version, py_state, py_gauss = random.getstate()
     np_state = np.random.get_state()
     state = {
@@ -54,20 +56,52 @@ def capture_rng() -> dict[str, Any]:
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state(torch.cuda.current_device())
     return state
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    """Inverse of `capture_rng`."""
+    """Inverse of `capture_rng`. The CUDA state goes to this process's own GPU; older checkpoints
+    held every visible GPU's state in a list, of which the entry at this GPU's index is taken."""
     version, values, gauss = state["python"]
     random.setstate((version, tuple(values), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is None or not torch.cuda.is_available():
+        return
+    own = torch.cuda.current_device()
+    if isinstance(cuda, (list, tuple)):
+        cuda = cuda[own] if own < len(cuda) else None
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, own)
+
+
+def generator_state(rng: torch.Generator) -> dict[str, Any]:
+    """A trainer's random stream for a checkpoint: its state and the device type it runs on."""
+    return {"device": rng.device.type, "state": rng.get_state()}
+
+
+def restore_generator(rng: torch.Generator, saved: dict[str, Any] | torch.Tensor) -> None:
+    """Inverse of `generator_state` (a bare state tensor from older checkpoints is accepted).
+
+    States are device-specific (a CPU Mersenne Twister, a CUDA Philox seed and offset): on the
+    device type it was saved on the stream continues exactly; on another one (a run started on
+    the CPU resumed on CUDA, or back) the stream is carried across by reseeding from a hash of
+    the saved state, so the run goes on reproducibly but no longer bit-identically, with a warning.
+    """
+    state = saved["state"] if isinstance(saved, dict) else saved
+    origin = saved["device"] if isinstance(saved, dict) else None
+    if origin in (None, rng.device.type) and state.numel() == rng.get_state().numel():
+        rng.set_state(state)
+        return
+    digest = hashlib.sha256(state.contiguous().numpy().tobytes()).digest()
+    rng.manual_seed(int.from_bytes(digest[:8], "little"))
+    log.warning("a random stream saved on %s continues on %s, reseeded from its saved state: the resumed run "
+                "is reproducible but not bit-identical to one that stayed on %s",
+                origin or "another device type", rng.device.type, origin or "it")
 
 
 def seed_everything(seed: int) -> None:

@@ -96,6 +96,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", nargs="?", const=True, metavar="RUN",
                    help="continue the run in --out (or RUN: --resume RUN) from its latest checkpoint; "
                         "a finished run says which key trains it further and exits 0")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the run's plan (each phase's steps, measured time, what the budget reaches) and "
+                        "stop, writing nothing into --out")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -114,9 +117,10 @@ def run_train(args: argparse.Namespace) -> int:
         refuse_file(Path(args.out))
         raise TextGanError(f"--resume {args.out}: no config.yaml there; pass the run directory of an earlier textgan train")
     cfg = config_from_args(args, saved if resume else None)
-    result = train(cfg, args.out, resume=resume)
-    if result.note:
-        print(f"textgan: {result.note}", file=sys.stderr)
+    result = train(cfg, args.out, resume=resume, dry_run=args.dry_run)
+    if result.plan is not None:
+        print("\n".join(result.plan))
+        return 0
     if result.samples:
         print(f"run directory: {result.run_dir}")
         print("metrics:", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
@@ -124,6 +128,8 @@ def run_train(args: argparse.Namespace) -> int:
         print("samples:")
         for line in result.samples:
             print(f"  {line}")
+    if result.note:  # the last line: why nothing was resumed, or that the run ended before its own phase
+        print(f"textgan: {result.note}", file=sys.stderr)
     return 0
 
 

@@ -166,12 +166,17 @@ class TrainConfig:
     # wall-clock budget: training stops (finished) once it has run this long in all, resumes
     # included (0 = no limit); the leaderboard's equal budget per model
     time_limit_minutes: float = param(0.0, low=0.0)
-    # trainers with MLE pretraining (seqgan and kin, gumbel, cot, leakgan) end it after the epoch in
-    # which this fraction of time_limit_minutes is spent, so a short budget reaches the second phase (0 = off)
-    pretrain_time_fraction: float = param(0.0, low=0.0, high=1.0)
+    # staged trainers (seqgan and kin, gumbel, cot): with time_limit_minutes, pretraining (MLE and D)
+    # takes at most this fraction of it, shared between its phases, so a budgeted run spends most of its
+    # time in its own phase; each pretraining phase ends before a unit that would overrun its share
+    # (MLE after one epoch at least). The run's plan says what is cut (0 = pretraining uncapped)
+    pretrain_time_fraction: float = param(0.3, low=0.0, high=1.0)
     keep_checkpoints: int = param(3, low=1)
     device: str = param("auto", choices=("auto", "cpu", "cuda", "mps"))
     precision: str = param("fp32", choices=("fp32", "bf16", "fp16"))
+    # CUDA only: deterministic kernels (cuDNN, cuBLAS workspace, torch's deterministic algorithms),
+    # so the same seed repeats a run on the same GPU model; CPU kernels are deterministic anyway
+    deterministic: bool = param(True)
     seed: int = param(0, low=0, high=2**63 - 1)
     tensorboard: bool = param(True)  # event files in RUN/tensorboard/ (tensorboard --logdir runs/)
 

@@ -2,7 +2,9 @@
 
 Prints a table (validation NLL, BLEU-2 against held-out poems, Self-BLEU-2 among the samples)
 after MLE pretraining, for the same MLE model sampled cooler, and after the adversarial phase,
-with five samples of each. The run directory keeps metrics.jsonl, samples and checkpoints.
+with five samples of each. The budget is `textgan train`'s: the trainer's plan (training/plan.py)
+says what each phase will take, and pretraining gets at most half of it. The run directory keeps
+metrics.jsonl, samples and checkpoints.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ if TYPE_CHECKING:  # torch and the trainers load when the demo runs, not when th
 SHOWN_SAMPLES = 5
 COOL_TEMPERATURE = 0.8
 REPORT_MINUTES = 10 / 60  # kept back from --minutes for the final samples and scores
-MIN_ADVERSARIAL_MINUTES = 1.5  # the adversarial phase's least share, even when MLE overran
+PRETRAIN_FRACTION = 0.5  # of the budget, at most, for MLE and D pretraining (train.pretrain_time_fraction)
 
 
 @dataclass
@@ -54,7 +56,8 @@ def demo_config(args: argparse.Namespace, time_limit_minutes: float) -> Config:
         "seqgan.pretrain_d_steps": 5, "seqgan.d_epochs": 1, "seqgan.d_samples": 1000,
         "seqgan.adversarial_rounds": args.rounds, "seqgan.d_steps": 1, "seqgan.rollout_count": 8,
         "seqgan.pg_learning_rate": 0.001, "seqgan.baseline": True, "seqgan.eval_every": 10,
-        "seqgan.time_limit_minutes": time_limit_minutes, "sample.num_samples": SHOWN_SAMPLES,
+        "train.time_limit_minutes": time_limit_minutes, "train.pretrain_time_fraction": PRETRAIN_FRACTION,
+        "sample.num_samples": SHOWN_SAMPLES,
     }
     return load_config(None, [f"{key}={json.dumps(value)}" for key, value in sets.items()])
 
@@ -144,39 +147,40 @@ def demo(args: argparse.Namespace, run: RunDirectory) -> int:
 
     out = run.path
     started = time.monotonic()
-    # the adversarial rounds get what is left after pretraining, less ~10 s for the final report
-    time_limit = max(args.minutes - REPORT_MINUTES, 0.01)
-    cfg = demo_config(args, time_limit)
+    # the trainer's budget: all but ~10 s, kept for the final report
+    cfg = demo_config(args, max(args.minutes - REPORT_MINUTES, 0.01))
     from textgan.checkpoint import seed_everything
     from textgan.models import build_generator
     from textgan.training.policy_gradient import SeqGANTrainer
     from textgan.training.runtime import make_runtime
 
     seed_everything(cfg.train.seed)
-    runtime = make_runtime(cfg.train.device, cfg.train.precision)
+    runtime = make_runtime(cfg.train.device, cfg.train.precision, cfg.train.deterministic)
     data = build_data(cfg)
     tok = data.tokenizer
     generator = build_generator(cfg.model, tok.vocab_size, data.train.tokens.shape[1], tok.bos_id, tok.eos_id, tok.pad_id)
     trainer = SeqGANTrainer(cfg, run, runtime, data, generator)
-    trainer.run.save_config(cfg)
     references = [tok.tokens(row) for row in data.test.tokens.tolist()]
     print(f"textgan demo: MLE, then SeqGAN, on {len(data.train):,} Chinese quatrains "
           f"(vocabulary {tok.vocab_size:,}, device {runtime.device}, budget {args.minutes:g} min)")
+    rows: list[Snapshot] = []
 
-    print(f"[1/2] MLE pretraining: {cfg.train.epochs} epochs", flush=True)
-    trainer.pretrain_generator()
-    mle_seconds = time.monotonic() - started
-    # a slow machine must not leave SeqGAN without rounds: it always gets MIN_ADVERSARIAL_MINUTES
-    time_limit = max(time_limit, mle_seconds / 60 + MIN_ADVERSARIAL_MINUTES)
-    trainer.cfg.seqgan.time_limit_minutes = time_limit
-    rows = [snapshot(trainer, f"MLE ({trainer.epoch} epochs)", references, args.samples),
-            snapshot(trainer, f"MLE, temperature {COOL_TEMPERATURE}", references, args.samples, COOL_TEMPERATURE)]
+    def pretrained(trainer: SeqGANTrainer) -> None:
+        """The MLE model's rows of the table, then on to SeqGAN."""
+        rows.extend([snapshot(trainer, f"MLE ({trainer.epoch} epochs)", references, args.samples),
+                     snapshot(trainer, f"MLE, temperature {COOL_TEMPERATURE}", references, args.samples,
+                              COOL_TEMPERATURE)])
+        print(f"[2/2] SeqGAN: D pretraining, then adversarial rounds until {format_minutes(cfg.train.time_limit_minutes * 60)} "
+              f"(MLE took {format_minutes(time.monotonic() - started)})", flush=True)
 
-    print(f"[2/2] SeqGAN: D pretraining, then adversarial rounds until {format_minutes(time_limit * 60)} "
-          f"(MLE took {format_minutes(mle_seconds)})", flush=True)
+    trainer.after_pretraining = pretrained
+    print(f"[1/2] MLE pretraining: {cfg.train.epochs} epochs", flush=True)  # the trainer's plan follows on stderr
     trainer.train()
     rows.append(snapshot(trainer, f"SeqGAN (+{trainer.round} rounds)", references, args.samples))
     print_report(rows, args.samples, len(references))
+    ending = trainer.ending_note()
+    if ending:
+        print(f"\n  {ending}")
     print(f"\n  wall time {format_minutes(time.monotonic() - started)}; run directory {out} "
           f"(metrics.jsonl, samples/, checkpoints/); sample more with: textgan sample {out} -n 5")
     return 0

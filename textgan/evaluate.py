@@ -28,6 +28,7 @@ from textgan.metrics.bleu import MAX_ORDER
 from textgan.metrics.nll import has_exact_likelihood, nll, nll_oracle
 from textgan.metrics.tokenize import TOKENIZE_MODES
 from textgan.progress import progress
+from textgan.provenance import OwnPhase, marked_label, own_phase, warnings_for, weights_digest
 from textgan.report import RunReport, markdown_table, read_jsonl, write_report
 
 if TYPE_CHECKING:  # torch loads when a run is evaluated: scoring text files never needs it
@@ -410,6 +411,9 @@ def evaluate_at(run: LoadedRun, temperature: float, n: int, seed: int, max_n: in
         "step": run.checkpoint.state.get("step"), "temperature": temperature, "n": n, "seed": seed,
         "max_n": max_n, "tokenize": tokenize,
     }
+    phase = own_phase(run.checkpoint.state)
+    if phase is not None:  # a GAN's steps of its own phase (0: the checkpoint is its MLE start)
+        record.update(own_phase=phase.name, own_phase_steps=phase.steps)
     stage("BLEU, Self-BLEU")
     record.update(text_metrics(hypotheses, references, max_n, with_self_bleu=n >= 2))
     record["unique_ratio"] = unique_ratio(hypotheses)
@@ -488,8 +492,9 @@ RESULT_COLUMNS = (("distinct1", "distinct-1"), ("distinct2", "distinct-2"), ("nl
                   ("c2st_accuracy", "C2ST acc"), ("frechet_distance", "FD"), (MAUVE_KEY, "MAUVE"))
 
 
-def print_run_results(records: list[dict[str, Any]], max_n: int) -> None:
-    """The records as a markdown table, one row per temperature."""
+def print_run_results(records: list[dict[str, Any]], max_n: int, phase: OwnPhase | None = None) -> None:
+    """The records as a markdown table, one row per temperature, under a line naming the run (a
+    GAN that took no step of its own phase marked as its MLE start)."""
     orders = bleu_orders(max_n)
     keys = [f"bleu{n}" for n in orders] + [f"self_bleu{n}" for n in orders]
     names = [f"BLEU-{n}" for n in orders] + [f"Self-BLEU-{n}" for n in orders]
@@ -498,8 +503,9 @@ def print_run_results(records: list[dict[str, Any]], max_n: int) -> None:
             keys.append(key)
             names.append(name)
     first = records[0]
-    print(f"{first['run']} ({first['model']}, {first['checkpoint']}): {first['num_hypotheses']} samples per "
-          f"temperature against {first['num_references']} test references")
+    held = f", {phase.describe()}" if phase is not None else ""
+    print(f"{first['run']} ({marked_label(first['model'], phase)}, {first['checkpoint']}{held}): "
+          f"{first['num_hypotheses']} samples per temperature against {first['num_references']} test references")
     print(markdown_table(["T", *names], [[f"{r['temperature']:g}", *(r.get(k) for k in keys)] for r in records]), end="")
 
 
@@ -589,11 +595,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     features = (feature_model(args.features_from, run, distribution or DistributionBudget(), seed)
                 if distribution is not None or args.mauve else None)
     records = evaluate_run(run, temperatures, n, seed, max_n, distribution, args.tokenize, features, args.mauve)
+    phase = own_phase(run.checkpoint.state)
+    for line in warnings_for([run.model], [phase], [""]):
+        log.warning("%s", line)
     if args.json:
         for record in records:
             print(json.dumps(record, ensure_ascii=False))
     else:
-        print_run_results(records, max_n)
+        print_run_results(records, max_n, phase)
         print(f"results added to {eval_file(run.run_dir)}")
     return 0
 
@@ -634,7 +643,7 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
     if repeated:
         raise TextGanError(f"{sorted(repeated)[0]} is given twice; name each run once")
     refuse_file(Path(out))
-    from textgan.checkpoint import RUN_CONFIG, find_checkpoint
+    from textgan.checkpoint import RUN_CONFIG, find_checkpoint, read_state
 
     runs: list[tuple[Path, Config, str, list[dict[str, Any]]]] = []
     tokenisations: list[tuple[str, str]] = []
@@ -661,7 +670,13 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
         runs.append((run_dir, cfg, checkpoint_path.name, stored))
         tokenisations.append(tokenisation(cfg, checkpoint_path))
     labels = _labels([model_name(cfg) for _, cfg, _, _ in runs], [d.resolve() for d, _, _, _ in runs])
-    notes = []
+    # what each evaluated checkpoint is: a GAN with no own-phase step, identical weights (textgan.provenance)
+    phases = [own_phase(read_state(find_checkpoint(Path(path)))) for path in paths]
+    digests = [weights_digest(find_checkpoint(Path(path))) for path in paths]
+    notes = warnings_for(labels, phases, digests)
+    for line in notes:
+        log.warning("%s", line)
+    labels = [marked_label(label, phase) for label, phase in zip(labels, phases)]
     if tokenize is not None:
         notes.append(f"BLEU and Self-BLEU of every run are scored on its decoded text re-tokenised by `{tokenize}`")
     elif len(set(tokenisations)) > 1:
@@ -674,8 +689,8 @@ def compare_runs(paths: list[str], out: str | Path, temperatures: list[float], n
                      "--tokenize nltk to score every run's decoded text alike")
         log.warning("%s", notes[-1])
     reports = [RunReport(label, model_name(cfg), run_dir, cfg.data.corpus, checkpoint,
-                         read_jsonl(run_dir / "metrics.jsonl"), results)
-               for label, (run_dir, cfg, checkpoint, results) in zip(labels, runs)]
+                         read_jsonl(run_dir / "metrics.jsonl"), results, phase, digest)
+               for label, (run_dir, cfg, checkpoint, results), phase, digest in zip(labels, runs, phases, digests)]
     return write_report(reports, Path(out), bleu_orders(max_n), notes)
 
 

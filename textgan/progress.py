@@ -1,11 +1,13 @@
 """Progress for every long loop: a tqdm bar on a terminal, plain lines in a file or a pipe.
 
 A bar redrawn with carriage returns turns a log file into thousands of frames; when stderr is
-not a terminal the same calls print one line every `line_every` updates (0: once, at close).
+not a terminal the same calls print one line every `line_every` updates (0: once, at close),
+with an ETA from the run's plan (`seconds_each`) until the loop's own pace is known.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -24,13 +26,15 @@ class LineProgress:
     """The subset of tqdm's interface the trainers use, printing whole lines to stderr."""
 
     def __init__(self, iterable: Iterable[Any] | None, total: int | None, initial: int, desc: str,
-                 unit: str, line_every: int) -> None:
+                 unit: str, line_every: int, seconds_each: float | None = None) -> None:
         self.iterable = iterable
         self.total = total
         self.n = initial
         self.desc = desc
         self.unit = unit
         self.line_every = line_every
+        self.seconds_each = seconds_each  # the plan's estimate of one update
+        self.initial = initial
         self.postfix = ""
         self.started = time.monotonic()
         self.closed = False
@@ -76,21 +80,40 @@ class LineProgress:
     def _print(self) -> None:
         self._printed_at = self.n
         count = f"{self.n}/{self.total}" if self.total is not None else str(self.n)
-        parts = [f"{self.desc}: {count} {self.unit}", f"{time.monotonic() - self.started:.1f}s"]
+        elapsed = time.monotonic() - self.started
+        parts = [f"{self.desc}: {count} {self.unit}", f"{elapsed:.1f}s"]
+        each = elapsed / (self.n - self.initial) if self.n > self.initial else self.seconds_each
+        if self.total is not None and each is not None and self.n < self.total:
+            parts.append(f"ETA {format_duration((self.total - self.n) * each)}")
         if self.postfix:
             parts.append(self.postfix)
         print(", ".join(parts), file=sys.stderr, flush=True)
 
 
+def format_duration(seconds: float) -> str:
+    """e.g. 0.4s, 42s, 3m05s, 2h10m."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
 def progress(iterable: Iterable[Any] | None = None, *, total: int | None = None, initial: int = 0,
-             desc: str = "", unit: str = "it", line_every: int = 0, disable: bool = False) -> Any:
+             desc: str = "", unit: str = "it", line_every: int = 0, disable: bool = False,
+             seconds_each: float | None = None) -> Any:
     """A progress bar (tqdm) on a terminal; elsewhere a `LineProgress` printing whole lines.
 
     `line_every`: updates between printed lines off a terminal (0: one line when it closes, e.g.
     per epoch for an epoch's bar). `disable`: nothing at all (processes other than rank 0).
+    `seconds_each`: the plan's estimate of one update, for the lines' ETA.
     """
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
     if disable or stderr_is_terminal():
         return tqdm(iterable, total=total, initial=initial, desc=desc, unit=unit, leave=False, disable=disable)
-    return LineProgress(iterable, total, initial, desc, unit, line_every)
+    return LineProgress(iterable, total, initial, desc, unit, line_every, seconds_each)

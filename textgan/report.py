@@ -16,6 +16,7 @@ from typing import Any
 
 from textgan.errors import DataError
 from textgan.io import atomic_write_text, write_with
+from textgan.provenance import OwnPhase, own_steps_cell
 
 __all__ = ["PROTOCOL", "RunReport", "markdown_table", "metric_series", "plot_learning_curves",
            "plot_nll_oracle_curves", "plot_nll_tradeoff", "plot_quality_diversity", "read_jsonl",
@@ -47,6 +48,8 @@ class RunReport:
     checkpoint: str
     history: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl records
     results: list[dict[str, Any]] = field(default_factory=list)  # evaluation records, one per temperature
+    own_phase: OwnPhase | None = None  # steps of the trainer's own phase in the checkpoint (None: no MLE start)
+    digest: str = ""  # of the checkpoint's generator weights (textgan.provenance.weights_digest)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -261,9 +264,11 @@ def _runs_section(runs: Sequence[RunReport]) -> str:
     for run in runs:
         steps = [r["step"] for r in run.history if _is_number(r.get("step"))]
         rows.append([run.label, run.model, run.corpus, str(run.run_dir), run.checkpoint,
-                     max(steps) if steps else None])
-    return "## Runs\n\n" + markdown_table(["run", "model", "corpus", "directory", "evaluated checkpoint",
-                                           "last logged step"], rows)
+                     max(steps) if steps else None, own_steps_cell(run.own_phase)])
+    return ("## Runs\n\nOwn-phase steps: what the evaluated checkpoint holds of the trainer's own phase after "
+            "its MLE start (a dash for trainers without one).\n\n"
+            + markdown_table(["run", "model", "corpus", "directory", "evaluated checkpoint", "last logged step",
+                              "own-phase steps"], rows))
 
 
 def _training_section(runs: Sequence[RunReport]) -> str:
@@ -297,7 +302,7 @@ def _results_section(runs: Sequence[RunReport], orders: Sequence[int]) -> str:
 
 def write_report(runs: Sequence[RunReport], out_dir: Path, orders: Sequence[int], warnings: Sequence[str] = ()) -> Path:
     """Write report.md and the plots that apply (learning curves, quality–diversity, NLL-oracle) to out_dir;
-    `warnings` are shown at the top."""
+    `warnings` are shown at the top (`textgan compare` passes textgan.provenance's lines there)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = [

@@ -73,8 +73,8 @@ def fit_lm(rows: torch.Tensor, vocabulary: Vocabulary, budget: LMBudget, seed: i
     _check_rows(rows, "the LM's training rows")
     runtime = Runtime(torch.device(device))
     split = EncodedSplit(rows.cpu(), torch.zeros(len(rows), dtype=torch.long))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # the LM is built on the CPU: only that generator is seeded
+        torch.random.default_generator.manual_seed(seed)
         lm = LSTMGenerator(vocabulary.size, rows.shape[1], vocabulary.bos_id, vocabulary.eos_id,
                            vocabulary.pad_id, embedding_dim=budget.embedding_dim,
                            hidden_dim=budget.hidden_dim).to(runtime.device)

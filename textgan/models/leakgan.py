@@ -30,6 +30,7 @@ from torch import nn
 
 from textgan.models.base import Generator
 from textgan.models.cnn_discriminator import PrefixPooling, TextCNN
+from textgan.models.recurrent import run_recurrent
 
 MODEL_TYPE = "textgan-leakgan"
 
@@ -129,11 +130,11 @@ class LeakGANGenerator(Generator):
         features = seen[:, 1:] if with_start and not fresh else seen
         if features.shape[1] < count:
             features = torch.cat([features, seen[:, -1:].expand(-1, count - features.shape[1], -1)], dim=1)
-        manager_hidden, manager_state = self.manager(features, state.manager)
+        manager_hidden, manager_state = run_recurrent(self.manager, features, state.manager)
         subgoals = F.normalize(self.manager_output(manager_hidden).float(), dim=-1)
         goals, goal_sum, goal = renewed_goals(subgoals.detach(), state.goal_sum, state.goal, steps - count + 1,
                                               self.step_size)
-        worker_hidden, worker_state = self.worker(self.embedding(tokens), state.worker)
+        worker_hidden, worker_state = run_recurrent(self.worker, self.embedding(tokens), state.worker)
         w = F.normalize(self.goal_projection(goals), dim=-1)  # unit norm, as both reference codes
         logits = self.goal_logits(self.dropout(worker_hidden), w)
         new_state = LeakState(worker_state, manager_state, prefix, goal_sum, goal, steps)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from textgan.models.base import Generator
+from textgan.models.recurrent import run_recurrent
 
 MODEL_TYPE = "textgan-lstm"
 
@@ -32,11 +33,11 @@ class LSTMGenerator(Generator):
                     parameter.normal_(0.0, init_std)
 
     def logits(self, tokens: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        hidden, state = self.lstm(self.embedding(tokens), state)
+        hidden, state = run_recurrent(self.lstm, self.embedding(tokens), state)
         return self.output(self.dropout(hidden)), state
 
     def output_features(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        hidden, _ = self.lstm(self.embedding(tokens))
+        hidden, _ = run_recurrent(self.lstm, self.embedding(tokens))
         return self.dropout(hidden), self.output.weight, self.output.bias
 
     def select_state(self, state: Any, index: torch.Tensor) -> Any:

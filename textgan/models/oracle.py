@@ -14,10 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from textgan.chunking import chunk_rows
 from textgan.errors import DataError
 from textgan.models.sampling import sample_tokens
 
 GATES = ("i", "f", "o", "c")
+CHUNK_ROWS = 512  # rows the oracle samples or scores at once on the CPU
 # The 15 arrays of the SeqGAN oracle file, in the order the paper's code creates them.
 ORACLE_ARRAYS = ("embedding", *(f"{kind}_{g}" for g in GATES for kind in ("W", "U", "b")), "W_out", "b_out")
 
@@ -58,8 +60,10 @@ class OracleLSTM(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, length: int, generator: torch.Generator | None = None,
-               chunk_size: int = 512) -> torch.Tensor:
-        """(n, length) sequences drawn from the oracle, `chunk_size` rows at a time."""
+               chunk_size: int = 0) -> torch.Tensor:
+        """(n, length) sequences drawn from the oracle, `chunk_size` rows at a time (0: CHUNK_ROWS
+        on the CPU, more on a GPU)."""
+        chunk_size = chunk_size or chunk_rows(CHUNK_ROWS, self.device)
         rows = []
         for start in range(0, n, chunk_size):
             count = min(chunk_size, n - start)
@@ -74,8 +78,10 @@ class OracleLSTM(nn.Module):
         return torch.cat(rows) if rows else torch.empty(0, length, dtype=torch.long, device=self.device)
 
     @torch.no_grad()
-    def token_nll(self, sequences: torch.Tensor, chunk_size: int = 512) -> torch.Tensor:
-        """(N, T) negative log-likelihood of each token under the oracle (in its dtype)."""
+    def token_nll(self, sequences: torch.Tensor, chunk_size: int = 0) -> torch.Tensor:
+        """(N, T) negative log-likelihood of each token under the oracle (in its dtype), `chunk_size`
+        rows at a time (0: as `sample`)."""
+        chunk_size = chunk_size or chunk_rows(CHUNK_ROWS, self.device)
         sequences = sequences.to(self.device)
         if sequences.numel() and (int(sequences.min()) < 0 or int(sequences.max()) >= self.vocab_size):
             raise DataError(

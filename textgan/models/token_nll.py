@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import torch
 
+from textgan.chunking import chunk_rows
+
+BLOCK_ROWS = 128  # rows of logits formed at once on the CPU: a (128, V) block stays in cache
+
 
 class _WeightedTokenNLL(torch.autograd.Function):
     @staticmethod
@@ -110,14 +114,16 @@ def _linear_nll_value(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Te
 
 
 def fused_linear_nll(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                     targets: torch.Tensor, weights: torch.Tensor, block_rows: int = 128) -> torch.Tensor:
+                     targets: torch.Tensor, weights: torch.Tensor, block_rows: int = 0) -> torch.Tensor:
     """Sum of weight * -log softmax(hidden @ weight.T + bias)[target] without materialising all logits.
 
     hidden (N, H), weight (V, H), bias (V,) or None, targets and weights (N,). Rows are processed
     in blocks small enough for the (block, V) logits to stay in cache. When a gradient is wanted
     it is formed in the same pass (so the backward is a multiplication by the incoming gradient);
     under `torch.no_grad()`, or when no input requires a gradient, only the loss is computed.
+    `block_rows` 0: BLOCK_ROWS on the CPU, more on a GPU (`chunk_rows`).
     """
+    block_rows = block_rows or chunk_rows(BLOCK_ROWS, hidden.device)
     weights = weights.to(torch.float32)
     inputs = (hidden, weight) if bias is None else (hidden, weight, bias)
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in inputs)):

@@ -24,6 +24,7 @@ from torch import nn
 from textgan.data.encoding import fill_id, target_mask
 from textgan.errors import TextGanError
 from textgan.models.base import Generator
+from textgan.models.recurrent import run_recurrent
 from textgan.models.sampling import sample_tokens
 
 MODEL_TYPE = "textgan-vae"
@@ -79,7 +80,7 @@ class SentenceVAE(Generator):
         lengths = target_mask(targets, self.eos_id).sum(dim=1).clamp(min=1).cpu()
         packed = nn.utils.rnn.pack_padded_sequence(self.embedding(targets), lengths, batch_first=True,
                                                    enforce_sorted=False)
-        _, (h, _) = self.encoder(packed)
+        _, (h, _) = run_recurrent(self.encoder, packed)
         return self.to_mean(h[-1]), self.to_log_variance(h[-1])
 
     def reparameterize(self, mean: torch.Tensor, log_variance: torch.Tensor,
@@ -104,7 +105,7 @@ class SentenceVAE(Generator):
     def decode_embedded(self, embedded: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
         """(B, T, V) logits of (B, T, E) input embeddings from a decoder state, and the state after them."""
         if self.decoder_kind == "lstm":
-            hidden, state = self.decoder(embedded, state)
+            hidden, state = run_recurrent(self.decoder, embedded, state)
             return self.output(hidden), state
         from transformers import DynamicCache
 

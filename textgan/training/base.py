@@ -151,6 +151,17 @@ def backward_and_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scal
     return norm
 
 
+def load_optimizer_state(target: Any, saved: dict[str, Any]) -> None:
+    """Load an optimizer's, scheduler's or loss scaler's checkpointed state. A run resumed with
+    another precision keeps its scaler as it is: an fp32 or bf16 run's disabled scaler saved
+    nothing, so an fp16 resume starts a fresh one; a disabled scaler ignores an fp16 run's."""
+    if isinstance(target, torch.amp.GradScaler) and not saved:
+        if target.is_enabled():
+            log.info("resumed in fp16 from a run without loss scaling: the loss scaler starts afresh")
+        return
+    target.load_state_dict(saved)
+
+
 @contextlib.contextmanager
 def interrupt_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt while the body runs (main thread only)."""
@@ -217,6 +228,7 @@ class Trainer:
         self._session_start = time.monotonic()  # the one training clock: reset when training starts
         self._tensorboard: Any = None  # SummaryWriter, opened at the first record
         self._tensorboard_purge: int | None = None  # after a resume: the first step not yet checkpointed
+        self.stopped_by: str | None = None  # the key whose limit ended training, when one did
 
     # -- for subclasses -----------------------------------------------------------------
     @classmethod
@@ -266,23 +278,27 @@ class Trainer:
 
     def _train(self) -> None:
         self.run.save_config(self.cfg)
-        self._session_start = time.monotonic()
         if self.runtime.distributed:
             for module in [self.generator, *self.checkpoint_modules().values()]:
                 self.runtime.broadcast_parameters(module)
             if not self.resumed:  # dropout masks: each process its own stream
                 seed_everything(process_seed(self.cfg.train.seed, self.runtime.rank))
+        if not self.finished:
+            self.plan_run()
+        self._session_start = time.monotonic()  # the budget counts training, not the plan's measurement
         try:
             self.check_time_limit()  # a resumed run whose budget is already spent trains no further
             self.run_training()
         except TimeLimitReached:
             log.info("train.time_limit_minutes=%g spent at step %d", self.cfg.train.time_limit_minutes, self.step)
+            self.stopped_by = "train.time_limit_minutes"
             self.budget_spent()
         except KeyboardInterrupt:  # processes may stop at different points: no collectives
             path = self.save("latest", collective=False)
+            where = self.ending_note("interrupt")
             raise TextGanError(
-                f"interrupted at step {self.step}; checkpoint saved to {path}; continue with "
-                f"textgan train --out {shlex.quote(str(self.run.path))} --resume"
+                f"interrupted at step {self.step}{f' ({where})' if where else ''}; checkpoint saved to {path}; "
+                f"continue with textgan train --out {shlex.quote(str(self.run.path))} --resume"
             ) from None
         finally:
             if self._tensorboard is not None:
@@ -290,6 +306,25 @@ class Trainer:
                 self._tensorboard = None
         self.finished = True
         self.save("latest")
+
+    def plan_run(self) -> None:
+        """Called before training starts (not counted in train.time_limit_minutes): staged trainers
+        measure their phases and say their plan (training/plan.py)."""
+
+    def own_phase_record(self) -> dict[str, Any] | None:
+        """{name, unit, steps} of the trainer's own phase after an MLE start, for reports
+        (textgan/provenance.py); None for trainers without one."""
+        return None
+
+    def estimate(self, phase: str) -> float | None:
+        """The plan's seconds for one unit (epoch, update, round, step) of `phase`, for progress
+        lines' ETA; None without a plan."""
+        return None
+
+    def ending_note(self, stopped_by: str | None = None) -> str | None:
+        """A line for the end of a run that stopped before its own phase (what stopped it, what
+        the checkpoint is, the key that changes it); None otherwise."""
+        return None
 
     def budget_spent(self) -> None:
         """Called on every process once train.time_limit_minutes has ended training, before the
@@ -405,6 +440,7 @@ class Trainer:
             "epoch_sums": [self.epoch_nll, self.epoch_tokens],
             "finished": self.finished,
             "train_seconds": self.train_seconds(),
+            "own_phase": self.own_phase_record(),  # read by reports (textgan/provenance.py), not by resume
             "process_rng": process_rng,  # python, numpy, torch RNG states of each process
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
             "extra": self.extra_state(),
@@ -450,7 +486,7 @@ class Trainer:
         for name, module in self.checkpoint_modules().items():
             load_module_weights(path, name, module)
         for name, opt in self.optimizers().items():
-            opt.load_state_dict(state["optimizers"][name])
+            load_optimizer_state(opt, state["optimizers"][name])
         self.step = state["step"]
         self.epoch = state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from textgan.checkpoint import RunDirectory
+from textgan.checkpoint import RunDirectory, generator_state, restore_generator
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.errors import DataError
@@ -123,10 +123,10 @@ class ContinuousGANTrainer(Trainer):
         return {"discriminator": self.discriminator}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"noise_rng": self.noise.get_state(), "began_k": self.k}
+        return {"noise_rng": generator_state(self.noise), "began_k": self.k}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.noise.set_state(state["noise_rng"])
+        restore_generator(self.noise, state["noise_rng"])
         self.k = state["began_k"]
 
     # -- the loop -------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ class ContinuousGANTrainer(Trainer):
         it for wgan."""
         g, runtime = self.cfg.gan, self.runtime
         rows = runtime.local(batch)
-        real = self.model.encode_real(self.data.train.tokens[rows].to(runtime.device))
+        real = self.model.encode_real(runtime.to_device(self.data.train.tokens[rows]))
         with torch.no_grad():
             fake = self.model.generate(self.draw(len(batch), self.model.noise_dim))
         std = instance_noise_std(self.step, g.instance_noise, g.instance_noise_steps)
@@ -230,7 +230,7 @@ class ContinuousGANTrainer(Trainer):
         with runtime.autocast():
             fake = self.model.generate(self.draw(len(batch), self.model.noise_dim))
             loss = generator_loss(self.objective, self.discriminator, self.perturb(fake, std, len(batch)),
-                                  lambda: self.perturb(self.model.encode_real(self.data.train.tokens[rows].to(runtime.device)),
+                                  lambda: self.perturb(self.model.encode_real(runtime.to_device(self.data.train.tokens[rows])),
                                                        std, len(batch)))
         self.check_finite(loss, "generator loss")
         self.g_optimizer.zero_grad(set_to_none=True)

@@ -52,12 +52,11 @@ class MLEStepper:
     def step(self, split: EncodedSplit, rows: torch.Tensor, include_prompt: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Update on `rows` of `split` (their `loss_mask` tokens); returns (NLL sum, token count)
         over all processes."""
-        device = self.runtime.device
-        mask = loss_mask(split, rows, self.generator.eos_id, include_prompt).to(device)
+        mask = self.runtime.to_device(loss_mask(split, rows, self.generator.eos_id, include_prompt))
         tokens = self.runtime.all_reduce_sum(mask.sum().double().reshape(1)).clamp(min=1)
         self.optimizer.zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            nll_sum, extra_sum = self.loss_sums(split.tokens[rows].to(device), mask)
+            nll_sum, extra_sum = self.loss_sums(self.runtime.to_device(split.tokens[rows]), mask)
         loss = (nll_sum + extra_sum) / tokens.float() * self.runtime.world_size
         self.scaler.scale(loss).backward()
         if self.model is self.generator:  # not wrapped in DDP: average here (a no-op in one process)
@@ -78,9 +77,11 @@ def mle_epoch(trainer: Trainer, stepper: MLEStepper, scheduler: torch.optim.lr_s
     (`epoch_nll`, `epoch_tokens`) so a checkpoint taken mid-epoch restores them.
     """
     t = trainer.cfg.train
+    epoch_seconds = trainer.estimate("pretrain_g")
     progress = progress_bar(trainer.batches(trainer.data.train, t.batch_size), total=trainer.steps_per_epoch,
                             initial=trainer.batch_in_epoch, desc=f"MLE epoch {trainer.epoch + 1}/{t.epochs}",
-                            unit="batches", disable=not trainer.runtime.is_main)
+                            unit="batches", disable=not trainer.runtime.is_main,
+                            seconds_each=epoch_seconds / trainer.steps_per_epoch if epoch_seconds else None)
     for batch in progress:
         nll, tokens = stepper.step(trainer.data.train, trainer.runtime.local(batch), t.nll_include_prompt)
         trainer.check_finite(nll, "training loss")

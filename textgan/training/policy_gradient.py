@@ -24,8 +24,9 @@ saved, and a resumed run repeats the rest exactly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -41,13 +42,27 @@ from textgan.models.cnn_discriminator import build_discriminator
 from textgan.progress import progress as progress_bar
 from textgan.training.base import Phase, backward_and_step, global_batches
 from textgan.training.gan_objectives import instance_noise_std
+from textgan.training.plan import timed
 from textgan.training.rollouts import RolloutNetwork, rollout_rewards, rollout_uniforms
 from textgan.training.runtime import Runtime
-from textgan.training.staged import SamplingTrainer
+from textgan.training.staged import MEASURED_ROWS, SamplingTrainer
 
 log = logging.getLogger(__name__)
 
 MLESpan = tuple[torch.Tensor, torch.Tensor]  # (start, end) per row of the real tokens G learns by MLE
+
+
+@contextlib.contextmanager
+def overridden(section: Any, **values: Any) -> Iterator[None]:
+    """Config keys of `section` set to `values` while the body runs (a measurement), then restored."""
+    saved = {key: getattr(section, key) for key in values}
+    for key, value in values.items():
+        setattr(section, key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(section, key, value)
 
 
 def policy_gradient_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor,
@@ -96,6 +111,7 @@ class SeqGANTrainer(SamplingTrainer):
         self.d_pretrain_done = 0
         self.round = 0
         self.best_pretrained: dict[str, torch.Tensor] | None = None  # G at the best MLE epoch so far
+        self.d_update_seconds: float | None = None  # measured for the plan
 
     @classmethod
     def phases(cls, cfg: Config) -> tuple[Phase, ...]:
@@ -128,6 +144,53 @@ class SeqGANTrainer(SamplingTrainer):
         super().load_extra_state(state)
         self.d_pretrain_done, self.round = state["d_pretrain_done"], state["round"]
         self.best_pretrained = state.get("best_pretrained")
+
+    # -- the plan (training/plan.py) -------------------------------------------------------------
+    def units_done(self, phase: str) -> int:
+        done = {"pretrain_d": self.d_pretrain_done, "adversarial": self.round}
+        return done[phase] if phase in done else super().units_done(phase)
+
+    def measurer(self, phase: str) -> Callable[[], float]:
+        return {"pretrain_d": self.measure_d_update, "adversarial": self.measure_round}.get(phase) or super().measurer(phase)
+
+    def phase_title(self, phase: str) -> str:
+        return f"{self.title} adversarial" if phase == "adversarial" else super().phase_title(phase)
+
+    def phase_detail(self, phase: str) -> str:
+        s = self.cfg.seqgan
+        rows = min(s.d_samples, len(self.data.train))
+        d_update = (f"{rows:,} real and {rows:,} generated rows for {s.d_epochs} epochs "
+                    "(seqgan.d_samples, seqgan.d_epochs)")
+        if phase == "pretrain_d":
+            return f"each on {d_update}"
+        if phase == "adversarial":
+            return (f"{s.g_steps} policy-gradient update(s) of {self.cfg.train.batch_size} rows with {s.rollout_count} "
+                    f"rollouts each and {s.d_steps} D update(s) on {d_update}; seqgan.g_steps, seqgan.rollout_count, "
+                    "seqgan.d_steps")
+        return super().phase_detail(phase)
+
+    def measure_d_update(self) -> float:
+        """Seconds of one D update: updates on a few hundred rows for one epoch and for two tell the
+        generation's and an epoch's share, scaled to d_samples rows and d_epochs epochs."""
+        s = self.cfg.seqgan
+        count = min(s.d_samples, len(self.data.train))
+        rows = min(count, MEASURED_ROWS)
+        noise = instance_noise_std(0, s.instance_noise, s.instance_noise_rounds)
+        with overridden(s, d_samples=rows, d_epochs=1):  # (MLE pretraining's measurement warmed up G)
+            one = timed(lambda: self.train_discriminator(noise))
+        with overridden(s, d_samples=rows, d_epochs=2):
+            two = timed(lambda: self.train_discriminator(noise))
+        epoch = max(two - one, 0.0)
+        self.d_update_seconds = count / rows * (max(one - epoch, 0.0) + s.d_epochs * epoch)
+        return self.d_update_seconds
+
+    def measure_round(self) -> float:
+        """Seconds of one adversarial round: g_steps policy-gradient updates (one timed), d_steps D
+        updates and a share of an evaluation."""
+        s = self.cfg.seqgan
+        d_update = self.d_update_seconds if self.d_update_seconds is not None else self.measure_d_update()
+        policy = timed(self.policy_gradient_step)
+        return s.g_steps * policy + s.d_steps * d_update + self.measure_evaluation() / s.eval_every
 
     # -- the loop -------------------------------------------------------------------------------
     def run_training(self) -> None:
@@ -173,8 +236,9 @@ class SeqGANTrainer(SamplingTrainer):
         """Phase 2: D updates on fresh generated sequences against real ones."""
         s, target = self.cfg.seqgan, self.d_pretrain_target()
         progress = progress_bar(total=target, initial=self.d_pretrain_done, desc="D pretraining",
-                                unit="updates", line_every=1, disable=not self.runtime.is_main)
-        while self.d_pretrain_done < target:
+                                unit="updates", line_every=1, disable=not self.runtime.is_main,
+                                seconds_each=self.estimate("pretrain_d"))
+        while self.d_pretrain_done < target and self.budget_allows("pretrain_d", self.d_pretrain_done):
             d_loss, d_accuracy = self.train_discriminator(instance_noise_std(0, s.instance_noise, s.instance_noise_rounds))
             self.d_pretrain_done += 1
             progress.update()
@@ -191,12 +255,15 @@ class SeqGANTrainer(SamplingTrainer):
         """Phase 3: policy-gradient rounds, rollout update, k discriminator updates."""
         s = self.cfg.seqgan
         progress = progress_bar(total=s.adversarial_rounds, initial=self.round, desc=f"{self.title} rounds",
-                                unit="rounds", line_every=1, disable=not self.runtime.is_main)
+                                unit="rounds", line_every=1, disable=not self.runtime.is_main,
+                                seconds_each=self.estimate("adversarial"))
         evaluated = True
         while self.round < s.adversarial_rounds:
             if self.out_of_time():
                 log.info("seqgan.time_limit_minutes reached after round %d; resume to continue", self.round)
+                self.stopped_by = "seqgan.time_limit_minutes"
                 break
+            self.check_own_budget("adversarial", self.round)
             noise = instance_noise_std(self.round, s.instance_noise, s.instance_noise_rounds)
             pg_losses, reward_sums, reward_counts = zip(*(self.policy_gradient_step() for _ in range(s.g_steps)))
             self.rollout.update(self.generator, s.rollout_update_rate)
@@ -302,7 +369,9 @@ class SeqGANTrainer(SamplingTrainer):
                              torch.zeros(count, device=device)])
         labels = torch.cat([torch.ones(count, device=device), torch.zeros(count, device=device)])
         self.discriminator.train()
-        totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, seen
+        # loss sum, correct, seen: kept on the device, read (and checked for NaN) once an epoch, so
+        # the loop issues no host synchronisation per batch
+        totals = torch.zeros(3, dtype=torch.float64, device=device)
         for _ in range(s.d_epochs):
             order = torch.randperm(len(inputs), generator=self.rng, device=self.rng.device).to(device)
             for batch in global_batches(order, s.d_batch_size, runtime.world_size):
@@ -317,22 +386,22 @@ class SeqGANTrainer(SamplingTrainer):
                 bce = F.binary_cross_entropy_with_logits(logits.float(), targets[local])
                 l2 = self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
                 loss = bce * runtime.share(len(local), len(batch)) + l2
-                self.check_finite(loss, "discriminator loss")
                 backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
-                correct = float(((logits.detach() > 0).float() == labels[local]).sum())
-                totals += torch.tensor([float(bce.detach() + l2.detach()) * len(local), correct, len(local)],
-                                       dtype=torch.float64, device=device)
+                totals[0] += (bce.detach() + l2.detach()).double() * len(local)
+                totals[1] += ((logits.detach() > 0).float() == labels[local]).sum()
+                totals[2] += len(local)
+            self.check_finite(totals[0], "discriminator loss")
         runtime.all_reduce_sum(totals)
         return float(totals[0] / totals[2]), float(totals[1] / totals[2])
 
     def real_and_generated(self) -> tuple[torch.Tensor, torch.Tensor]:
         """D's data for one update: min(d_samples, training rows) distinct real rows and as many
         fresh generated ones (replies to the same prompts); processes generate their share."""
-        runtime, device = self.runtime, self.runtime.device
+        runtime = self.runtime
         count = min(self.cfg.seqgan.d_samples, len(self.data.train))
         chosen = torch.randperm(len(self.data.train), generator=self.rng, device=self.rng.device)[:count].cpu()
-        real = self.data.train.tokens[chosen].to(device)
-        lengths = self.data.train.prompt_lengths[chosen].to(device)
+        real = runtime.to_device(self.data.train.tokens[chosen])
+        lengths = runtime.to_device(self.data.train.prompt_lengths[chosen])
         draws = self.rng_draw(count, self.sequence_length)
         fake = self.generate(runtime.local(real), runtime.local(lengths), draws, self.negative_temperature)
         return real, runtime.gather_rows(fake, count)

@@ -49,6 +49,9 @@ class RolloutNetwork(nn.Module):
         super().__init__()
         self.network = copy.deepcopy(generator)
         untie_parameters(self.network)
+        for module in self.network.modules():  # a copy's cuDNN weights are no longer one packed buffer
+            if isinstance(module, nn.RNNBase):
+                module.flatten_parameters()
         self.eval()
         self.network.requires_grad_(False)
 

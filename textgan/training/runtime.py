@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import datetime
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -14,6 +16,11 @@ import torch.distributed as dist
 from textgan.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+# How long `Runtime.main_first` lets the other processes wait for rank 0 (first-time tokenisation
+# of a large corpus takes far longer than a collective's default timeout).
+PATIENT_TIMEOUT = datetime.timedelta(days=2)
+_patient_group: Any = None  # made once per process, on the first make_runtime under torchrun
 
 
 def resolve_device(name: str) -> torch.device:
@@ -43,6 +50,7 @@ class Runtime:
     precision: str = "fp32"
     rank: int = 0
     world_size: int = 1
+    patient_group: Any = None  # a gloo group with PATIENT_TIMEOUT for `main_first` (None: the default group)
 
     @property
     def is_main(self) -> bool:
@@ -58,6 +66,13 @@ class Runtime:
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A batch made on the host, on the device: on CUDA copied from pinned memory without
+        waiting (the host goes on dispatching while it travels), elsewhere a plain `.to`."""
+        if self.device.type != "cuda":
+            return tensor.to(self.device)
+        return tensor.pin_memory().to(self.device, non_blocking=True)
 
     def grad_scaler(self) -> torch.amp.GradScaler:
         """A loss scaler, enabled only for fp16."""
@@ -90,12 +105,19 @@ class Runtime:
 
     @contextlib.contextmanager
     def main_first(self) -> Iterator[None]:
-        """Run the body on rank 0 first, then on the others (who then find rank 0's caches)."""
+        """Run the body on rank 0 first, then on the others (who then find rank 0's caches). The
+        others wait on `patient_group`, whose timeout (PATIENT_TIMEOUT) outlasts tokenising a large
+        corpus, not on the default group's (minutes under NCCL)."""
         if not self.is_main:
-            self.barrier()
+            self.patient_barrier()
         yield
         if self.is_main:
-            self.barrier()
+            self.patient_barrier()
+
+    def patient_barrier(self) -> None:
+        """A barrier that waits up to PATIENT_TIMEOUT (the default group's where none was made)."""
+        if self.distributed:
+            dist.barrier(group=self.patient_group)
 
     # -- splitting global batches over processes -----------------------------------------------
     # Every random draw is made for the whole global batch, identically on every process (the
@@ -163,9 +185,9 @@ class Runtime:
         self.all_reduce_sum(flat)
         flat /= self.world_size
         offset = len(params)
-        for i, p in enumerate(params):
+        for p, has_grad in zip(params, (flat[: len(params)] > 0).tolist()):  # one host read, not one per parameter
             size = p.numel()
-            if float(flat[i]) > 0:
+            if has_grad:
                 p.grad = flat[offset : offset + size].view_as(p).to(p.dtype)
             offset += size
 
@@ -177,18 +199,46 @@ class Runtime:
             dist.broadcast(tensor.data, src=0)
 
 
-def make_runtime(device: str, precision: str) -> Runtime:
-    """Create the runtime; joins the process group when launched by torchrun."""
+def configure_determinism(device: torch.device, enabled: bool) -> None:
+    """train.deterministic on CUDA: cuDNN's deterministic kernels without autotuning, a fixed
+    cuBLAS workspace, and torch's deterministic implementations (the TextCNN's overlapping-window
+    backward goes through index_add, which then sorts instead of racing atomics); an op without
+    one warns instead of failing. CPU kernels are deterministic already: nothing is changed there."""
+    if device.type != "cuda" or not enabled:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when the first cuBLAS handle is made
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def make_runtime(device: str, precision: str, deterministic: bool = True) -> Runtime:
+    """Create the runtime; under torchrun, joins the process group (on CUDA bound to this
+    process's GPU) once per process and leaves it when the process exits."""
+    global _patient_group
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     resolved = resolve_device(device)
     if precision == "fp16" and resolved.type == "cpu":
         raise ConfigError("train.precision=fp16 needs a GPU; use bf16 or fp32 on the CPU")
+    configure_determinism(resolved, deterministic)
     rank = 0
     if world_size > 1:
-        if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo")
-        rank = dist.get_rank()
         if resolved.type == "cuda":
             torch.cuda.set_device(resolved)
+        if not dist.is_initialized():
+            cuda = resolved.type == "cuda"
+            dist.init_process_group(backend="nccl" if cuda else "gloo", device_id=resolved if cuda else None)
+            atexit.register(_leave_process_group)
+        rank = dist.get_rank()
+        if _patient_group is None:
+            _patient_group = dist.new_group(backend="gloo", timeout=PATIENT_TIMEOUT)
     log.info("device %s, precision %s, process %d of %d", resolved, precision, rank, world_size)
-    return Runtime(resolved, precision, rank, world_size)
+    return Runtime(resolved, precision, rank, world_size, _patient_group)
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group at exit (NCCL warns of, and may hang on, one left behind)."""
+    global _patient_group
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _patient_group = None

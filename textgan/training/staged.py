@@ -10,29 +10,43 @@ gumbel and cot loop: after pretraining, one second phase of steps on the generat
 subclass sets `phase_name`, `pretrain_key` and `steps_key` and implements `step_once`; each step is
 recorded through `after_step`, which counts MLE batches and second-phase steps (and stops the
 run once train.time_limit_minutes is spent).
+
+Before training, `plan_run` measures a few steps of each phase (`phase_specs`, built on
+`phases(cfg)`) and prints the run's plan (training/plan.py), whose `Budget` then keeps
+pretraining within its share of the budget and refuses a step that would end past it; a run
+that ends before its own phase (the last of `phases`) says so (`ending_note`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from typing import Any, ClassVar
+import statistics
+import sys
+from typing import Any, Callable, ClassVar
 
 import torch
 
-from textgan.checkpoint import RunDirectory
+from textgan.checkpoint import RunDirectory, generator_state, restore_generator
+from textgan.chunking import chunk_rows
 from textgan.config import Config
 from textgan.data import PreparedData
 from textgan.data.encoding import show_sample
 from textgan.models import Generator
 from textgan.models.base import eval_mode
-from textgan.progress import progress as progress_bar
-from textgan.training.base import Phase, Trainer, config_value, evaluate_nll
+from textgan.progress import format_duration, progress as progress_bar
+from textgan.training.base import (Phase, TimeLimitReached, Trainer, batches_per_epoch, config_value, epoch_order,
+                                   evaluate_nll, global_batches)
 from textgan.training.mle import MLEStepper, make_scheduler, mle_epoch
+from textgan.training.plan import Budget, Plan, PhaseSpec, make_plan, timed
 from textgan.training.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-GENERATION_CHUNK = 1024  # rows sampled at once: keeps the (rows, V) softmax temporaries in cache
+GENERATION_CHUNK = 1024  # rows sampled at once on the CPU: keeps the (rows, V) softmax temporaries in cache
+MEASURED_STEPS = 3  # steps timed per phase for the plan (after one untimed warm-up step)
+MEASURED_ROWS = 256  # rows generated to time an evaluation or a D update
+PHASE_TITLES = {"pretrain_g": "MLE pretraining", "pretrain_d": "D pretraining"}
 
 
 class SamplingTrainer(Trainer):
@@ -54,6 +68,10 @@ class SamplingTrainer(Trainer):
         self.rng = torch.Generator(device=runtime.device).manual_seed(t.seed + 1)
         self.prompted = bool(int(data.train.prompt_lengths.max())) if len(data.train) else False
         self.phase = self.phases(cfg)[0].name
+        self.plan: Plan | None = None  # made when training starts (`plan_run`)
+        self.budget: Budget | None = None
+        # called with the trainer once MLE pretraining has ended (`textgan demo` scores the MLE model there)
+        self.after_pretraining: Callable[[SamplingTrainer], None] | None = None
 
     def build_mle_stepper(self) -> MLEStepper:
         """The MLE update of pretraining (and LeakGAN's interleaved MLE): the generator's NLL."""
@@ -65,11 +83,11 @@ class SamplingTrainer(Trainer):
         return {"mle": self.mle.optimizer, "mle_scheduler": self.mle_scheduler, "mle_scaler": self.mle.scaler}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"phase": self.phase, "rng": self.rng.get_state()}
+        return {"phase": self.phase, "rng": generator_state(self.rng)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.phase = state["phase"]
-        self.rng.set_state(state["rng"])
+        restore_generator(self.rng, state["rng"])
 
     # -- MLE pretraining --------------------------------------------------------------------------
     def log(self, phase: str, **metrics: Any) -> dict[str, Any]:
@@ -82,7 +100,8 @@ class SamplingTrainer(Trainer):
         if self.step == 0:  # the untrained generator: where every curve starts
             self.log("pretrain_g", **self.evaluate(with_oracle=True))
         self.generator.train()
-        while self.epoch < self.pretrain_epochs and not self.should_stop_early() and not self.pretraining_time_spent():
+        while (self.epoch < self.pretrain_epochs and not self.should_stop_early()
+               and self.budget_allows("pretrain_g", self.epoch)):
             train_nll = mle_epoch(self, self.mle, self.mle_scheduler)
             last = self.epoch == self.pretrain_epochs
             metrics = self.evaluate(with_oracle=last or self.epoch % self.eval_every == 0)
@@ -92,17 +111,21 @@ class SamplingTrainer(Trainer):
             self.save("latest")
         self.end_pretraining()
         self.write_phase_samples("pretrain_g")
+        if self.after_pretraining is not None:
+            self.after_pretraining(self)
         self.end_phase()
 
-    def pretraining_time_spent(self) -> bool:
-        """True once MLE pretraining has used train.pretrain_time_fraction of train.time_limit_minutes
-        (every process agrees), so that a short equal budget still reaches the second phase."""
-        fraction, limit = self.cfg.train.pretrain_time_fraction, self.cfg.train.time_limit_minutes
-        if not (fraction and limit) or not self.runtime.any_true(self.train_seconds() >= fraction * limit * 60):
-            return False
-        log.info("train.pretrain_time_fraction=%g of the budget spent: MLE pretraining ends after epoch %d of %d",
-                 fraction, self.epoch, self.pretrain_epochs)
-        return True
+    def budget_allows(self, phase: str, done: int) -> bool:
+        """Whether phase `phase`, `done` units in, may take another within train.time_limit_minutes
+        and, in pretraining, its share train.pretrain_time_fraction (every process agrees)."""
+        if self.budget is None:
+            return True
+        return not self.runtime.any_true(not self.budget.allows(phase, done))
+
+    def check_own_budget(self, phase: str, done: int) -> None:
+        """Before a unit of the own phase: end the run (as the time limit does) when it would overrun."""
+        if not self.budget_allows(phase, done):
+            raise TimeLimitReached
 
     def end_phase(self) -> None:
         """Move on to the next of `phases` and checkpoint."""
@@ -124,12 +147,138 @@ class SamplingTrainer(Trainer):
         """The time budget ended training: one more evaluation, where the model stands."""
         self.log(self.phase, **self.evaluate(with_oracle=True))
 
+    # -- the plan (training/plan.py) and the honest end --------------------------------------------
+    def units_done(self, phase: str) -> int:
+        """Units of `phase` done so far (while it runs: after it, the plan counts all as done)."""
+        if phase == "pretrain_g":
+            return self.epoch
+        raise NotImplementedError(phase)
+
+    def measurer(self, phase: str) -> Callable[[], float]:
+        """What measures one unit of `phase` for the plan (seconds; the state is restored after)."""
+        if phase == "pretrain_g":
+            return self.measure_mle_epoch
+        raise NotImplementedError(phase)
+
+    def phase_title(self, phase: str) -> str:
+        """`phase` for people, in the plan and the ending line."""
+        return PHASE_TITLES.get(phase, phase)
+
+    def phase_detail(self, phase: str) -> str:
+        """What one unit of `phase` is, with the keys that size it (said when the budget cannot reach it)."""
+        return ""
+
+    def phase_specs(self) -> list[PhaseSpec]:
+        """`phases(cfg)` for the plan, in run order, the last one the trainer's own."""
+        phases = self.phases(self.cfg)
+        current = [p.name for p in phases].index(self.phase)
+        return [PhaseSpec(p.name, self.phase_title(p.name), p.unit, p.steps,
+                          p.steps if i < current else min(self.units_done(p.name), p.steps) if i == current else 0,
+                          p.key, self.measurer(p.name), own=i == len(phases) - 1,
+                          at_least=1 if p.name == "pretrain_g" else 0, detail=self.phase_detail(p.name))
+                for i, p in enumerate(phases)]
+
+    def plan_run(self) -> None:
+        """Measure the phases, print the plan (main process) and budget pretraining by it."""
+        self.make_plan()
+        if self.runtime.is_main:
+            print("\n".join(self.plan.lines), file=sys.stderr, flush=True)
+
+    def make_plan(self) -> Plan:
+        """The plan of the rest of this run (`textgan train --dry-run` prints it and stops)."""
+        self.plan = make_plan(self, self.phase_specs())
+        self.budget = Budget(self.plan, self.train_seconds)
+        return self.plan
+
+    def estimate(self, phase: str) -> float | None:
+        """The plan's seconds for one unit of `phase` (progress lines' ETA); None before a plan."""
+        return self.plan.seconds_each(phase) if self.plan is not None else None
+
+    def measure_mle_epoch(self) -> float:
+        """Seconds of an MLE epoch and its evaluation, from a few timed batches."""
+        t = self.cfg.train
+        order = epoch_order(len(self.data.train), t.seed, self.epoch)
+        batches = list(itertools.islice(global_batches(order, t.batch_size, self.runtime.world_size),
+                                        MEASURED_STEPS + 1))
+        self.generator.train()
+        seconds = [timed(lambda b=b: self.mle.step(self.data.train, self.runtime.local(b), t.nll_include_prompt))
+                   for b in batches]
+        return statistics.median(seconds[1:] or seconds) * self.steps_per_epoch + self.measure_evaluation()
+
+    def measure_steps(self, step: Callable[[], Any]) -> float:
+        """Median seconds of `step()` over a few calls, after an untimed one."""
+        seconds = [timed(step) for _ in range(MEASURED_STEPS + 1)]
+        return statistics.median(seconds[1:])
+
+    def measure_evaluation(self) -> float:
+        """Seconds of one `evaluate`: validation NLL timed on two batches, and on oracle data the
+        nll_oracle_samples samples, timed on a few hundred."""
+        t, runtime = self.cfg.train, self.runtime
+        seconds = 0.0
+        if len(self.data.validation):
+            count = batches_per_epoch(len(self.data.validation), t.batch_size, runtime.world_size)
+            count = min(count, t.eval_batches) if t.eval_batches else count
+            timed_batches = min(2, count)
+            seconds += count / timed_batches * timed(lambda: evaluate_nll(
+                self.generator, self.data.validation, runtime, t.batch_size, timed_batches, t.nll_include_prompt))
+        if self.oracle is not None:
+            rows = min(self.nll_oracle_samples, MEASURED_ROWS)
+            seconds += self.nll_oracle_samples / rows * timed(lambda: self.evaluation_samples(rows))
+        return seconds
+
+    @property
+    def own_phase_name(self) -> str:
+        """The trainer's own phase: the last of `phases`."""
+        return self.phases(self.cfg)[-1].name
+
+    def own_phase_record(self) -> dict[str, Any]:
+        own = self.phases(self.cfg)[-1]
+        return {"name": own.name, "unit": own.unit, "steps": self.own_steps()}
+
+    def own_steps(self) -> int:
+        """Units of the own phase taken so far."""
+        return self.units_done(self.own_phase_name)
+
+    def ending_note(self, stopped_by: str | None = None) -> str | None:
+        """E.g. `the time limit ended the run in D pretraining: no adversarial round was taken;
+        the checkpoint is the MLE model; ...` when the run took no step of its own phase."""
+        if self.own_steps():
+            return None
+        stopped_by = stopped_by or self.stopped_by
+        own = self.phases(self.cfg)[-1]
+        unit = own.unit[:-1]
+        where = f"in {self.phase_title(self.phase)}" if self.phase != own.name else f"before its first {own.name} {unit}"
+        specs = {spec.name: spec for spec in self.phase_specs()}
+        cuts = [f"{specs[name].title} at {done} of {total} {specs[name].unit}"
+                for name, (done, total) in (self.budget.cut if self.budget is not None else {}).items() if name != own.name]
+        if cuts:
+            where += f" (the budget cut {' and '.join(cuts)})"
+        what = "the MLE model" if self.epoch else "the untrained generator"
+        t = self.cfg.train
+        if stopped_by == "interrupt":
+            return f"{where}: no {own.name} {unit} was taken yet; the checkpoint is {what}"
+        if stopped_by == "train.time_limit_minutes":
+            cause = "the time limit"
+            planned = self.plan.own if self.plan is not None else None
+            if planned is not None and planned.seconds_each and not self.plan.reaches_own_phase:  # the plan said so
+                change = (f"raise train.time_limit_minutes (now {t.time_limit_minutes:g}) to at least "
+                          f"{self.plan.minutes_needed:g}, or make a {unit} cheaper (one takes ~"
+                          f"{format_duration(planned.seconds_each)})")
+            else:
+                change = (f"raise train.time_limit_minutes (now {t.time_limit_minutes:g}) or lower "
+                          f"train.pretrain_time_fraction (now {t.pretrain_time_fraction:g}; 0 = pretraining uncapped)")
+        elif stopped_by is not None:
+            cause, change = stopped_by, f"raise {stopped_by}"
+        else:
+            cause, change = "the schedule", f"raise {own.key} (now 0)"
+        change += "; textgan train --dry-run prints what a setting reaches"
+        return f"{cause} ended the run {where}: no {own.name} {unit} was taken; the checkpoint is {what}; {change}"
+
     # -- rows, samples and evaluation -------------------------------------------------------------
     def real_rows(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """`count` random training rows and their prompt lengths (0 for plain text), global."""
         chosen = torch.randint(len(self.data.train), (count,), generator=self.rng, device=self.rng.device).cpu()
-        device = self.runtime.device
-        return self.data.train.tokens[chosen].to(device), self.data.train.prompt_lengths[chosen].to(device)
+        return self.runtime.to_device(self.data.train.tokens[chosen]), self.runtime.to_device(self.data.train.prompt_lengths[chosen])
 
     def prompts(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows to start from: random training rows (their prompts) or empty rows for plain text."""
@@ -152,7 +301,7 @@ class SamplingTrainer(Trainer):
             return rows.clone()
         chunks = []
         with eval_mode(self.generator):
-            for part, lengths, draws in zip(*(torch.split(x, GENERATION_CHUNK) for x in (rows, prompt_lengths, uniforms))):
+            for part, lengths, draws in zip(*(torch.split(x, chunk_rows(GENERATION_CHUNK, self.runtime.device)) for x in (rows, prompt_lengths, uniforms))):
                 chunks.append(self.generator.sample(len(part), self.sequence_length, prefix=part,
                                                     prefix_lengths=lengths, uniforms=draws,
                                                     temperature=temperature))
@@ -235,13 +384,26 @@ class StagedTrainer(SamplingTrainer):
         """The second phase's progress-bar label."""
         return self.phase_name
 
+    def units_done(self, phase: str) -> int:
+        return self.phase_steps if phase == self.phase_name else super().units_done(phase)
+
+    def measurer(self, phase: str) -> Callable[[], float]:
+        if phase == self.phase_name:
+            return lambda: self.measure_steps(self.step_once) + self.measure_evaluation() / self.eval_every
+        return super().measurer(phase)
+
+    def phase_title(self, phase: str) -> str:
+        return f"{self.description()} {phase}" if phase == self.phase_name else super().phase_title(phase)
+
     def run_phase(self) -> None:
         """The second phase's steps, each `step_once()` -> metrics recorded through `after_step`;
-        evaluated every `eval_every` steps and at the end."""
+        evaluated every `eval_every` steps and at the end (none that would overrun the budget)."""
         total = config_value(self.cfg, self.steps_key)
         progress = progress_bar(total=total, initial=self.phase_steps, desc=self.description(), unit="steps",
-                                line_every=self.eval_every, disable=not self.runtime.is_main)
+                                line_every=self.eval_every, disable=not self.runtime.is_main,
+                                seconds_each=self.estimate(self.phase_name))
         while self.phase_steps < total:
+            self.check_own_budget(self.phase_name, self.phase_steps)
             metrics = self.step_once()
             self.phase_steps += 1
             if self.phase_steps % self.eval_every == 0 or self.phase_steps == total:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from textgan.checkpoint import RunDirectory
+from textgan.checkpoint import RunDirectory, generator_state, restore_generator
 from textgan.config import Config
 from textgan.data import EncodedSplit, PreparedData
 from textgan.errors import TextGanError
@@ -101,10 +101,10 @@ class VAETrainer(Trainer):
         return {"optimizer": self.optimizer, "scheduler": self.scheduler, "scaler": self.scaler}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"noise_rng": self.noise.get_state(), "epoch_totals": self.epoch_totals}
+        return {"noise_rng": generator_state(self.noise), "epoch_totals": self.epoch_totals}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        self.noise.set_state(state["noise_rng"])
+        restore_generator(self.noise, state["noise_rng"])
         self.epoch_totals = state["epoch_totals"]
 
     def run_training(self) -> None:
@@ -119,8 +119,8 @@ class VAETrainer(Trainer):
             for batch in progress:
                 beta = kl_weight(self.step, v.kl_schedule, v.kl_anneal_steps, v.kl_cycle_ratio)
                 rows = runtime.local(batch)
-                targets = self.data.train.tokens[rows].to(device)
-                mask = loss_mask(self.data.train, rows, self.model.eos_id, t.nll_include_prompt).to(device)
+                targets = runtime.to_device(self.data.train.tokens[rows])
+                mask = runtime.to_device(loss_mask(self.data.train, rows, self.model.eos_id, t.nll_include_prompt))
                 eps, uniforms = draw_noise(runtime, self.noise, len(batch), self.model.latent_dim,
                                            targets.shape[1], v.word_dropout)
                 with runtime.autocast():
