@@ -43,25 +43,32 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--vocab-size", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3, help="timed reward batches (median reported)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall: elapsed seconds; cpu: this process's CPU seconds (steadier on a shared "
+                             "machine: time spent descheduled does not count)")
     return parser.parse_args()
 
 
-def best_seconds(run: Callable[[], object], repeats: int) -> float:
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def best_seconds(run: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter) -> float:
     """Fastest of `repeats` timed calls after one warm-up (the machine is shared: min is least noisy)."""
     run()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         run()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times)
 
 
-def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+def matmul_gflops(dtype: torch.dtype, clock: Callable[[], float] = time.perf_counter, size: int = 2048,
+                  repeats: int = 5) -> float:
     """Measured dense matmul throughput of this machine."""
     a = torch.randn(size, size).to(dtype)
     b = torch.randn(size, size).to(dtype)
-    return 2 * size**3 / best_seconds(lambda: a @ b, repeats) / 1e9
+    return 2 * size**3 / best_seconds(lambda: a @ b, repeats, clock) / 1e9
 
 
 def discriminator_flops(d: TextCNN, length: int) -> int:
@@ -113,12 +120,13 @@ def peer_rollout_rewards(generator: LSTMGenerator, discriminator: nn.Module, sam
     return rewards / rollouts
 
 
-def sampling_seconds(logits: torch.Tensor, draw: Callable[[torch.Tensor], torch.Tensor], block_rows: int = 2048) -> float:
+def sampling_seconds(logits: torch.Tensor, draw: Callable[[torch.Tensor], torch.Tensor],
+                     clock: Callable[[], float] = time.perf_counter, block_rows: int = 2048) -> float:
     """Seconds to draw one token per row of `logits`, in blocks of rows as the rollouts do."""
-    start = time.perf_counter()
+    start = clock()
     for block in torch.split(logits, block_rows):
         draw(block)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main() -> None:
@@ -135,18 +143,19 @@ def main() -> None:
     rollout_rows = batch * rollouts * length * (length - 1) // 2
     rng = torch.Generator().manual_seed(args.seed)
 
-    print(f"torch {torch.__version__}, {args.threads} threads, precision {args.precision}; the machine is "
+    print(f"torch {torch.__version__}, {args.threads} threads, precision {args.precision}, {args.clock} clock; the machine is "
           "shared: times are the fastest of several runs, and cpu/wall shows the share of a core we got")
     print(f"setting: batch {batch}, {rollouts} rollouts, length {length}, vocabulary {vocab:,}, LSTM 32/32, "
           f"canonical TextCNN; per reward batch {d_sequences:,} sequences for D and {rollout_rows:,} "
           "sampled rollout tokens")
-    fp32_peak, bf16_peak = matmul_gflops(torch.float32), matmul_gflops(torch.bfloat16)
+    clock = CLOCKS[args.clock]
+    fp32_peak, bf16_peak = matmul_gflops(torch.float32, clock), matmul_gflops(torch.bfloat16, clock)
     print(f"matmul 2048x2048: fp32 {fp32_peak:,.0f} GFLOP/s, bf16 {bf16_peak:,.0f} GFLOP/s")
 
     d_input = torch.randint(vocab, (d_sequences, length))
     flops = discriminator_flops(discriminator, length) * d_sequences
     for name, model in (("ours", discriminator), ("one nn.Conv1d per size", canonical)):
-        seconds = best_seconds(lambda: score_sequences(model, d_input, 4096, autocast), 1)
+        seconds = best_seconds(lambda: score_sequences(model, d_input, 4096, autocast), 1, clock)
         print(f"D pass over {d_sequences:,} sequences, {name}: {seconds:.2f} s = {flops / seconds / 1e9:,.0f} "
               f"GFLOP/s ({flops / 1e9:,.0f} GFLOP: filters, highway, output)")
 
@@ -159,7 +168,7 @@ def main() -> None:
         with autocast():
             return discriminator.shared_prefix_logits(samples, completions, sources, prefixes)
 
-    seconds = best_seconds(shared, 1)
+    seconds = best_seconds(shared, 1, clock)
     conv_all = discriminator.conv_flops(length) * d_sequences
     conv_new = discriminator.shared_prefix_conv_flops(length, prefixes) + discriminator.conv_flops(length) * batch
     flops_new = flops - (conv_all - conv_new)
@@ -175,7 +184,7 @@ def main() -> None:
         "inverse_cdf_sample (two-level)": lambda x: inverse_cdf_sample(x, generator=rng),
     }
     for name, draw in samplers.items():
-        seconds = min(sampling_seconds(logits, draw) for _ in range(2)) * sample_share
+        seconds = min(sampling_seconds(logits, draw, clock) for _ in range(2)) * sample_share
         print(f"sampling {rollout_rows:,} rows of {vocab:,} logits, {name}: {seconds:.2f} s "
               f"(timed on {rollout_rows // sample_share:,} rows, x{sample_share})")
 
@@ -185,9 +194,9 @@ def main() -> None:
     ours()
     walls, cpus = [], []
     for _ in range(args.repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu = clock(), time.process_time()
         ours()
-        walls.append(time.perf_counter() - wall)
+        walls.append(clock() - wall)
         cpus.append(time.process_time() - cpu)
     ours_seconds = min(walls)
     print(f"ours: {ours_seconds:.2f} s per reward batch (fastest of {args.repeats}, median "
@@ -196,18 +205,22 @@ def main() -> None:
     reference_rollouts = min(args.reference_rollouts, rollouts)
     scale = rollouts / reference_rollouts
     note = f" (measured on {reference_rollouts} rollouts, x{scale:g})" if reference_rollouts < rollouts else ""
-    start = time.perf_counter()
+    start = clock()
     with autocast():
         reference_rollout_rewards(generator, discriminator, samples, reference_rollouts, generator=rng)
-    reference_seconds = (time.perf_counter() - start) * scale
+    reference_seconds = (clock() - start) * scale
     print(f"reference loop, our sampler and TextCNN: {reference_seconds:.2f} s per reward batch{note}")
-    start = time.perf_counter()
+    start = clock()
     with autocast():
         peer_rollout_rewards(generator, canonical, samples, reference_rollouts, rng)
-    peer_seconds = (time.perf_counter() - start) * scale
+    peer_seconds = (clock() - start) * scale
     print(f"peers' loop, multinomial and one nn.Conv1d per size: {peer_seconds:.2f} s per reward batch{note}")
     print(f"ours is {reference_seconds / ours_seconds:.1f}x faster than the reference loop and "
           f"{peer_seconds / ours_seconds:.1f}x faster than the peers' loop")
+    peak = bf16_peak if args.precision == "bf16" else fp32_peak
+    d_floor = flops_new / peak / 1e9
+    print(f"floor: D's {flops_new / 1e9:,.0f} GFLOP at this run's {args.precision} matmul peak take {d_floor:.2f} s, so "
+          f"a reward batch scored by this D cannot be more than {peer_seconds / d_floor:.1f}x the peers' loop")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ def tiny_textcnn(**overrides) -> TextCNN:
     return TextCNN(VOCAB, LENGTH, **settings).eval()
 
 
-def conv1d_logits(d: TextCNN, tokens: torch.Tensor) -> torch.Tensor:
+def conv1d_logits(d: TextCNN, x: torch.Tensor) -> torch.Tensor:
     """Kim's CNN written the usual way: one conv1d per filter size, ReLU, max over time."""
-    embedded = d.embedding(tokens).transpose(1, 2)
+    embedded = d.embed(x).transpose(1, 2)
     pooled = []
     for size, bank in zip(d.filter_sizes, d.filters):
         weight = bank.weight.view(bank.out_features, size, d.embedding_dim).transpose(1, 2)
@@ -45,6 +45,30 @@ def test_matches_a_conv1d_per_filter_size_across_row_blocks():
     d.row_block = 4  # several blocks, the last one partial
     tokens = torch.randint(VOCAB, (11, LENGTH))
     torch.testing.assert_close(d(tokens), conv1d_logits(d, tokens), rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_match_a_conv1d_per_filter_size():
+    """The windows' own backward (shifted slab additions) gives autograd's gradients of the
+    usual conv1d network, for every parameter and a soft one-hot input."""
+    d = tiny_textcnn(dropout=0.0)
+    soft = torch.softmax(3 * torch.randn(7, LENGTH, VOCAB), dim=-1)
+    grads = []
+    for logits in (d, lambda x: conv1d_logits(d, x)):
+        d.zero_grad(set_to_none=True)
+        x = soft.clone().requires_grad_()
+        (logits(x) * torch.linspace(-1, 1, 7)).sum().backward()
+        grads.append([x.grad] + [p.grad for p in d.parameters()])
+    for name, ours, reference in zip(["input"] + [n for n, _ in d.named_parameters()], *grads):
+        torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_window_matmul_passes_gradcheck_past_a_shared_prefix():
+    from textgan.models.cnn_discriminator import _WindowMatmul
+
+    embedded = torch.randn(3, 6, 2, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(4, 3 * 2, dtype=torch.float64, requires_grad=True)
+    for first_window in (0, 2):
+        assert torch.autograd.gradcheck(lambda e, w: _WindowMatmul.apply(e, w, first_window), (embedded, weight))
 
 
 def test_bf16_autocast_stays_close_to_fp32():
@@ -158,6 +182,21 @@ def test_shared_prefix_logits_equal_the_plain_d():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = d.shared_prefix_logits(samples, completions, sources, prefixes)
     torch.testing.assert_close(low, d(completions), rtol=0.05, atol=0.05)
+
+
+def test_fp32_scoring_path_equals_the_training_path():
+    """Without a gradient, fp32 banks run as F.conv1d; with one, as the window matmul: same logits."""
+    d = tiny_textcnn()
+    d.row_block = 5
+    samples = torch.randint(VOCAB, (3, LENGTH))
+    completions, sources, prefixes = completions_of(samples, list(range(1, LENGTH)), 2)
+    with_gradient = d(completions)
+    assert with_gradient.requires_grad
+    with torch.no_grad():
+        torch.testing.assert_close(d(completions), with_gradient.detach(), rtol=1e-5, atol=1e-5)
+        shared = d.shared_prefix_logits(samples, completions, sources, prefixes)
+    torch.testing.assert_close(shared, d.shared_prefix_logits(samples, completions, sources, prefixes).detach(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_shared_prefix_uses_the_samples_windows():

@@ -16,7 +16,7 @@ from textgan.training.discrete_gan_rewards import goal_cosines, intrinsic_reward
 from textgan.models import load_generator
 from textgan.models.leakgan import LeakGANGenerator, renewed_goals
 
-from test_policy_gradient import TINY_ORACLE, TINY_SEQGAN, records, tiny_seqgan_config
+from test_policy_gradient import records, tiny_seqgan_config
 
 sigmoid = lambda x: 1.0 / (1.0 + math.exp(-x))
 

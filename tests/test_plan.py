@@ -71,11 +71,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path, txt_corpus: 
     out = tmp_path / "run"
     code = main(["train", "--corpus", str(txt_corpus), "--tokenizer", "word", "--trainer", "seqgan", "--out", str(out),
                  "--dry-run", "--set", "train.time_limit_minutes=0.05", "--set", "seqgan.d_samples=64",
+                 "--set", "seqgan.pretrain_d_steps=1000",
                  "--set", "discriminator.filter_sizes=[2,3]", "--set", "discriminator.num_filters=[4,4]"])
     printed = capsys.readouterr().out.splitlines()
     assert code == 0 and not out.exists()
     assert printed[0].startswith("plan of this seqgan run") and len(printed) >= 4
-    assert any("its share of the budget cuts it to" in line for line in printed[1:3])
+    # D's 1,000 updates never fit 0.9 s: its share cuts them (or, on a machine slow enough that MLE's one
+    # guaranteed epoch takes the whole share, the time limit does)
+    (d_line,) = [line for line in printed[1:3] if line.startswith("  D pretraining")]
+    assert "its share of the budget cuts it to" in d_line or "the time limit ends it after" in d_line, printed
 
 
 def test_dry_run_of_mle_says_it_has_one_phase(tmp_path: Path, txt_corpus: Path, capsys):

@@ -34,11 +34,9 @@ from textgan.report import RunReport, markdown_table, read_jsonl, write_report
 if TYPE_CHECKING:  # torch loads when a run is evaluated: scoring text files never needs it
     import torch
 
-    from textgan.metrics.features import FeatureModel
-
     from textgan.checkpoint import Checkpoint
     from textgan.data import EncodedSplit, PreparedData
-    from textgan.models import Generator
+    from textgan.metrics.features import FeatureModel
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,17 @@ output layer, giving one logit per representation (`representation_logits`; RelG
 its loss over them, `forward` averages the logits).
 
 Speed (benchmarks/rollout_speed.py: about 2x one nn.Conv1d per filter size under bf16
-autocast on CPU, 1.2x in fp32): every filter size is a linear map of a flattened window of k
-embeddings. The windows are a strided view of the embeddings, copied once into a window-major
-matrix, so each size is one large matmul and max-over-time is an elementwise max over whole
-slabs; the max is taken before the bias and ReLU (both monotone, so the result is the same on
-T-fold fewer values). Under autocast the embeddings are cast once, and rows go through in
-blocks that stay in cache.
+autocast on a Xeon with AMX; benchmarks/d_speed.py): every filter size is a linear map of a
+flattened window of k embeddings. The windows are a strided view of the embeddings, copied once
+into a window-major matrix, so each size is one large matmul and max-over-time is an
+elementwise max over whole slabs; the max is taken before the bias and ReLU (both monotone, so
+the result is the same on T-fold fewer values). Under autocast the embeddings are cast once, and rows go through in
+blocks that stay in cache. In training the windows' backward (`_WindowMatmul`) adds each tap's
+gradient into its shifted slab of the embeddings' gradient: k slab additions, where autograd
+through the strided view copied and ran `index_add_` (12% of a D step, issue 27). Scoring in
+fp32 (no gradient) runs each bank as one `F.conv1d` instead: on a 2-core AMD EPYC, one thread,
+oneDNN's convolution took 15-40% less CPU time than the window matmul there (512-2,048 rows),
+while in bf16 and in training (batch 64) the window matmul was faster.
 
 Rollout completions share a prefix with the sample they complete, and a window that lies wholly
 inside that prefix has the sample's activation. `shared_prefix_logits` therefore computes the
@@ -40,6 +45,7 @@ import math
 from typing import Any, NamedTuple, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from textgan.config import DiscriminatorConfig, check_filter_lists
@@ -82,6 +88,48 @@ class PrefixPooling(NamedTuple):
         """The rows `index` of the state."""
         return PrefixPooling(self.length, tuple(c[index] for c in self.complete), tuple(p[index] for p in self.pending),
                              self.features[index])
+
+
+def _windows(embedded: torch.Tensor, size: int, first_window: int) -> torch.Tensor:
+    """The windows of `size` tokens starting at first_window.. of (B, T, E) embeddings, copied
+    window-major into a (windows * B, size * E) matrix."""
+    batch, length, width = embedded.shape
+    windows = length - size + 1 - first_window
+    # window t of row b is the contiguous slice embedded[b, t:t+size] flattened, so the windows
+    # are a strided view; laid out window-major, the max over windows runs over whole slabs
+    view = embedded.as_strided((windows, batch, size * width), (width, length * width, 1),
+                               embedded.storage_offset() + first_window * width)
+    return view.reshape(windows * batch, size * width)
+
+
+class _WindowMatmul(torch.autograd.Function):
+    """(windows, B, n) = windows of (B, T, E) embeddings @ (n, k * E) weight.T. The backward adds
+    each tap's gradient into its shifted slab of the embeddings' gradient (k slab additions),
+    where autograd through the strided view would copy and `index_add_` element by element."""
+
+    @staticmethod
+    def forward(ctx: Any, embedded: torch.Tensor, weight: torch.Tensor, first_window: int) -> torch.Tensor:
+        width = embedded.shape[2]
+        size = weight.shape[1] // width
+        windows = _windows(embedded, size, first_window)
+        ctx.save_for_backward(windows, weight)
+        ctx.geometry = (embedded.shape, size, first_window)
+        return (windows @ weight.t()).view(-1, embedded.shape[0], weight.shape[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        windows, weight = ctx.saved_tensors
+        (batch, length, width), size, first_window = ctx.geometry
+        grad = grad.reshape(-1, weight.shape[0])
+        grad_weight = grad.t() @ windows if ctx.needs_input_grad[1] else None
+        grad_embedded = None
+        if ctx.needs_input_grad[0]:
+            taps = (grad @ weight).view(-1, batch, size, width).transpose(0, 1)  # (B, windows, k, E)
+            count = taps.shape[1]
+            grad_embedded = taps.new_zeros(batch, length, width)
+            for tap in range(size):  # tap j of window t reads token first_window + t + j
+                grad_embedded[:, first_window + tap: first_window + tap + count] += taps[:, :, tap]
+        return grad_embedded, grad_weight, None
 
 
 class TextCNN(nn.Module):
@@ -191,15 +239,14 @@ class TextCNN(nn.Module):
     def _responses(self, embedded: torch.Tensor, bank_index: int, first_window: int = 0) -> torch.Tensor:
         """(windows, B, n) pre-bias responses of filter bank `bank_index` at window positions
         first_window.. of prepared (B, T, E) embeddings."""
-        batch, length, width = embedded.shape
-        size = self.filter_sizes[bank_index]
-        windows = length - size + 1 - first_window
-        # window t of row b is the contiguous slice embedded[b, t:t+size] flattened, so the
-        # windows are a strided view; laid out window-major, the max runs over whole slabs
-        unfolded = embedded.as_strided((windows, batch, size * width), (width, length * width, 1),
-                                       embedded.storage_offset() + first_window * width)
         weight = self.filters[bank_index].weight.to(embedded.dtype)
-        return (unfolded.reshape(windows * batch, size * width) @ weight.t()).view(windows, batch, -1)
+        if embedded.dtype == torch.float32 and not (torch.is_grad_enabled() and
+                                                     (embedded.requires_grad or weight.requires_grad)):
+            # scoring in fp32: oneDNN's conv1d beat the window matmul by 15-40% (issue 27); bf16
+            # and training (batch 64, with the windows' own backward) go the other way
+            taps = weight.view(weight.shape[0], self.filter_sizes[bank_index], -1).transpose(1, 2)
+            return F.conv1d(embedded[:, first_window:].transpose(1, 2), taps).permute(2, 0, 1)
+        return _WindowMatmul.apply(embedded, weight, first_window)
 
     def _activate(self, pooled: list[torch.Tensor]) -> torch.Tensor:
         """Bias and ReLU after max-over-time (both monotone, so the order does not matter)."""

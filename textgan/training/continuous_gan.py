@@ -50,6 +50,7 @@ from textgan.training.gan_objectives import (
     wasserstein_estimate,
 )
 from textgan.training.runtime import Runtime
+from textgan.training.optim import make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,8 @@ def make_gan_optimizer(parameters: Any, kind: str, objective: str, learning_rate
                        ) -> torch.optim.Optimizer:
     """RMSProp for weight-clipped WGAN (momentum destabilises it, Arjovsky et al.), Adam otherwise."""
     if kind == "rmsprop" or (kind == "auto" and objective == "wgan"):
-        return torch.optim.RMSprop(parameters, lr=learning_rate)
-    return torch.optim.Adam(parameters, lr=learning_rate, betas=betas)
+        return make_optimizer(parameters, learning_rate, "rmsprop")
+    return make_optimizer(parameters, learning_rate, betas=betas)
 
 
 class ContinuousGANTrainer(Trainer):

@@ -32,6 +32,7 @@ from textgan.models.base import eval_mode, untie_parameters
 from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer
+from textgan.training.optim import make_optimizer
 
 
 def cot_generator_loss(generator_logits: torch.Tensor, mediator_logits: torch.Tensor, mask: torch.Tensor,
@@ -77,8 +78,8 @@ class CoTTrainer(StagedTrainer):
         untie_parameters(self.mediator)  # a checkpoint module
         self.mediator.to(runtime.device)
         betas = (0.9, c.adam_beta2)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=c.g_learning_rate, betas=betas)
-        self.m_optimizer = torch.optim.Adam(self.mediator.parameters(), lr=c.mediator_learning_rate, betas=betas)
+        self.g_optimizer = make_optimizer(self.generator.parameters(), c.g_learning_rate, betas=betas)
+        self.m_optimizer = make_optimizer(self.mediator.parameters(), c.mediator_learning_rate, betas=betas)
         self.g_scaler, self.m_scaler = runtime.grad_scaler(), runtime.grad_scaler()
 
     def optimizers(self) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from textgan.models.scratchgan import RecurrentDiscriminator
 from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
 from textgan.training.staged import GENERATION_CHUNK, StagedTrainer
+from textgan.training.optim import make_optimizer
 
 ADVANTAGE_EPSILON = 1e-4  # added to a group's standard deviation (a group of equal rewards gets 0)
 
@@ -119,8 +120,8 @@ class GADTrainer(StagedTrainer):
             self.discriminator = RecurrentDiscriminator(vocab, self.tokenizer.eos_id, d.embedding_dim, g.d_hidden_dim,
                                                         embedding_dropout=d.dropout)
         self.discriminator.to(runtime.device)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=d.learning_rate)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=g.g_learning_rate)
+        self.d_optimizer = make_optimizer(self.discriminator.parameters(), d.learning_rate)
+        self.g_optimizer = make_optimizer(self.generator.parameters(), g.g_learning_rate)
         self.g_scaler, self.d_scaler = runtime.grad_scaler(), runtime.grad_scaler()
         self.reference: Generator | None = None  # the starting policy of the KL term
         if g.kl_coef:

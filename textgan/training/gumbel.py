@@ -46,6 +46,7 @@ from textgan.training.gan_objectives import (
 )
 from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer
+from textgan.training.optim import make_optimizer
 
 BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "quad", "sqrt", "constant")
 
@@ -108,8 +109,8 @@ class GumbelTrainer(StagedTrainer):
         self.objective = get_objective(g.objective)
         check_label_smoothing(self.objective, cfg.gan.label_smoothing, "gumbel.objective")
         self.discriminator = self.build_discriminator().to(runtime.device)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=g.g_learning_rate)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
+        self.g_optimizer = make_optimizer(self.generator.parameters(), g.g_learning_rate)
+        self.d_optimizer = make_optimizer(self.discriminator.parameters(), cfg.discriminator.learning_rate)
         self.g_scaler, self.d_scaler = runtime.grad_scaler(), runtime.grad_scaler()
         self.k = 0.0  # BEGAN's equilibrium variable
 

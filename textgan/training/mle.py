@@ -14,6 +14,7 @@ from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, evaluate_nll, loss_mask, masked_nll_sum
 from textgan.training.runtime import Runtime
 from textgan.checkpoint import RunDirectory
+from textgan.training.optim import make_optimizer
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, kind: str, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
@@ -40,8 +41,8 @@ class MLEStepper:
         # without `wrap` (a loss that bypasses `forward`), `step` averages the gradients itself
         self.model = runtime.wrap(generator) if wrap else generator
         # `parameters`: what the optimizer updates (default: the whole generator)
-        self.optimizer = torch.optim.Adam(generator.parameters() if parameters is None else parameters,
-                                          lr=learning_rate, weight_decay=weight_decay)
+        self.optimizer = make_optimizer(generator.parameters() if parameters is None else parameters,
+                                        learning_rate, weight_decay=weight_decay)
         self.scaler = runtime.grad_scaler()
         self.grad_clip = grad_clip
 

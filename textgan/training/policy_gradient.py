@@ -42,6 +42,7 @@ from textgan.models.cnn_discriminator import build_discriminator
 from textgan.progress import progress as progress_bar
 from textgan.training.base import Phase, backward_and_step, global_batches
 from textgan.training.gan_objectives import instance_noise_std
+from textgan.training.optim import make_optimizer
 from textgan.training.plan import timed
 from textgan.training.rollouts import RolloutNetwork, rollout_rewards, rollout_uniforms
 from textgan.training.runtime import Runtime
@@ -103,9 +104,9 @@ class SeqGANTrainer(SamplingTrainer):
         super().__init__(cfg, run, runtime, data, generator, eval_every=s.eval_every,
                          nll_oracle_samples=s.nll_oracle_samples)
         self.discriminator = self.build_discriminator().to(runtime.device)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.discriminator.learning_rate)
+        self.d_optimizer = make_optimizer(self.discriminator.parameters(), cfg.discriminator.learning_rate)
         self.d_scaler = runtime.grad_scaler()
-        self.pg_optimizer = torch.optim.Adam(self.policy_parameters(), lr=s.pg_learning_rate)
+        self.pg_optimizer = make_optimizer(self.policy_parameters(), s.pg_learning_rate)
         self.pg_scaler = runtime.grad_scaler()
         self.rollout = RolloutNetwork(self.generator)  # re-copied from the pretrained G before round 1
         self.d_pretrain_done = 0

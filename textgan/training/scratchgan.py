@@ -31,6 +31,7 @@ from textgan.training.base import backward_and_step, masked_nll_sum
 from textgan.training.runtime import Runtime
 from textgan.models.base import eval_mode
 from textgan.training.staged import StagedTrainer
+from textgan.training.optim import make_optimizer
 
 
 def dense_rewards(token_logits: torch.Tensor) -> torch.Tensor:
@@ -82,8 +83,8 @@ class ScratchGANTrainer(StagedTrainer):
             self.discriminator.table.set_frozen(vectors)
         self.discriminator.to(runtime.device)
         betas = (c.beta1, 0.999)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=c.g_learning_rate, betas=betas)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=c.d_learning_rate, betas=betas)
+        self.g_optimizer = make_optimizer(self.generator.parameters(), c.g_learning_rate, betas=betas)
+        self.d_optimizer = make_optimizer(self.discriminator.parameters(), c.d_learning_rate, betas=betas)
         self.g_scaler, self.d_scaler = runtime.grad_scaler(), runtime.grad_scaler()
         self.baseline = 0.0
 

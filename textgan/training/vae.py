@@ -24,6 +24,7 @@ from textgan.progress import progress as progress_bar
 from textgan.training.base import Trainer, backward_and_step, global_batches, loss_mask
 from textgan.training.mle import make_scheduler
 from textgan.training.runtime import Runtime
+from textgan.training.optim import make_optimizer
 
 
 def kl_weight(step: int, schedule: str, anneal_steps: int, cycle_ratio: float = 0.5) -> float:
@@ -90,7 +91,7 @@ class VAETrainer(Trainer):
         super().__init__(cfg, run, runtime, data, generator)
         self.model: SentenceVAE = self.generator  # type: ignore[assignment]
         t = cfg.train
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+        self.optimizer = make_optimizer(self.model.parameters(), t.learning_rate, weight_decay=t.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, t.lr_schedule, self.steps_per_epoch * t.epochs)
         self.scaler = runtime.grad_scaler()  # fp16 only
         # Posterior noise and word dropout draw from here, so a resumed run repeats them exactly.
