@@ -111,6 +111,38 @@ def test_bf16_autocast_trains(tmp_path, txt_corpus):
     assert all(math.isfinite(r["g_kl"]) and math.isfinite(r["mediator_nll"]) for r in records(run, "cooperative"))
 
 
+def make_trainer(cfg, run):
+    from textgan.checkpoint import RunDirectory
+    from textgan.training.cot import CoTTrainer
+    from textgan.training.runtime import make_runtime
+
+    data = api.build_data(cfg)
+    return CoTTrainer(cfg, RunDirectory(run), make_runtime("cpu", "fp32"), data, CoTTrainer.new_generator(cfg, data))
+
+
+def test_mediator_is_twice_the_generators_width_with_dropout_and_the_references_adam(tmp_path, txt_corpus):
+    """CoT's reference: the mediator has twice G's embedding and hidden sizes, dropout 0.5 on
+    its outputs, Adam at 3e-3; both networks use Adam beta2 = 0.95 (G at 1e-3)."""
+    trainer = make_trainer(tiny_config(txt_corpus, **{"train.trainer": "cot"}), tmp_path / "run")
+    g, m = trainer.generator, trainer.mediator
+    vocab = g.vocab_size
+    assert g.embedding.weight.shape == (vocab, 16) and m.embedding.weight.shape == (vocab, 32)
+    assert m.lstm.weight_hh_l0.shape == (4 * 32, 32) and m.output.weight.shape == (vocab, 32)
+    assert m.dropout.p == 0.5 and g.dropout.p == 0.0
+    assert trainer.m_optimizer.param_groups[0]["lr"] == 3e-3 and trainer.g_optimizer.param_groups[0]["lr"] == 1e-3
+    assert trainer.m_optimizer.param_groups[0]["betas"] == (0.9, 0.95) == trainer.g_optimizer.param_groups[0]["betas"]
+
+
+def test_a_cooperative_step_updates_g_first_then_the_mediator(tmp_path, txt_corpus, monkeypatch):
+    from textgan.training.cot import CoTTrainer
+
+    calls = []
+    monkeypatch.setattr(CoTTrainer, "generator_step", lambda self: calls.append("G") or 0.0)
+    monkeypatch.setattr(CoTTrainer, "mediator_step", lambda self: calls.append("M") or 0.0)
+    api.train(tiny_config(txt_corpus, **{**SETTINGS, "cot.steps": 2, "cot.mediator_steps": 2}), tmp_path / "run")
+    assert len(calls) >= 6 and calls == ["G", "M", "M"] * (len(calls) // 3)
+
+
 def test_the_cosine_schedule_spans_cot_pretraining_not_train_epochs(tmp_path):
     """It was sized by train.epochs: with fewer cot.pretrain_epochs the rate never reached its end."""
     from test_policy_gradient import build_trainer, tiny_seqgan_config

@@ -220,3 +220,19 @@ def test_shared_prefix_flops_follow_the_row_blocks():
     d.row_block = 4
     prefixes = torch.tensor([3, 1, 1, 1, 3, 3, 3, 3])  # blocks: [1, 1, 1, 3] then [3, 3, 3, 3]
     assert d.shared_prefix_conv_flops(LENGTH, prefixes) == 4 * d.conv_flops(LENGTH, 1) + 4 * d.conv_flops(LENGTH, 3)
+
+
+def test_relgan_style_has_the_references_head_biases_and_initialisation():
+    """RelGAN's D: no highway biases (gate bias 0), a layer of 100 then the logit (zero biases),
+    embeddings truncated N(0, 1 / V), filters He-normal with zero biases."""
+    torch.manual_seed(0)
+    d = TextCNN(5000, 20, embedding_dim=64, filter_sizes=[2, 3], num_filters=[30, 30], representations=64,
+                style="relgan")
+    assert d.highway.bias is None and d.projection.weight.shape == (100, 60) and d.output.weight.shape == (1, 100)
+    assert float(d.projection.bias.detach().abs().max()) == 0.0 == float(d.output.bias.detach().abs().max())
+    assert all(float(bank.bias.detach().abs().max()) == 0.0 for bank in d.filters)
+    assert float(d.embedding.weight.detach().std()) == pytest.approx(0.88 * 5000 ** -0.5, rel=0.05)
+    assert float(d.filters[0].weight.detach().std()) == pytest.approx(0.88 * (2 / 2) ** 0.5, rel=0.2)  # 2 taps x width 1
+    assert d.representation_logits(torch.randint(5000, (3, 20))).shape == (3, 64)
+    seqgan = TextCNN(5000, 20, embedding_dim=64, filter_sizes=[2, 3], num_filters=[30, 30], representations=64)
+    assert float(seqgan.highway.bias.detach()[:60].mean()) == -2.0 and isinstance(seqgan.projection, torch.nn.Identity)

@@ -31,22 +31,58 @@ def records(run, phase):
     return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["phase"] == phase]
 
 
-@pytest.mark.parametrize("schedule, step, expected", [
-    ("exponential", 0, 1.0), ("exponential", 500, 10.0), ("exponential", 1000, 100.0), ("exponential", 3000, 100.0),
-    ("linear", 0, 1.0), ("linear", 250, 25.75), ("linear", 1000, 100.0),
-    ("log", 0, 1.0), ("log", 9, 1.0 + 99.0 * math.log(10) / math.log(1001)), ("log", 1000, 100.0),
-    ("sigmoid", 500, 50.5), ("sigmoid", 0, 1.0 + 99.0 / (1.0 + math.exp(10.0))),
-    ("sigmoid", 1000, 1.0 + 99.0 / (1.0 + math.exp(-10.0))), ("constant", 0, 100.0), ("constant", 700, 100.0),
-])
-def test_beta_schedules(schedule, step, expected):
-    assert inverse_temperature(step, 100.0, 1000, schedule) == pytest.approx(expected, rel=1e-12)
+def reference_temperature(temper, i, n, adapt):
+    """RelGAN's get_fixed_temperature (real/real_gan/real_train.py) with its N as an argument."""
+    return {
+        "exp": lambda: temper ** (i / n),
+        "lin": lambda: 1 + i / (n - 1) * (temper - 1),
+        "log": lambda: 1 + (temper - 1) / math.log(n) * math.log(i + 1),
+        "sigmoid": lambda: (temper - 1) * 1 / (1 + math.exp((n / 2 - i) * 20 / n)) + 1,
+        "quad": lambda: (temper - 1) / (n - 1) ** 2 * i ** 2 + 1,
+        "sqrt": lambda: (temper - 1) / math.sqrt(n - 1) * math.sqrt(i) + 1,
+    }[adapt]()
 
 
-def test_every_schedule_rises_from_one_to_beta_max():
-    for schedule in ("exponential", "linear", "log", "sigmoid"):
+OURS = {"exp": "exponential", "lin": "linear", "log": "log", "sigmoid": "sigmoid", "quad": "quad", "sqrt": "sqrt"}
+
+
+@pytest.mark.parametrize("adapt", list(OURS))
+def test_beta_at_step_i_is_the_references_formula(adapt):
+    for temper in (2.0, 100.0, 1000.0):
+        for i in (0, 1, 17, 1999, 2999, 4999):
+            assert inverse_temperature(i, temper, 5000, OURS[adapt]) == pytest.approx(
+                reference_temperature(temper, i, 5000, adapt), rel=1e-12), (adapt, temper, i)
+
+
+def test_known_betas_and_where_relgans_published_runs_end():
+    assert inverse_temperature(2500, 100.0, 5000, "exponential") == pytest.approx(10.0, rel=1e-12)
+    assert inverse_temperature(0, 100.0, 5000, "exponential") == 1.0
+    # past N, beta holds at beta_max; the constant schedule is beta_max throughout
+    assert inverse_temperature(7000, 100.0, 5000, "exponential") == 100.0
+    assert inverse_temperature(7000, 100.0, 5000, "linear") == 100.0
+    assert inverse_temperature(0, 100.0, 5000, "constant") == 100.0
+    # the oracle runs stop after 3,000 steps, COCO after 2,000, far warmer than beta_max
+    assert inverse_temperature(2999, 100.0, 5000, "exponential") == pytest.approx(100 ** (2999 / 5000))
+    assert 15.8 < inverse_temperature(2999, 100.0, 5000, "exponential") < 15.9
+    assert 6.30 < inverse_temperature(1999, 100.0, 5000, "exponential") < 6.32
+    assert 15.8 < inverse_temperature(1999, 1000.0, 5000, "exponential") < 15.9
+
+
+def test_every_schedule_rises_from_one_toward_beta_max():
+    for schedule in OURS.values():
         values = [inverse_temperature(i, 1000.0, 50, schedule) for i in range(51)]
         assert values[0] == pytest.approx(1.0, abs=0.05) and values[-1] == pytest.approx(1000.0, rel=1e-4)
-        assert all(b > a for a, b in zip(values, values[1:])), schedule
+        assert all(b >= a for a, b in zip(values, values[1:])), schedule
+
+
+def test_the_trainer_trains_step_i_at_the_temperature_the_reference_set_after_step_i_minus_1(tmp_path, txt_corpus):
+    """RelGAN's loop updates its temperature variable (initially 1) after each step: step 0 runs
+    at 1, step i at get_fixed_temperature(i - 1); `beta` in the records follows it."""
+    run = tmp_path / "run"
+    api.train(gumbel_config(txt_corpus, **{"gumbel.adversarial_steps": 4, "gumbel.beta_steps": 10}), run)
+    betas = [r["beta"] for r in records(run, "adversarial")]
+    expected = [1.0] + [reference_temperature(10.0, i - 1, 10, "exp") for i in range(1, 4)]
+    assert betas == pytest.approx(expected, rel=1e-12)
 
 
 def test_gumbel_max_follows_the_softmax_and_the_relaxation_hardens_with_beta():
@@ -100,7 +136,7 @@ def test_every_objective_trains_and_logs(tmp_path, txt_corpus, objective):
     api.train(gumbel_config(txt_corpus, **{"gumbel.objective": objective}), run)
     adversarial = records(run, "adversarial")
     assert [r["adversarial_step"] for r in adversarial] == [1, 2, 3, 4]
-    assert [r["beta"] for r in adversarial] == pytest.approx([10 ** (i / 3) for i in range(4)])
+    assert [r["beta"] for r in adversarial] == pytest.approx([10 ** (i / 5000) for i in (0, 0, 1, 2)])
     assert all(math.isfinite(r["g_loss"]) and math.isfinite(r["d_loss"]) for r in adversarial)
     assert "val_nll" in adversarial[1] and "val_nll" not in adversarial[0]
     assert (run / "samples" / "adversarial.txt").is_file()
@@ -112,12 +148,13 @@ def test_relgan_on_oracle_data_reports_nll_oracle_and_nll_test(tmp_path):
     run = tmp_path / "run"
     api.train(gumbel_config("oracle", **oracle, **{
         "model.kind": "relational_memory", "model.num_heads": 2, "discriminator.representations": 4,
-        "gumbel.nll_oracle_samples": 50, "gumbel.beta_schedule": "sigmoid"}), run)
-    last = records(run, "adversarial")[-1]
+        "discriminator.style": "relgan", "gumbel.nll_oracle_samples": 50, "gumbel.beta_schedule": "sigmoid",
+        "gumbel.beta_steps": 4}), run)
+    last = records(run, "adversarial")[-1]  # step 3 trains at the reference's temperature after step 2
     again = recomputed_oracle_metrics(run)
     assert last["nll_oracle"] == pytest.approx(again["nll_oracle"], rel=1e-6)
     assert last["nll_test"] == pytest.approx(again["nll_test"], rel=1e-5)
-    assert last["beta"] == pytest.approx(1 + 9 / (1 + math.exp(-10)))
+    assert last["beta"] == pytest.approx(1 + 9 / (1 + math.exp((2 - 2) * 20 / 4)))
 
 
 def test_gsgan_fixed_temperature_under_bf16(tmp_path, txt_corpus):
@@ -161,7 +198,30 @@ def test_relaxed_and_cot_presets_load():
         assert relgan.discriminator.representations == 64 and relgan.gumbel.objective == "rsgan"
         gsgan = load_config(root / f"{corpus}_gumbel_gsgan.yaml")
         assert gsgan.model.kind == "lstm" and gsgan.gumbel.beta_schedule == "constant"
-        assert load_config(root / f"{corpus}_cot.yaml").train.trainer == "cot"
+        assert relgan.discriminator.style == "relgan" and relgan.gumbel.d_grad_clip == 5.0
+        cot = load_config(root / f"{corpus}_cot.yaml")
+        assert cot.train.trainer == "cot" and cot.model.init_std == 0.1 and cot.train.grad_clip == 0.0
+        assert (cot.cot.mediator_width, cot.cot.mediator_dropout, cot.cot.adam_beta2) == (2.0, 0.5, 0.95)
+        assert (cot.cot.g_learning_rate, cot.cot.mediator_learning_rate) == (1e-3, 3e-3)
+    # the papers' schedules (RelGAN's experiment scripts; CoT's TOTAL_BATCH)
+    for name, epochs, steps in (("oracle", 150, 3000), ("coco", 150, 2000)):
+        relgan = load_config(root / f"{name}_gumbel_relgan.yaml")
+        assert (relgan.train.epochs, relgan.gumbel.adversarial_steps, relgan.gumbel.beta_steps) == (epochs, steps, 5000)
+    assert load_config(root / "oracle_cot.yaml").cot.steps == 200_000
+
+
+def test_an_adversarial_step_updates_g_first_then_d(tmp_path, txt_corpus, monkeypatch):
+    """RelGAN's loop: gsteps G updates, then dsteps D updates, all at the step's beta."""
+    from textgan.training.gumbel import GumbelTrainer
+
+    calls = []
+    monkeypatch.setattr(GumbelTrainer, "generator_step", lambda self, beta: calls.append(("G", beta)) or {"g_loss": 0.0})
+    monkeypatch.setattr(GumbelTrainer, "discriminator_step",
+                        lambda self, beta: calls.append(("D", beta)) or {"d_loss": 0.0})
+    api.train(gumbel_config(txt_corpus, **{"gumbel.adversarial_steps": 2, "gumbel.d_steps": 3}), tmp_path / "run")
+    kinds = [kind for kind, _ in calls]  # every step is G, D, D, D
+    assert len(kinds) >= 8 and kinds == ["G", "D", "D", "D"] * (len(kinds) // 4)
+    assert len({beta for _, beta in calls[-4:]}) == 1
 
 
 @pytest.mark.parametrize("setting", [{"gan.label_smoothing": 0.2}, {"gan.instance_noise": 0.5}])

@@ -93,3 +93,39 @@ def test_seqgan_rolls_out_the_relational_memory(tmp_path, txt_corpus):
     rounds = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
               if r["phase"] == "adversarial"]
     assert [r["round"] for r in rounds] == [1, 2] and all(0 <= r["mean_reward"] <= 1 for r in rounds)
+
+
+def test_attention_normalises_q_k_v_and_scales_by_three_head_sizes():
+    """RelGAN's (Santoro et al.'s) attention: a layer norm over all heads' [q k v], q scaled by
+    (2 key size + head size)^-1/2; computed here by hand for 2 rows, 2 heads of 3."""
+    from textgan.models.relational_memory import AttentionBlock
+
+    torch.manual_seed(0)
+    block = AttentionBlock(6, 2)
+    with torch.no_grad():
+        block.q_bias.normal_()
+        block.v_bias.normal_()
+    rows = torch.randn(1, 2, 6)
+    qkv = torch.nn.functional.layer_norm(rows @ block.qkv.weight.t(), (18,), block.qkv_norm.weight)
+    heads = []
+    for h in range(2):
+        q, k, v = qkv[0, :, 9 * h: 9 * h + 3], qkv[0, :, 9 * h + 3: 9 * h + 6], qkv[0, :, 9 * h + 6: 9 * h + 9]
+        q, v = q + block.q_bias[h], v + block.v_bias[h]
+        heads.append(torch.softmax((q / 9 ** 0.5) @ k.t(), dim=-1) @ v)
+    attended = torch.cat(heads, dim=-1).unsqueeze(0)
+    after = block.attention_norm(rows + attended)
+    torch.testing.assert_close(block(rows), block.mlp_norm(after + block.mlp(after)))
+    with torch.no_grad():  # the layer norm makes the attention blind to the projection's scale
+        before = block(rows)
+        block.qkv.weight.mul_(7.0)
+        torch.testing.assert_close(block(rows), before, atol=2e-4, rtol=1e-3)  # up to the norm's epsilon
+
+
+def test_references_initialisation_and_gates_without_bias():
+    torch.manual_seed(0)
+    g = RelationalMemoryGenerator(vocab_size=400, max_length=5, embedding_dim=32, hidden_dim=64, num_heads=2)
+    assert g.input_gates.bias is None and g.memory_gates.bias is None and g.blocks[0].qkv.bias is None
+    assert float(g.embedding.weight.detach().std()) == pytest.approx(0.88 * 400 ** -0.5, rel=0.1)  # truncated at 2 std
+    assert float(g.output.weight.detach().std()) == pytest.approx(0.88 * 64 ** -0.5, rel=0.1)
+    assert float(g.output.bias.detach().abs().max()) == 0.0 == float(g.input_projection.bias.detach().abs().max())
+    assert float(g.embedding.weight.detach().abs().max()) <= 2 * 400 ** -0.5

@@ -222,6 +222,9 @@ class DiscriminatorConfig:
     # RelGAN's multiple representations: the embedding is cut into this many small ones, each
     # read by the same filters (one logit each); 1 = SeqGAN's TextCNN
     representations: int = param(1, low=1)
+    # seqgan: SeqGAN's initialisation, biases and one output layer; relgan: RelGAN's (He-normal
+    # filters, no biases in the highway, a layer of 100 before the logit)
+    style: str = param("seqgan", choices=("seqgan", "relgan"))
 
 
 OBJECTIVE_NAMES = ("minimax", "non_saturating", "lsgan", "wgan", "wgan_gp", "hinge", "rsgan", "began")
@@ -363,25 +366,31 @@ class GumbelConfig:
     g_learning_rate: float = param(1e-4, low=0.0, low_open=True)  # Adam, adversarial phase
     # any gan.objective; wgan, wgan_gp and began use gan.clip, gan.gp_weight and gan.began_*
     objective: str = param("rsgan", choices=OBJECTIVE_NAMES)
-    beta_max: float = param(100.0, low=0.0, low_open=True)  # final inverse temperature (GSGAN: 1 / tau, constant)
-    # exponential | linear | log | sigmoid (RelGAN's) | constant (beta_max throughout)
-    beta_schedule: str = param("exponential", choices=("exponential", "linear", "log", "sigmoid", "constant"))
-    beta_steps: int = param(0, low=0)  # adversarial steps for beta to rise from 1 to beta_max (0: by the last step)
+    beta_max: float = param(100.0, low=0.0, low_open=True)  # RelGAN's "temperature" (GSGAN: 1 / tau, constant)
+    # exponential | linear | log | sigmoid | quad | sqrt (RelGAN's) | constant (beta_max throughout)
+    beta_schedule: str = param("exponential",
+                               choices=("exponential", "linear", "log", "sigmoid", "quad", "sqrt", "constant"))
+    beta_steps: int = param(5000, low=0)  # the schedule's N (RelGAN: 5,000, beyond its runs); 0: adversarial_steps
+    d_grad_clip: float = param(5.0, low=0.0)  # D's global gradient-norm clip (RelGAN: 5; 0 = none)
     eval_every: int = param(100, low=1)  # MLE epochs / adversarial steps between evaluations (phase ends always)
     nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
 
 
 @dataclass
 class CotConfig:
-    """Cooperative training (Lu et al. 2019): a mediator LM (the model section's architecture,
-    trained by MLE on an equal mix of real and generated rows) and a generator that minimises
-    the exact per-step KL(G || mediator) along its own samples."""
+    """Cooperative training (Lu et al. 2019): a mediator LM (the model section's architecture at
+    mediator_width times its width, trained by MLE on an equal mix of real and generated rows)
+    and a generator that minimises the exact per-step KL(G || mediator) along its own samples.
+    Defaults are the authors' code's."""
 
     steps: int = param(2000, low=0)  # generator updates
     mediator_steps: int = param(1, low=1)  # mediator updates per generator update
     pretrain_epochs: int = param(0, low=0)  # MLE epochs of G first, at train.learning_rate (CoT: none)
     g_learning_rate: float = param(1e-3, low=0.0, low_open=True)  # Adam
-    mediator_learning_rate: float = param(1e-3, low=0.0, low_open=True)  # Adam
+    mediator_learning_rate: float = param(3e-3, low=0.0, low_open=True)  # Adam
+    adam_beta2: float = param(0.95, low=0.0, high=1.0, high_open=True)  # both networks' Adam beta2 (CoT: 0.95)
+    mediator_width: float = param(2.0, low=0.0, low_open=True)  # mediator's model.embedding_dim and hidden_dim x this
+    mediator_dropout: float = param(0.5, low=0.0, high=1.0, high_open=True)  # mediator outputs, in its updates
     eval_every: int = param(100, low=1)  # MLE epochs / generator updates between evaluations (phase ends always)
     nll_oracle_samples: int = param(10000, low=1)  # generated samples the oracle scores per evaluation (oracle runs)
 

@@ -52,6 +52,8 @@ from textgan.config import DiscriminatorConfig, check_filter_lists
 from textgan.errors import ConfigError
 
 MODEL_TYPE = "textgan-textcnn"
+DISCRIMINATOR_STYLES = ("seqgan", "relgan")
+RELGAN_HIDDEN = 100  # width of RelGAN's layer between the highway and the logit
 
 
 def check_filter_sizes(filter_sizes: Sequence[int], num_filters: Sequence[int], max_length: int) -> None:
@@ -142,6 +144,7 @@ class TextCNN(nn.Module):
         num_filters: Sequence[int] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160),
         dropout: float = 0.25,
         representations: int = 1,
+        style: str = "seqgan",
     ) -> None:
         super().__init__()
         check_filter_sizes(filter_sizes, num_filters, max_length)
@@ -149,7 +152,9 @@ class TextCNN(nn.Module):
             raise ConfigError(f"discriminator.embedding_dim ({embedding_dim}) must be divisible by "
                               f"discriminator.representations ({representations})")
         self.vocab_size, self.max_length, self.embedding_dim = vocab_size, max_length, embedding_dim
-        self.representations = representations
+        if style not in DISCRIMINATOR_STYLES:
+            raise ConfigError(f"discriminator.style must be one of {', '.join(DISCRIMINATOR_STYLES)}, got {style!r}")
+        self.representations, self.style = representations, style
         width = embedding_dim // representations  # of one representation
         self.filter_sizes, self.num_filters = list(filter_sizes), list(num_filters)
         self.dropout_rate = dropout
@@ -159,13 +164,22 @@ class TextCNN(nn.Module):
         # filter bank i maps a flattened window of filter_sizes[i] embeddings to num_filters[i] features
         self.filters = nn.ModuleList(nn.Linear(k * width, n) for k, n in zip(filter_sizes, num_filters))
         features = sum(num_filters)
-        self.highway = nn.Linear(features, 2 * features)  # transform gate and candidate in one matmul
+        relgan = style == "relgan"
+        # transform gate and candidate in one matmul (RelGAN's highway has no biases)
+        self.highway = nn.Linear(features, 2 * features, bias=not relgan)
         self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(features, 1)
+        # RelGAN ends with two linear layers (to 100, then 1); SeqGAN with one
+        self.projection: nn.Module = nn.Linear(features, RELGAN_HIDDEN) if relgan else nn.Identity()
+        self.output = nn.Linear(RELGAN_HIDDEN if relgan else features, 1)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """SeqGAN's initialisation: uniform(-1, 1) embeddings, N(0, 0.1) filters, bias 0.1, gate bias -2."""
+        """The style's initialisation. SeqGAN: uniform(-1, 1) embeddings, N(0, 0.1) filters, bias
+        0.1, gate bias -2. RelGAN: embeddings truncated N(0, 1 / vocabulary), filters truncated
+        N(0, 2 / fan_in) with zero biases, linear layers truncated N(0, 1 / fan_in), no gate bias."""
+        if self.style == "relgan":
+            self._reset_relgan()
+            return
         nn.init.uniform_(self.embedding.weight, -1.0, 1.0)
         for bank in self.filters:
             _truncated_normal_(bank.weight, 0.1)
@@ -177,6 +191,17 @@ class TextCNN(nn.Module):
         nn.init.constant_(self.highway.bias[:features], -2.0)  # gates start closed: carry the input
         _truncated_normal_(self.output.weight, 0.1)
         nn.init.constant_(self.output.bias, 0.1)
+
+    def _reset_relgan(self) -> None:
+        """RelGAN's `d_emb`, `conv2d` (He-normal, zero bias), `highway` and `linear` initialisers."""
+        _truncated_normal_(self.embedding.weight, self.vocab_size**-0.5)
+        for bank in self.filters:
+            _truncated_normal_(bank.weight, math.sqrt(2.0 / bank.in_features))
+            nn.init.zeros_(bank.bias)
+        for layer in (self.highway, self.projection, self.output):
+            _truncated_normal_(layer.weight, layer.in_features**-0.5)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) ids, (B, T, V) soft one-hot or (B, T, E) embeddings -> (B, T, E) embeddings."""
@@ -368,7 +393,7 @@ class TextCNN(nn.Module):
     def head(self, features: torch.Tensor, per_representation: bool = False) -> torch.Tensor:
         """Highway, dropout and the output layer: features -> (B,) logits (the mean over
         representations), or (B, representations) with `per_representation`."""
-        logits = self.output(self.dropout(self.sentence_features(features))).squeeze(-1).float()
+        logits = self.output(self.projection(self.dropout(self.sentence_features(features)))).squeeze(-1).float()
         return logits if per_representation else logits.mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -392,7 +417,7 @@ class TextCNN(nn.Module):
             "model_type": MODEL_TYPE, "vocab_size": self.vocab_size, "max_length": self.max_length,
             "embedding_dim": self.embedding_dim, "filter_sizes": list(self.filter_sizes),
             "num_filters": list(self.num_filters), "dropout": self.dropout_rate,
-            "representations": self.representations,
+            "representations": self.representations, "style": self.style,
         }
 
     @classmethod
@@ -406,4 +431,5 @@ def build_discriminator(disc_cfg: DiscriminatorConfig, vocab_size: int, max_leng
     return TextCNN(
         vocab_size, max_length, embedding_dim=disc_cfg.embedding_dim, filter_sizes=disc_cfg.filter_sizes,
         num_filters=disc_cfg.num_filters, dropout=disc_cfg.dropout, representations=disc_cfg.representations,
+        style=disc_cfg.style,
     )

@@ -3,9 +3,10 @@
 The state is a memory of `memory_slots` rows of width `hidden_dim` (= heads x head size;
 RelGAN: 1 slot, 2 heads of 256). At each step the embedded input token is projected to a row
 and appended to the memory; `num_layers` blocks of multi-head dot-product attention over the
-rows and a two-layer MLP (each residual, then layer norm) update them; the input row is
-dropped, and LSTM-style input and forget gates (per unit, computed from the input and from
-tanh of the previous memory) mix the update with the previous memory. The new memory,
+rows (layer norm on q, k and v; q scaled by (3 x head size)^-1/2, as the reference code) and a
+two-layer MLP (each residual, then layer norm) update them; the input row is dropped, and
+LSTM-style input and forget gates (per unit, computed without bias from the input and from tanh
+of the previous memory; forget bias +1) mix the update with the previous memory. The new memory,
 flattened, goes through a linear layer over the vocabulary.
 """
 
@@ -22,13 +23,34 @@ from textgan.models.base import Generator
 MODEL_TYPE = "textgan-relational-memory"
 
 
+def _truncated_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
+    """TensorFlow's truncated_normal initialiser (cut at two standard deviations)."""
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
+def _reference_linear_init(layer: nn.Linear) -> None:
+    """RelGAN's `linear`: weights truncated N(0, 1 / fan_in), biases zero."""
+    _truncated_normal_(layer.weight, layer.in_features**-0.5)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
 class AttentionBlock(nn.Module):
-    """Multi-head dot-product attention across memory rows, then an MLP; both residual + layer norm."""
+    """Multi-head dot-product attention across memory rows, then an MLP; both residual + layer norm.
+
+    As Santoro et al.'s and RelGAN's code: one projection gives each head its [q k v] (no bias),
+    a layer norm runs over all heads' q, k and v together, and q is scaled by (3 x head size)^-1/2
+    (the size of one head's q, k and v), not by head size^-1/2."""
 
     def __init__(self, width: int, num_heads: int) -> None:
         super().__init__()
         self.num_heads, self.head_size = num_heads, width // num_heads
         self.qkv = nn.Linear(width, 3 * width, bias=False)
+        # the layer norm's shift on k is left out: it adds q . b_k to every score of a query, which
+        # the softmax ignores (no effect, and a gradient of float noise that Adam would amplify)
+        self.qkv_norm = nn.LayerNorm(3 * width, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(num_heads, self.head_size))
+        self.v_bias = nn.Parameter(torch.zeros(num_heads, self.head_size))
         self.attention_norm = nn.LayerNorm(width)
         self.mlp = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
         self.mlp_norm = nn.LayerNorm(width)
@@ -36,8 +58,10 @@ class AttentionBlock(nn.Module):
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
         """(B, N, W) rows -> (B, N, W) rows after attending to each other."""
         batch, count, width = rows.shape
-        q, k, v = self.qkv(rows).view(batch, count, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
-        attended = torch.softmax(q @ k.transpose(-1, -2) * self.head_size**-0.5, dim=-1) @ v
+        qkv = self.qkv_norm(self.qkv(rows)).view(batch, count, self.num_heads, 3, self.head_size).transpose(1, 2)
+        q, k, v = qkv[..., 0, :] + self.q_bias.unsqueeze(1), qkv[..., 1, :], qkv[..., 2, :] + self.v_bias.unsqueeze(1)
+        scores = (q * (3 * self.head_size) ** -0.5) @ k.transpose(-1, -2)
+        attended = torch.softmax(scores, dim=-1) @ v
         rows = self.attention_norm(rows + attended.transpose(1, 2).reshape(batch, count, width))
         return self.mlp_norm(rows + self.mlp(rows))
 
@@ -57,15 +81,27 @@ class RelationalMemoryGenerator(Generator):
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         self.input_projection = nn.Linear(embedding_dim, hidden_dim)
         self.blocks = nn.ModuleList(AttentionBlock(hidden_dim, num_heads) for _ in range(num_layers))
-        # input and forget gates per unit: one part from the input row, one from tanh(memory)
-        self.input_gates = nn.Linear(hidden_dim, 2 * hidden_dim)
-        self.memory_gates = nn.Linear(hidden_dim, 2 * hidden_dim)
+        # input and forget gates per unit: one part from the input row, one from tanh(memory), no biases
+        self.input_gates = nn.Linear(hidden_dim, 2 * hidden_dim, bias=False)
+        self.memory_gates = nn.Linear(hidden_dim, 2 * hidden_dim, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(memory_slots * hidden_dim, vocab_size)
-        if init_std:
-            with torch.no_grad():
+        with torch.no_grad():
+            if init_std:
                 for parameter in self.parameters():
                     parameter.normal_(0.0, init_std)
+            else:
+                self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """RelGAN's initialisation: every linear layer truncated N(0, 1 / fan_in) with zero biases,
+        the embedding truncated N(0, 1 / vocabulary size), layer norms at gain 1 and bias 0."""
+        _truncated_normal_(self.embedding.weight, self.vocab_size**-0.5)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                _reference_linear_init(module)
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
 
     def initial_memory(self, batch: int) -> torch.Tensor:
         """Santoro et al.'s start: row i is the i-th unit vector (zero-padded or cut to the width)."""

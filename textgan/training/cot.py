@@ -1,11 +1,12 @@
 """Cooperative training, CoT (Lu et al. 2019): a mediator in place of a discriminator.
 
-After optional MLE pretraining (`cot.pretrain_epochs`; the paper uses none), each step is
-`cot.mediator_steps` mediator updates then one generator update:
+After optional MLE pretraining (`cot.pretrain_epochs`; the paper uses none), each step is one
+generator update then `cot.mediator_steps` mediator updates (the authors' order):
 
-- the mediator M, a language model of the `model` section's architecture, learns by maximum
-  likelihood on an equal mix of real rows and the generator's samples, so it approximates
-  (p_data + p_G) / 2;
+- the mediator M, a language model of the `model` section's architecture at `cot.mediator_width`
+  times its width with dropout `cot.mediator_dropout` (reference: twice G's width, 0.5), learns
+  by maximum likelihood on an equal mix of real rows and the generator's samples, so it
+  approximates (p_data + p_G) / 2;
 - the generator samples rows and, at every position t of them, minimises the exact
   KL(G(. | s_<t) || M(. | s_<t)) = sum_v G(v | s_<t) (log G(v | s_<t) - log M(v | s_<t)),
   summed over the whole vocabulary: only the prefixes are sampled, the per-step term has no
@@ -16,13 +17,14 @@ For prompt -> reply corpora, both losses count only reply positions (up to <eos>
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from textgan.checkpoint import RunDirectory
-from textgan.config import Config
+from textgan.config import Config, ModelConfig
 from textgan.data import PreparedData
 from textgan.data.encoding import scored_mask
 from textgan.models import Generator, build_generator
@@ -47,6 +49,13 @@ def cot_generator_loss(generator_logits: torch.Tensor, mediator_logits: torch.Te
     return (kl * weights).sum() / reduce(weights.sum()).clamp(min=1)
 
 
+def mediator_model(model: ModelConfig, width: float, dropout: float) -> ModelConfig:
+    """The mediator's model section: the generator's architecture with embedding and hidden sizes
+    times `width` (CoT's reference: twice G's 32 and 32) and dropout on its outputs."""
+    return dataclasses.replace(model, embedding_dim=max(1, round(model.embedding_dim * width)),
+                               hidden_dim=max(1, round(model.hidden_dim * width)), dropout=dropout)
+
+
 class CoTTrainer(StagedTrainer):
     """Optional MLE pretraining, then mediator and generator updates on the generator's samples."""
 
@@ -64,12 +73,13 @@ class CoTTrainer(StagedTrainer):
         super().__init__(cfg, run, runtime, data, generator, eval_every=c.eval_every,
                          nll_oracle_samples=c.nll_oracle_samples)
         tok = self.tokenizer
-        self.mediator = build_generator(cfg.model, tok.vocab_size, self.sequence_length, tok.bos_id, tok.eos_id,
-                                        tok.pad_id)
+        self.mediator = build_generator(mediator_model(cfg.model, c.mediator_width, c.mediator_dropout),
+                                        tok.vocab_size, self.sequence_length, tok.bos_id, tok.eos_id, tok.pad_id)
         untie_parameters(self.mediator)  # a checkpoint module
         self.mediator.to(runtime.device)
-        self.g_optimizer = make_optimizer(self.generator.parameters(), c.g_learning_rate)
-        self.m_optimizer = make_optimizer(self.mediator.parameters(), c.mediator_learning_rate)
+        betas = (0.9, c.adam_beta2)
+        self.g_optimizer = make_optimizer(self.generator.parameters(), c.g_learning_rate, betas=betas)
+        self.m_optimizer = make_optimizer(self.mediator.parameters(), c.mediator_learning_rate, betas=betas)
         self.g_scaler, self.m_scaler = runtime.grad_scaler(), runtime.grad_scaler()
 
     def optimizers(self) -> dict[str, Any]:
@@ -83,9 +93,10 @@ class CoTTrainer(StagedTrainer):
         return "CoT"
 
     def step_once(self) -> dict[str, Any]:
-        """mediator_steps mediator updates, then one generator update."""
+        """One generator update, then mediator_steps mediator updates (the reference's order)."""
+        g_kl = self.generator_step()
         nlls = [self.mediator_step() for _ in range(self.cfg.cot.mediator_steps)]
-        return {"mediator_nll": sum(nlls) / len(nlls), "g_kl": self.generator_step()}
+        return {"mediator_nll": sum(nlls) / len(nlls), "g_kl": g_kl}
 
     def samples(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """This process's share of a fresh global batch: real rows, prompt lengths, and G's

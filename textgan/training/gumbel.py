@@ -1,12 +1,12 @@
 """Relaxed-sampling GANs: RelGAN (Nie et al. 2019) and GSGAN (Kusner & Hernandez-Lobato 2016).
 
-After MLE pretraining (`StagedTrainer`), each adversarial step is `gumbel.d_steps` discriminator
-updates then one generator update. The generator samples with the Gumbel-max trick: at step t
-it draws Gumbel noise g_t, feeds back the hard token argmax(o_t + g_t) (a sample of
-softmax(o_t)), and D sees the relaxed row softmax(beta * (o_t + g_t)) instead of the one-hot
+After MLE pretraining (`StagedTrainer`), each adversarial step is one generator update then
+`gumbel.d_steps` discriminator updates (RelGAN's order; D's gradient clipped to
+gumbel.d_grad_clip). The generator samples with the Gumbel-max trick: at step t it draws
+Gumbel noise g_t, feeds back the hard token argmax(o_t + g_t) (a sample of softmax(o_t)), and D sees the relaxed row softmax(beta * (o_t + g_t)) instead of the one-hot
 token, so D's gradient reaches G's logits o_t without REINFORCE. The inverse temperature beta
-rises from 1 to `gumbel.beta_max` over `gumbel.beta_steps` adversarial steps by one of RelGAN's
-schedules (`inverse_temperature`); GSGAN is the constant schedule, beta = 1 / tau.
+rises from 1 toward `gumbel.beta_max` by one of RelGAN's schedules with its own N =
+`gumbel.beta_steps` (`inverse_temperature`); GSGAN is the constant schedule, beta = 1 / tau.
 
 Positions G does not choose (a prompt, padding after <eos>) are one-hot rows, like the real
 rows. Dropout is off in this phase, so the hard token and the relaxed row come from the same
@@ -48,30 +48,37 @@ from textgan.training.runtime import Runtime
 from textgan.training.staged import StagedTrainer
 from textgan.training.optim import make_optimizer
 
-BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "constant")
+BETA_SCHEDULES = ("exponential", "linear", "log", "sigmoid", "quad", "sqrt", "constant")
 
 
 def inverse_temperature(step: int, beta_max: float, anneal_steps: int, schedule: str = "exponential") -> float:
-    """beta at adversarial step `step` (0-based): 1 at step 0, beta_max from `anneal_steps` on.
+    """beta at adversarial step i = `step` (0-based): RelGAN's `get_fixed_temperature` with N = `anneal_steps`.
 
-    RelGAN's schedules, with n = min(step, anneal_steps) / anneal_steps: exponential
-    beta_max ** n; linear 1 + (beta_max - 1) n; log 1 + (beta_max - 1) log(1 + step) /
-    log(1 + anneal_steps); sigmoid 1 + (beta_max - 1) / (1 + exp(10 - 20 n)) (about 1 at the
-    start, beta_max at the end); constant: beta_max throughout (GSGAN's fixed 1 / tau).
+    exponential beta_max ** (i / N); linear 1 + (beta_max - 1) i / (N - 1); log 1 + (beta_max - 1)
+    log(i + 1) / log N; sigmoid 1 + (beta_max - 1) / (1 + exp(20 (N / 2 - i) / N)); quad
+    1 + (beta_max - 1) i^2 / (N - 1)^2; sqrt 1 + (beta_max - 1) sqrt(i / (N - 1)); constant beta_max
+    (GSGAN's fixed 1 / tau). The reference stops before step N; from there beta holds, at most beta_max.
     """
     if schedule == "constant":
         return beta_max
-    step = min(step, anneal_steps)
-    progress = step / anneal_steps
+    i, n = min(step, anneal_steps), anneal_steps
+    last = max(1, n - 1)  # the reference's N - 1: the last step it takes
     if schedule == "exponential":
-        return beta_max**progress
-    if schedule == "linear":
-        return 1.0 + (beta_max - 1.0) * progress
-    if schedule == "log":
-        return 1.0 + (beta_max - 1.0) * math.log1p(step) / math.log1p(anneal_steps)
-    if schedule == "sigmoid":
-        return 1.0 + (beta_max - 1.0) / (1.0 + math.exp(10.0 - 20.0 * progress))
-    raise ValueError(f"unknown beta schedule {schedule!r}; one of {', '.join(BETA_SCHEDULES)}")
+        value = beta_max ** (i / n)
+    elif schedule == "linear":
+        value = 1.0 + (beta_max - 1.0) * i / last
+    elif schedule == "log":
+        value = 1.0 + (beta_max - 1.0) * math.log(i + 1) / math.log(max(2, n))
+    elif schedule == "sigmoid":
+        value = 1.0 + (beta_max - 1.0) / (1.0 + math.exp((n / 2 - i) * 20.0 / n))
+    elif schedule == "quad":
+        value = 1.0 + (beta_max - 1.0) * i**2 / last**2
+    elif schedule == "sqrt":
+        value = 1.0 + (beta_max - 1.0) * math.sqrt(i / last)
+    else:
+        raise ValueError(f"unknown beta schedule {schedule!r}; one of {', '.join(BETA_SCHEDULES)}")
+    low, high = sorted((1.0, beta_max))
+    return min(max(value, low), high)
 
 
 def gumbel_noise(uniforms: torch.Tensor) -> torch.Tensor:
@@ -133,18 +140,22 @@ class GumbelTrainer(StagedTrainer):
         return f"{self.name} ({self.cfg.gumbel.objective})"
 
     def beta(self) -> float:
-        """beta of the step about to be taken; with gumbel.beta_steps 0 it reaches beta_max at the last step."""
+        """beta of the step about to be taken; N is gumbel.beta_steps (0: gumbel.adversarial_steps).
+
+        As in RelGAN's loop, which sets the temperature after each step: step 0 trains at 1, step
+        i at `inverse_temperature(i - 1)` (the constant schedule at beta_max throughout)."""
         g = self.cfg.gumbel
-        anneal_steps = g.beta_steps or max(1, g.adversarial_steps - 1)
-        return inverse_temperature(self.phase_steps, g.beta_max, anneal_steps, g.beta_schedule)
+        if self.phase_steps == 0 and g.beta_schedule != "constant":
+            return 1.0
+        anneal_steps = g.beta_steps or max(1, g.adversarial_steps)
+        return inverse_temperature(max(0, self.phase_steps - 1), g.beta_max, anneal_steps, g.beta_schedule)
 
     def step_once(self) -> dict[str, Any]:
-        """d_steps discriminator updates, then one generator update, at the current beta."""
+        """One generator update, then d_steps discriminator updates, at the current beta (RelGAN's order)."""
         beta = self.beta()
+        record: dict[str, Any] = {"beta": beta, **self.generator_step(beta)}
         d_stats = [self.discriminator_step(beta) for _ in range(self.cfg.gumbel.d_steps)]
-        record: dict[str, Any] = {"beta": beta}
         record.update({key: sum(s[key] for s in d_stats) / len(d_stats) for key in d_stats[0]})
-        record.update(self.generator_step(beta))
         return record
 
     # -- pieces ---------------------------------------------------------------------------------
@@ -205,7 +216,8 @@ class GumbelTrainer(StagedTrainer):
             loss = loss + self.cfg.discriminator.l2 * self.discriminator.l2_penalty()
         self.check_finite(loss, "discriminator loss")
         self.d_optimizer.zero_grad(set_to_none=True)
-        backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime)
+        backward_and_step(loss, self.d_optimizer, self.d_scaler, list(self.discriminator.parameters()), runtime,
+                          self.cfg.gumbel.d_grad_clip)
         if self.objective.clipped:
             clip_weights(self.discriminator, gan.clip)
         stats = runtime.mean_over_rows(means, len(real_rows))
