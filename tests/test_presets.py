@@ -77,7 +77,7 @@ def test_a_leaderboard_preset_outlasts_its_budget(preset):
         assert cfg.cot.steps >= 100_000
     if trainer == "gumbel":
         # RelGAN's oracle and COCO presets run its 3,000 and 2,000 steps (about 17 and 11 hours of
-        # one CPU thread, docs/fidelity_relaxed.md); the others outlast any budget
+        # one CPU thread, docs/fidelity.md); the others outlast any budget
         paper = {"oracle_gumbel_relgan": 3000, "coco_gumbel_relgan": 2000, "coco_gumbel_relgan1000": 2000}
         assert cfg.gumbel.adversarial_steps >= paper.get(preset.stem, 100_000)
         # beta_steps 0 would stretch the anneal over the whole (unreachable) schedule: beta would stay ~1
