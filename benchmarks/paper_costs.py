@@ -122,9 +122,9 @@ def seqgan_units(trainer, cost: Cost, repeats: int) -> None:
     seconds, flops = measure(trainer.policy_gradient_step, repeats)
     cost.units["adversarial step"] = Unit(seconds, flops, s.adversarial_rounds * s.g_steps)
     if trainer.cfg.train.trainer == "leakgan" and trainer.cfg.leakgan.mle_every:
-        batches = s.adversarial_rounds // trainer.cfg.leakgan.mle_every * trainer.cfg.leakgan.mle_batches
-        cost.units["MLE epoch"].count += batches / trainer.steps_per_epoch
-        cost.notes.append(f"interleaved MLE: {batches:,} batches")
+        epochs = s.adversarial_rounds // trainer.cfg.leakgan.mle_every * trainer.cfg.leakgan.mle_epochs
+        cost.units["MLE epoch"].count += epochs
+        cost.notes.append(f"interleaved MLE: {epochs:,} epochs")
 
 
 def preset_cost(setting: str, model: str, repeats: int) -> Cost:
