@@ -255,10 +255,12 @@ def test_time_limit_stops_every_trainer_and_counts_resumed_sessions(tmp_path, tx
     api.train(cfg, tmp_path / "run")
     assert time.monotonic() - started < 30
     first = state()
-    assert first["finished"] and first["train_seconds"] >= 0.6 and first["step"] > 0
+    # the budget ended it: spent, or, where the plan refuses a step that would overrun it (staged
+    # trainers), within one step of it
+    assert first["finished"] and first["train_seconds"] >= 0.3 and first["step"] > 0
     api.train(cfg, tmp_path / "run", resume=True)  # the budget is spent: nothing more is trained
     assert state()["step"] == first["step"]
     cfg.train.time_limit_minutes = 0.02
     api.train(cfg, tmp_path / "run", resume=True)  # a larger budget: training continues to it
     second = state()
-    assert second["step"] > first["step"] and 1.2 <= second["train_seconds"] < first["train_seconds"] + 5
+    assert second["step"] > first["step"] and 0.9 <= second["train_seconds"] < first["train_seconds"] + 5

@@ -222,6 +222,7 @@ class Trainer:
         self.epoch_nll = 0.0  # running sums of the current MLE epoch, checkpointed for exact resume
         self.epoch_tokens = 0.0
         self.finished = False
+        self.spent_limit: float | None = None  # train.time_limit_minutes that ended the run, if one did
         self.resumed = False
         self._last_checkpoint_time = time.monotonic()
         self.earlier_seconds = 0.0  # training time of earlier sessions of this run (resume)
@@ -292,6 +293,7 @@ class Trainer:
         except TimeLimitReached:
             log.info("train.time_limit_minutes=%g spent at step %d", self.cfg.train.time_limit_minutes, self.step)
             self.stopped_by = "train.time_limit_minutes"
+            self.spent_limit = self.cfg.train.time_limit_minutes
             self.budget_spent()
         except KeyboardInterrupt:  # processes may stop at different points: no collectives
             path = self.save("latest", collective=False)
@@ -407,7 +409,10 @@ class Trainer:
     def check_time_limit(self) -> None:
         """Raise TimeLimitReached once train.time_limit_minutes is spent (every process agrees)."""
         limit = self.cfg.train.time_limit_minutes
-        if limit and self.runtime.any_true(self.train_seconds() >= limit * 60):
+        # a budget that ended the run is spent even where the plan stopped it a step short of it,
+        # so a resume with the same limit trains nothing whatever the clock says
+        spent = self.spent_limit is not None and limit <= self.spent_limit
+        if limit and self.runtime.any_true(spent or self.train_seconds() >= limit * 60):
             raise TimeLimitReached
 
     def session_seconds(self) -> float:
@@ -443,6 +448,7 @@ class Trainer:
             "epoch_sums": [self.epoch_nll, self.epoch_tokens],
             "finished": self.finished,
             "train_seconds": self.train_seconds(),
+            "spent_limit_minutes": self.spent_limit,
             "own_phase": self.own_phase_record(),  # read by reports (textgan/provenance.py), not by resume
             "process_rng": process_rng,  # python, numpy, torch RNG states of each process
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
@@ -497,6 +503,7 @@ class Trainer:
         self.bad_evaluations = state["bad_evaluations"]
         self.epoch_nll, self.epoch_tokens = state["epoch_sums"]
         self.finished = state["finished"]
+        self.spent_limit = state.get("spent_limit_minutes")  # absent in checkpoints of older versions
         self.earlier_seconds = state.get("train_seconds", 0.0)  # absent from older checkpoints
         self.load_extra_state(state["extra"])
         self.restore_process_rng(state)
